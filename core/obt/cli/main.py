@@ -1,2 +1,75 @@
+"""The `obt` command. Subcommands are imported only when used, so that `obt agent` on a host with
+only `obt[agent]` installed never imports FastAPI, SQLAlchemy or kopf."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from obt.core.version import __version__
+
+# name -> "module:attribute" of a click command; each component owns its own.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "serve": (
+        "obt.cli.serve:command",
+        "Run the embedded default: API + dashboard + local agent on SQLite.",
+    ),
+    "agent": ("obt.agent.cli:command", "Detect this machine's hardware and Ollama, and report it."),
+    "operator": (
+        "obt.operator.cli:command",
+        "Run the Kubernetes operator (liveness, conditions, cleanup).",
+    ),
+    "api": (
+        "obt.api.cli:command",
+        "Run the API server (cluster mode: mirror OllamaNodes into SQL).",
+    ),
+    "crd": ("obt.cli.crd:command", "Print the OllamaNode CustomResourceDefinition as YAML."),
+    "version": ("obt.cli.version:command", "Print the OBT version."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in SUBCOMMANDS:
+            return None
+        target, _ = SUBCOMMANDS[cmd_name]
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            return _missing_extra(cmd_name, exc)
+        command: click.Command = getattr(module, attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Short help from the table above, without importing every component for `obt --help`.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_) for name, (_, help_) in SUBCOMMANDS.items()])
+
+
+def _missing_extra(name: str, exc: ImportError) -> click.Command:
+    extra = "agent" if name == "agent" else "server"
+
+    @click.command(name=name, help=SUBCOMMANDS[name][1])
+    def unavailable(**_: Any) -> None:
+        raise click.ClickException(
+            f"`obt {name}` needs packages that are not installed ({exc.name or exc}). "
+            f"Install them with: pip install 'obt[{extra}]'"
+        )
+
+    return unavailable
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="obt")
 def main() -> None:
-    print("placeholder")
+    """OBT: one live view of every machine that runs Ollama.
+
+    Start with `obt serve` on one machine, then join others with
+    `obt agent --server URL --token TOKEN`. On Kubernetes, install the Helm chart.
+    """
