@@ -33,14 +33,20 @@ class AgentReport(ContractModel):
         """The merge patch for `OllamaNode/status` that carries this report and nothing else.
 
         It names only the agent's own fields, so it never touches the operator's `phase` or
-        `conditions` (ARCHITECTURE.md: one writer per field).
+        `conditions` (ARCHITECTURE.md: one writer per field). Unknown fields are sent as null,
+        which a JSON merge patch (RFC 7386) turns into "remove": a fact that went away (say
+        `ollama.error` once Ollama answers again) does not linger in the object.
         """
+
+        def full(model: ContractModel) -> object:
+            return model.model_dump(mode="json", by_alias=True)
+
         return {
             "status": {
-                "hardware": self.hardware.to_wire(),
-                "ollama": self.ollama.to_wire(),
-                "agent": self.agent.to_wire(),
-                "summary": self.summary().to_wire(),
+                "hardware": full(self.hardware),
+                "ollama": full(self.ollama),
+                "agent": full(self.agent),
+                "summary": full(self.summary()),
             }
         }
 
