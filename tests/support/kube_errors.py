@@ -49,9 +49,7 @@ def _details(info: ResourceInfo, name: str) -> dict[str, Any]:
 
 
 def not_found(info: ResourceInfo, name: str) -> ApiError:
-    return ApiError(
-        404, "NotFound", f'{qualified(info)} "{name}" not found', _details(info, name)
-    )
+    return ApiError(404, "NotFound", f'{qualified(info)} "{name}" not found', _details(info, name))
 
 
 def already_exists(info: ResourceInfo, name: str) -> ApiError:

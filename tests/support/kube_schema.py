@@ -120,11 +120,14 @@ def prune(schema: dict[str, Any] | None, value: Any, path: str, unknown: list[st
         out = {}
         for key, sub_value in value.items():
             sub_path = f"{path}.{key}" if path else key
-            if key in props:
+            if not path and key in ROOT_KEEP:
+                # apiVersion, kind and ObjectMeta are the server's, not the CRD schema's.
+                out[key] = sub_value
+            elif key in props:
                 out[key] = prune(props[key], sub_value, sub_path, unknown)
             elif isinstance(extra, dict):
                 out[key] = prune(extra, sub_value, sub_path, unknown)
-            elif extra is True or (not path and key in ROOT_KEEP):
+            elif extra is True:
                 out[key] = sub_value
             else:
                 unknown.append(sub_path)
@@ -159,10 +162,13 @@ def openapi_v3_document(infos: list[ResourceInfo], group_version: str) -> dict[s
     paths: dict[str, Any] = {}
     schemas: dict[str, Any] = {}
     for info in infos:
-        content_types = ["application/json-patch+json", "application/merge-patch+json"]
-        if not info.is_custom:
-            content_types.append("application/strategic-merge-patch+json")
-        content_types.append("application/apply-patch+yaml")
+        # No strategic-merge-patch here: for built-ins it would make kubectl look for their full
+        # schemas in this document (we publish none); it then uses its compiled-in types instead.
+        content_types = [
+            "application/json-patch+json",
+            "application/merge-patch+json",
+            "application/apply-patch+yaml",
+        ]
         ref = f"#/components/schemas/{_definition_name(info)}"
         params = [
             {"name": n, "in": "query", "schema": {"type": "string"}}

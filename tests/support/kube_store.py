@@ -16,6 +16,7 @@ Objects are never mutated after storage: every write stores a new dict, so watch
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import random
 import re
@@ -94,7 +95,9 @@ class Watcher:
 
 def _strip_volatile(obj: dict[str, Any]) -> dict[str, Any]:
     meta = {
-        k: v for k, v in obj.get("metadata", {}).items() if k not in ("resourceVersion", "managedFields")
+        k: v
+        for k, v in obj.get("metadata", {}).items()
+        if k not in ("resourceVersion", "managedFields")
     }
     return {**obj, "metadata": meta}
 
@@ -237,10 +240,9 @@ class Store:
         obj["kind"] = info.kind
         self._check_metadata(info, obj, namespace)
         meta = obj["metadata"]
-        if info.namespaced and namespace not in self.bucket(self.infos[NAMESPACE_KEY]).keys():
-            if ("", namespace) not in self.bucket(self.infos[NAMESPACE_KEY]):
-                # NamespaceLifecycle admission plugin.
-                raise not_found(self.infos[NAMESPACE_KEY], namespace)
+        if info.namespaced and ("", namespace) not in self.bucket(self.infos[NAMESPACE_KEY]):
+            # The NamespaceLifecycle admission plugin refuses objects in missing namespaces.
+            raise not_found(self.infos[NAMESPACE_KEY], namespace)
         if (meta.get("namespace", ""), meta["name"]) in self.bucket(info):
             raise already_exists(info, meta["name"])
         for volatile in ("resourceVersion", "uid", "deletionTimestamp", "generation"):
@@ -291,7 +293,7 @@ class Store:
             raise bad_request("metadata must be an object")
         if meta.get("name", name) != name:
             raise bad_request(
-                f'the name of the object ({meta.get("name")}) does not match the name on the '
+                f"the name of the object ({meta.get('name')}) does not match the name on the "
                 f"URL ({name})"
             )
         sent_rv = meta.get("resourceVersion")
@@ -423,10 +425,8 @@ class Store:
         self.collect_garbage(meta["uid"])
 
     def _delete_quietly(self, info: ResourceInfo, namespace: str, name: str) -> None:
-        try:
+        with contextlib.suppress(ApiError):
             self.delete(info, namespace, name)
-        except ApiError:
-            pass
 
     def collect_garbage(self, owner_uid: str) -> None:
         for key, bucket in list(self.objects.items()):
@@ -473,7 +473,7 @@ class Store:
                         "reason": "FieldValueInvalid",
                         "field": "metadata.name",
                         "message": f'Invalid value: "{crd["metadata"]["name"]}": must be '
-                        f"spec.names.plural+\".\"+spec.group",
+                        f'spec.names.plural+"."+spec.group',
                     }
                 ],
             )

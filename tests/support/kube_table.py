@@ -15,8 +15,10 @@ from typing import Any
 
 from tests.support.kube_resources import ResourceInfo
 
-_TOKEN = re.compile(r"\.([A-Za-z0-9_\-/]+)|\[\?\(@\.([A-Za-z0-9_.]+)\s*==\s*['\"]([^'\"]*)['\"]\)\]"
-                    r"|\[(\*|\d+)\]|\[['\"]([^'\"]+)['\"]\]")
+_TOKEN = re.compile(
+    r"\.([A-Za-z0-9_\-/]+)|\[\?\(@\.([A-Za-z0-9_.]+)\s*==\s*['\"]([^'\"]*)['\"]\)\]"
+    r"|\[(\*|\d+)\]|\[['\"]([^'\"]+)['\"]\]"
+)
 
 
 def jsonpath(obj: Any, path: str) -> list[Any]:
