@@ -18,6 +18,8 @@ NpuVendor = Literal["intel", "amd", "apple", "qualcomm", "movidius", "rockchip",
 
 
 class CpuInfo(ContractModel):
+    """Central processor as the operating system reports it."""
+
     model: str | None = Field(
         None, description="CPU model name, e.g. 'AMD EPYC 9654 96-Core Processor'."
     )
@@ -41,6 +43,8 @@ class CpuInfo(ContractModel):
 
 
 class MemoryInfo(ContractModel):
+    """System memory."""
+
     total_bytes: int | None = Field(None, ge=0, description="Physical memory in bytes.")
     available_bytes: int | None = Field(
         None,
@@ -52,6 +56,8 @@ class MemoryInfo(ContractModel):
 
 
 class OsInfo(ContractModel):
+    """Operating system and host identity."""
+
     system: str | None = Field(
         None, description="Operating system family: Linux, Darwin or Windows."
     )
@@ -71,6 +77,8 @@ class OsInfo(ContractModel):
 
 
 class GpuFeatures(ContractModel):
+    """Support flags derived from the GPU architecture (not measured)."""
+
     tensor_cores: bool | None = Field(
         None,
         description="Matrix units usable for inference (NVIDIA tensor cores, AMD matrix cores, Intel XMX).",
@@ -81,6 +89,8 @@ class GpuFeatures(ContractModel):
 
 
 class GpuInfo(ContractModel):
+    """One GPU as its driver reports it."""
+
     index: int = Field(
         ..., ge=0, description="Index of the GPU on this machine, as its driver numbers them."
     )
@@ -125,6 +135,8 @@ class GpuInfo(ContractModel):
 
 
 class NpuInfo(ContractModel):
+    """One neural processing unit."""
+
     vendor: NpuVendor = Field(..., description="NPU vendor.")
     name: str = Field(
         ...,
@@ -143,6 +155,8 @@ class NpuInfo(ContractModel):
 
 
 class HardwareStatus(ContractModel):
+    """Hardware facts written by the agent."""
+
     cpu: CpuInfo = Field(default_factory=CpuInfo, description="Central processor.")
     memory: MemoryInfo = Field(default_factory=MemoryInfo, description="System memory.")
     os: OsInfo = Field(default_factory=OsInfo, description="Operating system.")

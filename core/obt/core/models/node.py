@@ -33,6 +33,8 @@ ConditionStatus = Literal["True", "False", "Unknown"]
 
 
 class OllamaNodeSpec(ContractModel):
+    """Identity of the node: where it comes from and how people call it."""
+
     source: Source = Field(
         ...,
         description="How the node reports: 'daemonset' (agent pod on a Kubernetes node) or 'standalone' (agent on a host outside the cluster, through the API).",
@@ -49,6 +51,8 @@ class OllamaNodeSpec(ContractModel):
 
 
 class AgentStatus(ContractModel):
+    """The agent process that reports this node."""
+
     version: str | None = Field(None, description="OBT agent version.")
     mode: AgentMode | None = Field(
         None,
@@ -96,6 +100,8 @@ class NodeSummary(ContractModel):
 
 
 class OllamaNodeStatus(ContractModel):
+    """Observed state: agent-written facts plus the operator-judged phase and conditions."""
+
     phase: Phase | None = Field(
         None,
         description="Liveness judged by the operator: Ready, NotReady, Unknown; Pending until first judged.",
@@ -131,8 +137,10 @@ class ObjectMeta(ContractModel):
 
 
 class OllamaNode(ContractModel):
-    api_version: Literal["obt.dev/v1alpha1"] = Field(API_VERSION, description="obt.dev/v1alpha1")
-    kind: Literal["OllamaNode"] = Field(KIND, description="OllamaNode")
+    api_version: Literal["obt.dev/v1alpha1"] = Field(
+        "obt.dev/v1alpha1", description="obt.dev/v1alpha1"
+    )
+    kind: Literal["OllamaNode"] = Field("OllamaNode", description="OllamaNode")
     metadata: ObjectMeta
     spec: OllamaNodeSpec
     status: OllamaNodeStatus = Field(default_factory=OllamaNodeStatus)

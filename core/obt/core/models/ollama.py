@@ -127,6 +127,8 @@ class LoadedModel(ContractModel):
 
 
 class OllamaStatus(ContractModel):
+    """The Ollama server on the machine, as the agent last saw it."""
+
     url: str | None = Field(
         None, description="Base URL the agent reaches Ollama at, e.g. 'http://127.0.0.1:11434'."
     )
