@@ -62,6 +62,9 @@ class Route:
     verb: str = "get"
 
 
+ROUTE: web.RequestKey[Route] = web.RequestKey("route", Route)
+
+
 def _verb(method: str, name: str, watch: bool) -> str:
     if method == "GET":
         return "watch" if watch else ("get" if name else "list")
@@ -144,7 +147,7 @@ class ApiHttp:
     @web.middleware
     async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         route = self.parse(request)
-        request["route"] = route
+        request[ROUTE] = route
         record = self.server.record_request(request, route)
         try:
             await self.server.faults.gate(record)
@@ -157,7 +160,7 @@ class ApiHttp:
         return response
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        route: Route = request["route"]
+        route: Route = request[ROUTE]
         if request.path == "/version":
             return _json(VERSION)
         if request.path in ("/healthz", "/livez", "/readyz"):
