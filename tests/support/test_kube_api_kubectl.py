@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture
-def kubectl(kube_api_server: KubeApiServer, tmp_path: Path) -> Iterator[Kubectl]:
+def kubectl(kube_api_server: KubeApiServer, tmp_path: Path) -> Kubectl:
     binary = require_kubectl()
     kube_api_server.reset()
 
@@ -45,7 +45,7 @@ def kubectl(kube_api_server: KubeApiServer, tmp_path: Path) -> Iterator[Kubectl]
             )
         return result
 
-    yield run
+    return run
 
 
 def examples() -> list[dict[str, Any]]:
