@@ -12,7 +12,7 @@ import asyncio
 import os
 import shutil
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,14 +64,15 @@ def ci_requires_tools() -> bool:
     return os.environ.get("CI", "").lower() in ("true", "1")
 
 
-def require_kubectl() -> str:
-    path = shutil.which("kubectl") or (
-        "/usr/bin/kubectl" if Path("/usr/bin/kubectl").exists() else None
-    )
+def require_kubectl(
+    which: Callable[[str], str | None] = shutil.which, fallback: str = "/usr/bin/kubectl"
+) -> str:
+    """The kubectl binary; on CI its absence fails the test, elsewhere it skips it loudly."""
+    path = which("kubectl") or (fallback if Path(fallback).exists() else None)
     if path:
         return path
     if ci_requires_tools():
-        pytest.fail("kubectl is required on CI (CI=true) but was not found on PATH or /usr/bin")
+        pytest.fail("kubectl is required on CI (CI=true) but was not found on PATH or " + fallback)
     pytest.skip("SKIPPED kubectl CONFORMANCE: kubectl not installed (it runs and must pass on CI)")
     raise AssertionError("unreachable")
 

@@ -139,3 +139,16 @@ def test_kubectl_reapply_and_builtins(kubectl: Kubectl, kube_api_server: KubeApi
         r for r in kube_api_server.requests if r.verb == "patch" and r.resource == "configmaps"
     ]
     assert patches, "kubectl apply updates with a (strategic merge) PATCH"
+
+
+def test_missing_kubectl_fails_on_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    def absent(_name: str) -> None:
+        return None
+
+    for value in ("true", "1"):
+        monkeypatch.setenv("CI", value)
+        with pytest.raises(pytest.fail.Exception, match="required on CI"):
+            require_kubectl(absent, "/nonexistent/kubectl")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="SKIPPED kubectl CONFORMANCE"):
+        require_kubectl(absent, "/nonexistent/kubectl")
