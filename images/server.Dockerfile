@@ -1,0 +1,46 @@
+# syntax=docker/dockerfile:1.7
+# The OBT server image: `obt api` (with the dashboard) and `obt operator`; the chart runs both from it.
+# Build from the repository root:  docker build -f images/server.Dockerfile -t obt-server .
+ARG NODE_IMAGE=node:20.18-bookworm-slim
+ARG PYTHON_IMAGE=python:3.12.7-slim-bookworm
+
+# 1. The SvelteKit dashboard, built to static files (adapter-static -> frontend/build).
+FROM ${NODE_IMAGE} AS dashboard
+WORKDIR /frontend
+COPY frontend/package.json frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY frontend/ ./
+RUN npm run build
+
+# 2. The Python package with the dashboard inside it (served by the API from obt/api/static).
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+RUN python -m venv /opt/obt
+COPY pyproject.toml README.md ./
+COPY core/ core/
+COPY agent/ agent/
+COPY operator/ operator/
+COPY api/ api/
+# .gitignore is not copied on purpose: hatch would otherwise leave the ignored static/ out of the wheel.
+COPY --from=dashboard /frontend/build/ api/obt/api/static/
+RUN /opt/obt/bin/pip install '.[server]' \
+ && test -f /opt/obt/lib/python3.12/site-packages/obt/api/static/index.html \
+ && find /opt/obt -name '__pycache__' -prune -exec rm -rf {} +
+
+# 3. Runtime: the virtualenv only, as a numeric non-root user.
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="obt-server" \
+      org.opencontainers.image.description="OBT API, dashboard and operator" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=build /opt/obt /opt/obt
+ENV PATH=/opt/obt/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+USER 10001:10001
+EXPOSE 8881
+# Checks the API (the default command); Kubernetes uses the chart's probes instead.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8881/healthz', timeout=4)"]
+ENTRYPOINT ["obt"]
+CMD ["api"]
