@@ -25,7 +25,7 @@
 
 {{/* Labels on every object. Call with (list . "agent"). */}}
 {{- define "obt.labels" -}}
-{{- $root := index . 0 }}
+{{- $root := index . 0 -}}
 helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{ include "obt.selectorLabels" . }}
 app.kubernetes.io/version: {{ $root.Chart.AppVersion | quote }}
@@ -35,7 +35,7 @@ app.kubernetes.io/part-of: obt
 
 {{/* Selector labels: stable for the life of a release. Call with (list . "agent"). */}}
 {{- define "obt.selectorLabels" -}}
-{{- $root := index . 0 }}
+{{- $root := index . 0 -}}
 app.kubernetes.io/name: {{ include "obt.name" $root }}
 app.kubernetes.io/instance: {{ $root.Release.Name }}
 app.kubernetes.io/component: {{ index . 1 }}

