@@ -1,0 +1,74 @@
+"""/api/v1/admin: demo data for people and tests (admin token required)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Response
+from pydantic import Field
+
+from obt.api.deps import StateDep
+from obt.api.fake import fake_name, fake_status
+from obt.api.nodes.store import NodeRecord
+from obt.api.schemas import VALIDATION_RESPONSES, ApiModel, Problem
+from obt.api.security import AdminDep
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=VALIDATION_RESPONSES)
+
+
+class SeedRequest(ApiModel):
+    count: int = Field(50, ge=1, le=10_000, description="How many fake nodes to write.")
+    prefix: str = Field(
+        "fake", pattern=r"^[a-z0-9][a-z0-9-]{0,40}$", description="Name prefix: '<prefix>-00001'."
+    )
+    models: int = Field(20, ge=0, le=200, description="Installed models per node.")
+    variant: int = Field(
+        0,
+        ge=0,
+        le=100,
+        description="Change what is loaded: re-seeding with another variant "
+        "updates the same nodes (a change the dashboard must show live).",
+    )
+
+
+class SeedResult(ApiModel):
+    names: list[str]
+    changed: int = Field(..., description="Nodes written (unchanged ones are skipped).")
+
+
+@router.post(
+    "/seed",
+    operation_id="seedNodes",
+    response_model=SeedResult,
+    responses={401: {"model": Problem}, 403: {"model": Problem}},
+)
+async def seed_nodes(_: AdminDep, body: SeedRequest, state: StateDep) -> SeedResult:
+    """Write `count` deterministic fake nodes (daemonset source, phase Ready)."""
+    names = [fake_name(i, body.prefix) for i in range(body.count)]
+    records = [
+        NodeRecord(
+            name=name,
+            spec={"source": "daemonset", "nodeName": name},
+            status=fake_status(i, models=body.models, variant=body.variant),
+            labels={"obt.dev/fake": "true", "zone": f"zone-{i % 3}"},
+        )
+        for i, name in enumerate(names)
+    ]
+    changed = await state.store.upsert_many(records)
+    return SeedResult(names=names, changed=changed)
+
+
+@router.delete(
+    "/nodes/{name}",
+    operation_id="deleteNode",
+    status_code=204,
+    responses={401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}},
+)
+async def delete_node(
+    _: AdminDep, name: Annotated[str, Path(min_length=1, max_length=253)], state: StateDep
+) -> Response:
+    """Remove a node from the inventory, leaving a tombstone (local mode; in cluster mode the
+    mirror re-creates it while its OllamaNode exists)."""
+    if not await state.store.remove(name, "DeletedByAdmin"):
+        raise HTTPException(404, f"node {name!r} not found")
+    return Response(status_code=204)

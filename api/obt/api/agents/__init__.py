@@ -1,0 +1,1 @@
+"""Agent ingress for standalone hosts: enrollment, reports and heartbeats."""

@@ -1,0 +1,307 @@
+"""What happens to standalone reports and heartbeats, in local and cluster mode.
+
+Heartbeats that carry nothing new never touch the database on the request path: the node's token
+hash, last digest and last-seen time live in memory (loaded from `node_credentials` at start-up),
+and last-seen times are persisted in one batched UPDATE every `heartbeat_flush_s`. Reports are
+written only when their digest differs from the last one stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from obt.api.db.tables import Node, NodeCredential
+from obt.api.nodes.store import NodeRecord, NodeStore, utcnow
+from obt.api.security import hash_token
+from obt.core.liveness import (
+    LivenessConfig,
+    judge_standalone,
+    next_condition,
+    removal_due,
+    removals_allowed,
+)
+from obt.core.models import Condition
+from obt.core.report import AgentReport
+
+log = logging.getLogger(__name__)
+
+
+class ClusterWriter(Protocol):
+    """Cluster mode: standalone reports become OllamaNodes and heartbeats renew Leases."""
+
+    async def write_report(
+        self, name: str, spec: dict[str, Any], labels: dict[str, str], report: AgentReport
+    ) -> None: ...
+
+    async def renew_lease(self, name: str) -> None: ...
+
+
+@dataclass
+class Credential:
+    node_name: str
+    host_id: str
+    display_name: str | None
+    labels: dict[str, str]
+    digest: str | None = None
+    last_seen: datetime | None = None  # on this API's clock
+    monotonic_seen: float = 0.0
+
+
+@dataclass
+class IngestStats:
+    heartbeats: int = 0
+    reports: int = 0
+    reports_written: int = 0
+    flushes: int = 0
+    removals: deque[float] = field(default_factory=deque)
+
+
+class AgentIngest:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        store: NodeStore,
+        *,
+        flush_interval_s: float,
+        liveness: LivenessConfig | None = None,
+        cluster: ClusterWriter | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.store = store
+        self.flush_interval_s = flush_interval_s
+        self.liveness = liveness or LivenessConfig()
+        self.cluster = cluster
+        self.by_hash: dict[str, Credential] = {}
+        self.by_name: dict[str, Credential] = {}
+        self._dirty: set[str] = set()
+        self.stats = IngestStats()
+        self.started_at = utcnow()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def load(self) -> None:
+        async with self.sessions() as session:
+            for row in (await session.execute(select(NodeCredential))).scalars():
+                self._cache(row.token_hash, row)
+
+    def _cache(self, token_hash: str, row: NodeCredential) -> Credential:
+        old = self.by_name.get(row.node_name)
+        if old is not None:
+            self.by_hash = {h: c for h, c in self.by_hash.items() if c is not old}
+        cred = Credential(
+            node_name=row.node_name,
+            host_id=row.host_id,
+            display_name=row.display_name,
+            labels=dict(row.labels or {}),
+            digest=row.last_digest,
+            last_seen=old.last_seen if old else None,
+        )
+        self.by_hash[token_hash] = cred
+        self.by_name[row.node_name] = cred
+        return cred
+
+    def start(self, *, local_liveness: bool) -> None:
+        self._tasks.append(asyncio.create_task(self._flush_loop(), name="heartbeat-flush"))
+        if local_liveness:
+            self._tasks.append(asyncio.create_task(self._liveness_loop(), name="local-liveness"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        with contextlib.suppress(Exception):
+            await self.flush()
+
+    # -- enrollment ---------------------------------------------------------------------
+    async def register(
+        self,
+        session: AsyncSession,
+        node_name: str,
+        host_id: str,
+        token: str,
+        display_name: str | None,
+        labels: dict[str, str],
+    ) -> None:
+        """Store a node's new token (replacing an earlier one for the same host)."""
+        row = await session.get(NodeCredential, node_name)
+        if row is None:
+            row = NodeCredential(node_name=node_name, created_at=utcnow())
+            session.add(row)
+        row.token_hash = hash_token(token)
+        row.host_id = host_id
+        row.display_name = display_name
+        row.labels = labels
+        await session.flush()
+        self._cache(row.token_hash, row)
+
+    def authenticate(self, token: str | None) -> Credential | None:
+        if not token:
+            return None
+        return self.by_hash.get(hash_token(token))
+
+    # -- the hot path -------------------------------------------------------------------
+    async def heartbeat(self, cred: Credential, digest: str) -> bool:
+        """Record the heartbeat; True when a report is needed."""
+        self.stats.heartbeats += 1
+        self._seen(cred)
+        if self.cluster is not None:
+            await self.cluster.renew_lease(cred.node_name)
+        return cred.digest != digest
+
+    def _seen(self, cred: Credential) -> None:
+        cred.last_seen = datetime.now(timezone.utc)
+        cred.monotonic_seen = time.monotonic()
+        self._dirty.add(cred.node_name)
+
+    async def report(self, cred: Credential, report: AgentReport) -> str:
+        """Accept a report; write it only when its digest is new. Returns the digest."""
+        self.stats.reports += 1
+        digest = report.digest()
+        self._seen(cred)
+        if digest != cred.digest:
+            spec = {
+                "source": "standalone",
+                "hostId": cred.host_id,
+                **({"displayName": cred.display_name} if cred.display_name else {}),
+            }
+            if self.cluster is not None:
+                await self.cluster.write_report(cred.node_name, spec, cred.labels, report)
+                await self.cluster.renew_lease(cred.node_name)
+            else:
+                await self._write_local(cred, spec, report, digest)
+            async with self.sessions() as session, session.begin():
+                await session.execute(
+                    update(NodeCredential)
+                    .where(NodeCredential.node_name == cred.node_name)
+                    .values(last_digest=digest)
+                )
+            cred.digest = digest
+            self.stats.reports_written += 1
+        elif self.cluster is not None:
+            await self.cluster.renew_lease(cred.node_name)
+        return digest
+
+    async def _write_local(
+        self, cred: Credential, spec: dict[str, Any], report: AgentReport, digest: str
+    ) -> None:
+        now = utcnow()
+        async with self.sessions() as session:
+            prior = (
+                await session.execute(select(Node.status).where(Node.name == cred.node_name))
+            ).scalar_one_or_none()
+        previous = [Condition.model_validate(c) for c in (prior or {}).get("conditions", [])]
+        verdict = judge_standalone(now, now, self.liveness)
+        conditions = next_condition(previous, verdict, now) or previous
+        status = dict(report.status_patch()["status"])  # type: ignore[arg-type]
+        status["phase"] = verdict.phase
+        status["conditions"] = [c.to_wire() for c in conditions]
+        await self.store.upsert(
+            NodeRecord(
+                name=cred.node_name,
+                spec=spec,
+                status=status,
+                labels=cred.labels,
+                report_digest=digest,
+                last_seen_at=cred.last_seen,
+            )
+        )
+
+    # -- background ---------------------------------------------------------------------
+    async def flush(self) -> int:
+        """Persist last-seen times of the nodes that heartbeated since the last flush."""
+        if not self._dirty:
+            return 0
+        dirty, self._dirty = self._dirty, set()
+        rows = [
+            {"n": name, "t": self.by_name[name].last_seen}
+            for name in dirty
+            if name in self.by_name and self.by_name[name].last_seen
+        ]
+        async with self.sessions() as session, session.begin():
+            conn = await session.connection()
+            await conn.execute(
+                update(NodeCredential.__table__)
+                .where(NodeCredential.__table__.c.node_name == bindparam("n"))
+                .values(last_heartbeat_at=bindparam("t")),
+                rows,
+            )
+            await conn.execute(
+                update(Node.__table__)
+                .where(Node.__table__.c.name == bindparam("n"))
+                .values(last_seen_at=bindparam("t")),
+                rows,
+            )
+        self.stats.flushes += 1
+        return len(rows)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval_s)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("persisting heartbeat times failed; retrying next round")
+
+    async def judge_once(self, now: datetime | None = None) -> None:
+        """Local mode: the liveness rules of obt.core applied to standalone nodes."""
+        now = now or utcnow()
+        cfg = self.liveness
+        async with self.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Node.name, Node.phase, Node.status).where(Node.source == "standalone")
+                )
+            ).all()
+        silent: list[tuple[str, datetime]] = []
+        for name, phase, status in rows:
+            cred = self.by_name.get(name)
+            # Hosts not heard from since this process started are measured from the start.
+            observed = cred.last_seen if cred and cred.last_seen else self.started_at
+            verdict = judge_standalone(observed, now, cfg)
+            previous = [Condition.model_validate(c) for c in (status or {}).get("conditions", [])]
+            conditions = next_condition(previous, verdict, now)
+            if conditions is not None or phase != verdict.phase:
+                await self.store.set_phase(name, verdict.phase, conditions or previous, now)
+            if verdict.agent_gone:
+                silent.append((name, observed))
+        while self.stats.removals and time.monotonic() - self.stats.removals[0] > 60:
+            self.stats.removals.popleft()
+        due = [name for name, observed in silent if removal_due(observed, now, cfg)]
+        if not due:
+            return
+        guard = removals_allowed(
+            len(silent), len(rows), now - self.started_at, len(self.stats.removals), cfg
+        )
+        if not guard.allowed:
+            log.info("not removing %d silent nodes: %s", len(due), guard.message)
+            return
+        for name in due[: max(0, cfg.max_removals_per_minute - len(self.stats.removals))]:
+            if await self.store.remove(name, "AgentGone"):
+                self.stats.removals.append(time.monotonic())
+                log.info("removed standalone node %s: no heartbeat", name)
+
+    async def _liveness_loop(self) -> None:
+        interval = self.liveness.sweep_interval_seconds
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.judge_once()
+            except Exception:
+                log.exception("local liveness round failed")
+
+
+def since(seconds: float) -> datetime:
+    return utcnow() - timedelta(seconds=seconds)

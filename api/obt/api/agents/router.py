@@ -1,0 +1,207 @@
+"""/api/v1/agents (standalone agents) and /api/v1/enrollment-tokens (admins)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Path, Request, Response
+from sqlalchemy import select
+
+from obt.api.agents import tokens
+from obt.api.agents.ingest import Credential
+from obt.api.agents.schemas import (
+    EnrollmentTokenCreate,
+    EnrollmentTokenCreated,
+    EnrollmentTokenInfo,
+    EnrollRequest,
+    EnrollResponse,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    ReportAccepted,
+)
+from obt.api.db.tables import EnrollmentToken, Node, NodeCredential
+from obt.api.deps import SessionDep, StateDep
+from obt.api.nodes.store import utcnow
+from obt.api.schemas import VALIDATION_RESPONSES, Problem
+from obt.api.security import AdminDep, bearer, too_many
+from obt.api.state import AppState
+from obt.core.report import AgentReport
+
+router = APIRouter(tags=["agents"], responses=VALIDATION_RESPONSES)
+
+NodeName = Annotated[str, Path(min_length=1, max_length=253, description="OllamaNode name.")]
+AuthHeader = Annotated[str | None, Header(description="Bearer <per-node token from enrollment>.")]
+
+_AUTH_ERRORS = {
+    401: {"model": Problem, "description": "Missing or unknown node token."},
+    403: {"model": Problem, "description": "The token belongs to another node."},
+    413: {"model": Problem, "description": "Body larger than the limit."},
+    429: {"model": Problem, "description": "Rate limited; see Retry-After."},
+}
+
+
+def _node_auth(state: AppState, name: str, authorization: str | None) -> Credential:
+    cred = state.ingest.authenticate(bearer(authorization))
+    if cred is None:
+        raise HTTPException(
+            401,
+            "Authorization: a valid 'Bearer <node token>' is required (enroll first)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if cred.node_name != name:
+        raise HTTPException(403, f"this token belongs to node {cred.node_name!r}, not {name!r}")
+    wait = state.limiter.hit(f"node:{name}", state.settings.api.rate_limit.per_token_per_minute)
+    if wait is not None:
+        raise too_many(wait, "node token")
+    return cred
+
+
+@router.post(
+    "/api/v1/agents/enroll",
+    operation_id="enrollAgent",
+    status_code=201,
+    response_model=EnrollResponse,
+    responses={
+        401: {"model": Problem, "description": "Unknown, expired or revoked enrollment token."},
+        409: {"model": Problem, "description": "The name belongs to a node of another source."},
+        429: {"model": Problem},
+    },
+)
+async def enroll(
+    body: EnrollRequest, request: Request, state: StateDep, session: SessionDep
+) -> EnrollResponse:
+    """Exchange an enrollment token for this host's node name and per-node token."""
+    client = request.client.host if request.client else "-"
+    wait = state.limiter.hit(
+        f"enroll:{client}", state.settings.api.rate_limit.enroll_per_ip_per_minute
+    )
+    if wait is not None:
+        raise too_many(wait, "address")
+    now = utcnow()
+    found = await tokens.check(session, body.enrollment_token, now)
+    if isinstance(found, str):
+        raise HTTPException(401, found)
+    name = tokens.node_name_for(body.host_id)
+    existing = (
+        await session.execute(select(Node.source).where(Node.name == name))
+    ).scalar_one_or_none()
+    if existing is not None and existing != "standalone":
+        raise HTTPException(
+            409, f"hostId: node {name!r} already exists as a {existing} node; pick another hostId"
+        )
+    other = await session.get(NodeCredential, name)
+    if other is not None and other.host_id != body.host_id:
+        raise HTTPException(
+            409,
+            f"hostId: {body.host_id!r} maps to node {name!r}, enrolled by host {other.host_id!r}",
+        )
+    token = tokens.new_node_token()
+    found.uses += 1
+    await state.ingest.register(
+        session, name, body.host_id, token, body.display_name, dict(body.labels)
+    )
+    await session.commit()
+    return EnrollResponse(node_name=name, token=token)
+
+
+@router.put(
+    "/api/v1/agents/{name}/report",
+    operation_id="putAgentReport",
+    response_model=ReportAccepted,
+    responses=_AUTH_ERRORS,
+)
+async def put_report(
+    name: NodeName, report: AgentReport, state: StateDep, authorization: AuthHeader = None
+) -> ReportAccepted:
+    """A standalone agent's full report; written only when its digest changed."""
+    cred = _node_auth(state, name, authorization)
+    digest = await state.ingest.report(cred, report)
+    return ReportAccepted(accepted=True, digest=digest)
+
+
+@router.post(
+    "/api/v1/agents/{name}/heartbeat",
+    operation_id="postAgentHeartbeat",
+    response_model=HeartbeatResponse,
+    responses=_AUTH_ERRORS,
+)
+async def post_heartbeat(
+    name: NodeName, body: HeartbeatRequest, state: StateDep, authorization: AuthHeader = None
+) -> Response:
+    """Keep a standalone node alive; `reportNeeded` asks for a full report."""
+    cred = _node_auth(state, name, authorization)
+    needed = await state.ingest.heartbeat(cred, body.digest)
+    # Pre-encoded: the hot path skips response-model validation.
+    return Response(
+        b'{"reportNeeded":true}' if needed else b'{"reportNeeded":false}',
+        media_type="application/json",
+    )
+
+
+@router.post(
+    "/api/v1/enrollment-tokens",
+    operation_id="createEnrollmentToken",
+    status_code=201,
+    response_model=EnrollmentTokenCreated,
+    responses={401: {"model": Problem}, 403: {"model": Problem}},
+)
+async def create_enrollment_token(
+    _: AdminDep, body: EnrollmentTokenCreate, state: StateDep, session: SessionDep
+) -> EnrollmentTokenCreated:
+    """A new enrollment token (admin). The whole token is shown only in this response."""
+    ttl = body.ttl_seconds or state.settings.api.enrollment_token_ttl_s
+    row, token = await tokens.create(session, body.description, ttl, utcnow())
+    await session.commit()
+    return EnrollmentTokenCreated(token=token, **_info(row).model_dump())
+
+
+@router.get(
+    "/api/v1/enrollment-tokens",
+    operation_id="listEnrollmentTokens",
+    response_model=list[EnrollmentTokenInfo],
+    responses={401: {"model": Problem}, 403: {"model": Problem}},
+)
+async def list_enrollment_tokens(_: AdminDep, session: SessionDep) -> list[EnrollmentTokenInfo]:
+    """Enrollment tokens (admin), newest first; secrets are never shown again."""
+    since = utcnow() - timedelta(days=30)
+    rows = (
+        await session.execute(
+            select(EnrollmentToken)
+            .where(EnrollmentToken.expires_at >= since)
+            .order_by(EnrollmentToken.created_at.desc())
+        )
+    ).scalars()
+    return [_info(r) for r in rows]
+
+
+@router.delete(
+    "/api/v1/enrollment-tokens/{token_id}",
+    operation_id="revokeEnrollmentToken",
+    status_code=204,
+    responses={401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}},
+)
+async def revoke_enrollment_token(
+    _: AdminDep,
+    token_id: Annotated[str, Path(pattern="^[a-z0-9]{6}$")],
+    session: SessionDep,
+) -> Response:
+    """Revoke an enrollment token (admin); nodes already enrolled keep their own tokens."""
+    row = await session.get(EnrollmentToken, token_id)
+    if row is None:
+        raise HTTPException(404, f"tokenId: no enrollment token {token_id!r}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        await session.commit()
+    return Response(status_code=204)
+
+
+def _info(row: EnrollmentToken) -> EnrollmentTokenInfo:
+    return EnrollmentTokenInfo(
+        token_id=row.token_id,
+        description=row.description,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        uses=row.uses,
+    )

@@ -1,0 +1,140 @@
+"""create_app(settings): the FastAPI application for both modes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from obt.api import errors
+from obt.api.agents.ingest import AgentIngest
+from obt.api.agents.router import router as agents_router
+from obt.api.db.engine import is_sqlite, make_engine, make_sessionmaker, migrate
+from obt.api.events.bus import EventBus, PgListener, asyncpg_dsn
+from obt.api.events.router import router as events_router
+from obt.api.fleet.router import router as fleet_router
+from obt.api.health import router as health_router
+from obt.api.models.router import router as models_router
+from obt.api.nodes.router import router as nodes_router
+from obt.api.nodes.store import NodeStore
+from obt.api.security import GuardMiddleware, RateLimiter
+from obt.api.settings import ApiSettings
+from obt.api.state import AppState
+from obt.core.liveness import LivenessConfig
+from obt.core.version import __version__
+
+log = logging.getLogger(__name__)
+
+StartupHook = Callable[[AppState], Awaitable[Callable[[], Awaitable[None]] | None]]
+
+
+def create_app(
+    settings: ApiSettings,
+    *,
+    liveness: LivenessConfig | None = None,
+    startup_hooks: Sequence[StartupHook] = (),
+    dashboard: Path | bool | None = False,
+) -> FastAPI:
+    """The API. `startup_hooks` run after the database is ready (obt serve starts its agent
+    there) and may return a stop function. `dashboard`: a directory, None for the "not built"
+    page, False to serve no dashboard (tests)."""
+    limiter = RateLimiter()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(
+            settings.database.url,
+            echo=settings.database.echo,
+            pool_size=settings.database.pool_size,
+        )
+        await migrate(engine)
+        sessions = make_sessionmaker(engine)
+        bus = EventBus()
+        listener = None
+        if not is_sqlite(settings.database.url):
+            listener = PgListener(asyncpg_dsn(settings.database.url), bus)
+            await listener.start()
+        store = NodeStore(sessions, bus)
+        cluster_writer = None
+        mirror = None
+        if settings.kube.enabled:
+            from obt.api.mirror.runner import start_cluster_mode
+
+            mirror, cluster_writer = await start_cluster_mode(settings, store)
+        ingest = AgentIngest(
+            sessions,
+            store,
+            flush_interval_s=settings.api.heartbeat_flush_s,
+            liveness=liveness,
+            cluster=cluster_writer,
+        )
+        await ingest.load()
+        ingest.start(local_liveness=not settings.kube.enabled)
+        state = AppState(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            bus=bus,
+            store=store,
+            ingest=ingest,
+            limiter=limiter,
+            mirror=mirror,
+        )
+        app.state.obt = state
+        stops = []
+        for hook in startup_hooks:
+            stop = await hook(state)
+            if stop is not None:
+                stops.append(stop)
+        state.ready = True
+        try:
+            yield
+        finally:
+            state.ready = False
+            for stop in reversed(stops):
+                await stop()
+            if mirror is not None:
+                await mirror.stop()
+            await ingest.stop()
+            if listener is not None:
+                await listener.stop()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="OBT API",
+        version=__version__,
+        description="Live inventory of Ollama machines: nodes, models, fleet summary, live "
+        "events, and the ingress of standalone agents.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for router in (
+        nodes_router,
+        models_router,
+        fleet_router,
+        agents_router,
+        events_router,
+        health_router,
+    ):
+        app.include_router(router)
+    from obt.api.admin import router as admin_router
+
+    app.include_router(admin_router)
+    if settings.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )
+    app.add_middleware(GuardMiddleware, settings=settings, limiter=limiter)
+    if dashboard is not False:
+        from obt.api.static import mount_dashboard
+
+        mount_dashboard(app, dashboard if isinstance(dashboard, Path) else None)
+    return app

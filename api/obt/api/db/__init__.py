@@ -1,0 +1,1 @@
+"""Database: tables, engine and sessions (PostgreSQL in cluster mode, SQLite embedded)."""

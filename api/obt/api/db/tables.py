@@ -1,0 +1,215 @@
+"""Tables shaped for the dashboard's questions.
+
+`nodes` keeps scalar columns for every filter and sort plus the raw status as JSON; installed
+models, loaded models, GPUs and labels are child rows so that "which nodes have model X",
+"GPU vendor" and "label a=b" are indexed lookups instead of JSON scans.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware on every backend: SQLite stores no zone, so UTC is put back on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: *_at columns take aware datetimes")
+        if value is not None and dialect.name == "sqlite":
+            return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: UtcDateTime(),
+        dict[str, Any]: JSON,
+        int: BigInteger,
+    }
+
+
+def _fk() -> ForeignKey:
+    return ForeignKey("nodes.name", ondelete="CASCADE")
+
+
+class Node(Base):
+    __tablename__ = "nodes"
+
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    uid: Mapped[str | None] = mapped_column(String(64))
+    resource_version: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16), index=True)
+    display_name: Mapped[str | None] = mapped_column(String(253))
+    host_id: Mapped[str | None] = mapped_column(String(253))
+    phase: Mapped[str] = mapped_column(String(16), index=True, default="Pending")
+    phase_since: Mapped[datetime | None]
+    ollama_version: Mapped[str | None] = mapped_column(String(64), index=True)
+    ollama_reachable: Mapped[bool] = mapped_column(Boolean, default=False)
+    gpu_count: Mapped[int] = mapped_column(Integer, default=0)
+    gpu_summary: Mapped[str] = mapped_column(String(512), default="")
+    vram_total_bytes: Mapped[int] = mapped_column(default=0, index=True)
+    vram_loaded_bytes: Mapped[int] = mapped_column(default=0)
+    vram_free_bytes: Mapped[int] = mapped_column(default=0, index=True)
+    ram_total_bytes: Mapped[int] = mapped_column(default=0)
+    ram_available_bytes: Mapped[int] = mapped_column(default=0)
+    model_count: Mapped[int] = mapped_column(Integer, default=0)
+    loaded_count: Mapped[int] = mapped_column(Integer, default=0)
+    os_summary: Mapped[str] = mapped_column(String(256), default="")
+    cpu_summary: Mapped[str] = mapped_column(String(256), default="")
+    agent_version: Mapped[str | None] = mapped_column(String(64))
+    # Lower-cased name, display name, GPU names and model names: one LIKE for the search box.
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    report_digest: Mapped[str | None] = mapped_column(String(64))
+    # sha256 of the installed + loaded model lists: a change there is a "models.changed" event.
+    models_digest: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(index=True)
+    last_seen_at: Mapped[datetime | None]
+
+
+class NodeModel(Base):
+    """One installed model on one node."""
+
+    __tablename__ = "node_models"
+
+    node_name: Mapped[str] = mapped_column(_fk(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    digest: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None]
+    family: Mapped[str | None] = mapped_column(String(64))
+    parameter_size: Mapped[str | None] = mapped_column(String(32))
+    quantization_level: Mapped[str | None] = mapped_column(String(32))
+    modified_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_node_models_name_digest", "name", "digest"),)
+
+
+class NodeLoadedModel(Base):
+    """One model held in memory on one node."""
+
+    __tablename__ = "node_loaded_models"
+
+    node_name: Mapped[str] = mapped_column(_fk(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    digest: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None]
+    size_vram: Mapped[int | None]
+    context_length: Mapped[int | None]
+    expires_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_node_loaded_models_name", "name"),)
+
+
+class NodeGpu(Base):
+    __tablename__ = "node_gpus"
+
+    node_name: Mapped[str] = mapped_column(_fk(), primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    vendor: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(253))
+    memory_total_bytes: Mapped[int | None]
+
+    __table_args__ = (Index("ix_node_gpus_vendor", "vendor"),)
+
+
+class NodeLabel(Base):
+    __tablename__ = "node_labels"
+
+    node_name: Mapped[str] = mapped_column(_fk(), primary_key=True)
+    key: Mapped[str] = mapped_column(String(317), primary_key=True)
+    value: Mapped[str] = mapped_column(String(63))
+
+    __table_args__ = (Index("ix_node_labels_key_value", "key", "value"),)
+
+
+class NodeConditionEvent(Base):
+    """Phase transitions, newest last: the node page's history."""
+
+    __tablename__ = "node_condition_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node_name: Mapped[str] = mapped_column(_fk(), index=True)
+    phase: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(128), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime]
+
+
+class Tombstone(Base):
+    """A node that was removed, kept so people can see "removed 3 min ago"."""
+
+    __tablename__ = "tombstones"
+
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    uid: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(64))
+    removed_at: Mapped[datetime] = mapped_column(index=True)
+    last_status: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class EnrollmentToken(Base):
+    """Bootstrap-style token `<id>.<secret>`; only the secret's sha256 is stored."""
+
+    __tablename__ = "enrollment_tokens"
+
+    token_id: Mapped[str] = mapped_column(String(6), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class NodeCredential(Base):
+    """A standalone node's token (sha256 only) and what its heartbeats last said."""
+
+    __tablename__ = "node_credentials"
+
+    node_name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    host_id: Mapped[str] = mapped_column(String(253), index=True)
+    created_at: Mapped[datetime]
+    last_heartbeat_at: Mapped[datetime | None]
+    last_digest: Mapped[str | None] = mapped_column(String(64))
+    display_name: Mapped[str | None] = mapped_column(String(253))
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)

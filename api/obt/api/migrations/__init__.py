@@ -1,0 +1,1 @@
+"""Alembic migrations; `obt.api.db.engine.migrate` runs them on start-up."""

@@ -1,0 +1,1 @@
+"""Nodes: the write path every source shares (store) and the read API (router, service)."""

@@ -1,0 +1,110 @@
+"""Node responses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from obt.api.schemas import ApiModel, Page
+from obt.core.models import (
+    AgentStatus,
+    Condition,
+    HardwareStatus,
+    InstalledModel,
+    LoadedModel,
+    NodeSummary,
+    OllamaNodeSpec,
+)
+
+Phase = Literal["Pending", "Ready", "NotReady", "Unknown"]
+NodeSort = Literal[
+    "name",
+    "-name",
+    "phase",
+    "-phase",
+    "vramTotal",
+    "-vramTotal",
+    "vramFree",
+    "-vramFree",
+    "models",
+    "-models",
+    "loaded",
+    "-loaded",
+    "gpus",
+    "-gpus",
+    "updatedAt",
+    "-updatedAt",
+    "ollamaVersion",
+    "-ollamaVersion",
+]
+
+
+class NodeListItem(ApiModel):
+    name: str = Field(..., description="OllamaNode name.")
+    display_name: str | None = Field(None, description="Friendly name, when set.")
+    source: Literal["daemonset", "standalone"] = Field(..., description="How the node reports.")
+    phase: Phase = Field(..., description="Liveness phase.")
+    phase_since: datetime | None = Field(None, description="When the phase last changed.")
+    ollama_version: str | None = Field(None, description="Ollama server version.")
+    ollama_reachable: bool = Field(..., description="Whether the agent could reach Ollama.")
+    gpu_count: int = Field(..., description="GPUs on the node.")
+    gpu_summary: str = Field(..., description="e.g. '2x H100 80GB'.")
+    vram_total_bytes: int = Field(..., description="Total GPU memory.")
+    vram_loaded_bytes: int = Field(..., description="GPU memory held by loaded models.")
+    vram_free_bytes: int = Field(..., description="Total minus loaded.")
+    ram_total_bytes: int = Field(..., description="System memory.")
+    ram_available_bytes: int = Field(..., description="System memory available (whole GiB).")
+    model_count: int = Field(..., description="Installed models.")
+    loaded_count: int = Field(..., description="Loaded models.")
+    os: str = Field(..., description="OS summary.")
+    cpu: str = Field(..., description="CPU summary.")
+    agent_version: str | None = Field(None, description="Reporting agent's version.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Kubernetes labels.")
+    created_at: datetime = Field(..., description="When the API first saw the node.")
+    updated_at: datetime = Field(..., description="When the node's row last changed.")
+    last_seen_at: datetime | None = Field(
+        None, description="Last heartbeat or report (standalone nodes)."
+    )
+
+
+class NodePage(Page[NodeListItem]):
+    """A page of nodes."""
+
+
+class PhaseChange(ApiModel):
+    phase: Phase
+    reason: str
+    message: str
+    at: datetime
+
+
+class NodeOllama(ApiModel):
+    url: str | None = None
+    reachable: bool = False
+    error: str | None = None
+    version: str | None = None
+
+
+class NodeDetail(NodeListItem):
+    uid: str | None = Field(None, description="Kubernetes uid (cluster mode).")
+    resource_version: str | None = Field(None, description="Last mirrored resourceVersion.")
+    spec: OllamaNodeSpec
+    hardware: HardwareStatus | None = None
+    ollama: NodeOllama = Field(default_factory=NodeOllama)
+    models: list[InstalledModel] = Field(default_factory=list, description="Installed models.")
+    loaded: list[LoadedModel] = Field(default_factory=list, description="Loaded models.")
+    agent: AgentStatus | None = None
+    summary: NodeSummary | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    history: list[PhaseChange] = Field(
+        default_factory=list, description="Phase changes, newest first (at most 50)."
+    )
+
+
+class RemovedNode(ApiModel):
+    name: str
+    source: str | None
+    reason: str = Field(..., description="e.g. 'Deleted', 'Vanished' (gone at a relist).")
+    removed_at: datetime

@@ -1,0 +1,192 @@
+"""Queries behind the node endpoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, asc, desc, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from obt.api.db.tables import (
+    Node,
+    NodeConditionEvent,
+    NodeGpu,
+    NodeLabel,
+    NodeLoadedModel,
+    NodeModel,
+    Tombstone,
+)
+from obt.api.nodes.schemas import NodeDetail, NodeListItem, NodeOllama, PhaseChange, RemovedNode
+from obt.core.models import OllamaNodeStatus
+
+SORT_COLUMNS: dict[str, Any] = {
+    "name": Node.name,
+    "phase": Node.phase,
+    "vramTotal": Node.vram_total_bytes,
+    "vramFree": Node.vram_free_bytes,
+    "models": Node.model_count,
+    "loaded": Node.loaded_count,
+    "gpus": Node.gpu_count,
+    "updatedAt": Node.updated_at,
+    "ollamaVersion": Node.ollama_version,
+}
+
+
+@dataclass
+class NodeQuery:
+    search: str | None = None
+    phase: list[str] | None = None
+    gpu_vendor: list[str] | None = None
+    has_model: str | None = None
+    loaded_model: str | None = None
+    min_vram_bytes: int | None = None
+    min_free_vram_bytes: int | None = None
+    source: str | None = None
+    label: list[str] | None = None
+    sort: str = "name"
+    limit: int = 50
+    offset: int = 0
+
+
+def _like(term: str) -> str:
+    escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def apply_filters(stmt: Select[Any], q: NodeQuery) -> Select[Any]:
+    if q.search:
+        pattern = _like(q.search.strip())
+        stmt = stmt.where(Node.search_text.like(pattern, escape="\\"))
+    if q.phase:
+        stmt = stmt.where(Node.phase.in_(q.phase))
+    if q.source:
+        stmt = stmt.where(Node.source == q.source)
+    if q.gpu_vendor:
+        stmt = stmt.where(
+            exists().where(NodeGpu.node_name == Node.name, NodeGpu.vendor.in_(q.gpu_vendor))
+        )
+    if q.has_model:
+        stmt = stmt.where(
+            exists().where(NodeModel.node_name == Node.name, NodeModel.name == q.has_model)
+        )
+    if q.loaded_model:
+        stmt = stmt.where(
+            exists().where(
+                NodeLoadedModel.node_name == Node.name, NodeLoadedModel.name == q.loaded_model
+            )
+        )
+    if q.min_vram_bytes is not None:
+        stmt = stmt.where(Node.vram_total_bytes >= q.min_vram_bytes)
+    if q.min_free_vram_bytes is not None:
+        stmt = stmt.where(Node.vram_free_bytes >= q.min_free_vram_bytes)
+    for selector in q.label or []:
+        key, sep, value = selector.partition("=")
+        cond = [NodeLabel.node_name == Node.name, NodeLabel.key == key]
+        if sep:
+            cond.append(NodeLabel.value == value)
+        stmt = stmt.where(exists().where(*cond))
+    return stmt
+
+
+def to_item(row: Node) -> NodeListItem:
+    return NodeListItem(
+        name=row.name,
+        display_name=row.display_name,
+        source=row.source,  # type: ignore[arg-type]
+        phase=row.phase,  # type: ignore[arg-type]
+        phase_since=row.phase_since,
+        ollama_version=row.ollama_version,
+        ollama_reachable=row.ollama_reachable,
+        gpu_count=row.gpu_count,
+        gpu_summary=row.gpu_summary,
+        vram_total_bytes=row.vram_total_bytes,
+        vram_loaded_bytes=row.vram_loaded_bytes,
+        vram_free_bytes=row.vram_free_bytes,
+        ram_total_bytes=row.ram_total_bytes,
+        ram_available_bytes=row.ram_available_bytes,
+        model_count=row.model_count,
+        loaded_count=row.loaded_count,
+        os=row.os_summary,
+        cpu=row.cpu_summary,
+        agent_version=row.agent_version,
+        labels=row.labels or {},
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        last_seen_at=row.last_seen_at,
+    )
+
+
+# The list never needs the raw JSON columns; loading them would dominate the query time.
+_LIST_COLUMNS = [
+    c for c in Node.__table__.columns if c.name not in ("status", "spec", "search_text")
+]
+
+
+async def list_nodes(session: AsyncSession, q: NodeQuery) -> tuple[list[NodeListItem], int]:
+    total = (
+        await session.execute(apply_filters(select(func.count()).select_from(Node), q))
+    ).scalar_one()
+    key = q.sort.lstrip("-")
+    column = SORT_COLUMNS[key]
+    order = desc(column) if q.sort.startswith("-") else asc(column)
+    stmt = (
+        apply_filters(select(*_LIST_COLUMNS), q)
+        .order_by(order, Node.name)
+        .limit(q.limit)
+        .offset(q.offset)
+    )
+    rows = (await session.execute(stmt)).all()
+    items = [to_item(Node(**row._mapping)) for row in rows]
+    return items, total
+
+
+async def get_node(session: AsyncSession, name: str) -> NodeDetail | None:
+    row = (await session.execute(select(Node).where(Node.name == name))).scalar_one_or_none()
+    if row is None:
+        return None
+    status = OllamaNodeStatus.model_validate(row.status or {})
+    history = (
+        await session.execute(
+            select(NodeConditionEvent)
+            .where(NodeConditionEvent.node_name == name)
+            .order_by(NodeConditionEvent.id.desc())
+            .limit(50)
+        )
+    ).scalars()
+    ollama = status.ollama
+    return NodeDetail(
+        **to_item(row).model_dump(),
+        uid=row.uid,
+        resource_version=row.resource_version,
+        spec=row.spec,
+        hardware=status.hardware,
+        ollama=NodeOllama(
+            url=ollama.url, reachable=ollama.reachable, error=ollama.error, version=ollama.version
+        )
+        if ollama
+        else NodeOllama(),
+        models=list(ollama.models) if ollama else [],
+        loaded=list(ollama.loaded) if ollama else [],
+        agent=status.agent,
+        summary=status.summary,
+        conditions=status.conditions,
+        history=[
+            PhaseChange(phase=h.phase, reason=h.reason, message=h.message, at=h.at)  # type: ignore[arg-type]
+            for h in history
+        ],
+    )
+
+
+async def list_removed(session: AsyncSession, limit: int) -> list[RemovedNode]:
+    rows = (
+        await session.execute(select(Tombstone).order_by(Tombstone.removed_at.desc()).limit(limit))
+    ).scalars()
+    return [
+        RemovedNode(name=r.name, source=r.source, reason=r.reason, removed_at=r.removed_at)
+        for r in rows
+    ]
+
+
+def search_condition(term: str) -> Any:
+    return or_(Node.search_text.like(_like(term), escape="\\"))

@@ -1,0 +1,174 @@
+"""Admin token, per-token and per-address rate limits, request body limit.
+
+The guards run as plain ASGI middleware (no BaseHTTPMiddleware): they sit in front of every
+heartbeat, and a heartbeat must cost almost nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import time
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Request
+
+from obt.api.settings import ApiSettings
+
+
+def hash_token(token: str) -> str:
+    """Stored form of a secret: sha256 hex (tokens are random, so no salt or slow hash needed)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+class RateLimiter:
+    """Token buckets keyed by string: `rate` requests per minute, bursts up to `rate / 6`
+    (10 s worth), at least 1."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def hit(self, key: str, per_minute: int) -> float | None:
+        """None when allowed, else seconds to wait."""
+        if per_minute <= 0:
+            return None
+        now = time.monotonic()
+        rate = per_minute / 60.0
+        capacity = max(1.0, per_minute / 6.0)
+        tokens, last = self._buckets.get(key, (capacity, now))
+        tokens = min(capacity, tokens + (now - last) * rate)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            return (1.0 - tokens) / rate
+        self._buckets[key] = (tokens - 1.0, now)
+        if len(self._buckets) > 100_000:  # forget idle clients; full buckets are the default
+            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
+        return None
+
+
+def too_many(retry_after: float, what: str) -> HTTPException:
+    return HTTPException(
+        429,
+        f"rate limit exceeded for this {what}; retry after {math.ceil(retry_after)}s",
+        headers={"Retry-After": str(max(1, math.ceil(retry_after)))},
+    )
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class GuardMiddleware:
+    """413 above the body limit (declared or streamed), 429 above the per-address rate."""
+
+    def __init__(self, app: Any, settings: ApiSettings, limiter: RateLimiter) -> None:
+        self.app = app
+        self.max_body = settings.api.max_body_bytes
+        self.per_ip = settings.api.rate_limit.per_ip_per_minute
+        self.limiter = limiter
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if self.per_ip and path.startswith("/api/") and path != "/api/v1/events":
+            client = scope.get("client")
+            wait = self.limiter.hit(f"ip:{client[0] if client else '-'}", self.per_ip)
+            if wait is not None:
+                await _reply(
+                    send,
+                    429,
+                    {
+                        "detail": f"rate limit exceeded for this address; retry after {math.ceil(wait)}s"
+                    },
+                    [(b"retry-after", str(max(1, math.ceil(wait))).encode())],
+                )
+                return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > self.max_body:
+                    await _reply(send, 413, {"detail": self._too_large()}, [])
+                    return
+                break
+        received = 0
+        started = False
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _reply(send, 413, {"detail": self._too_large()}, [])
+
+    def _too_large(self) -> str:
+        return f"request body larger than {self.max_body} bytes (OBT_API__MAX_BODY_BYTES)"
+
+
+async def _reply(
+    send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
+) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def require_admin(
+    request: Request,
+    authorization: Annotated[
+        str | None, Header(description="Bearer <admin token>", include_in_schema=False)
+    ] = None,
+) -> None:
+    settings: ApiSettings = request.app.state.obt.settings
+    expected = settings.api.admin_token.get_secret_value() if settings.api.admin_token else None
+    given = bearer(authorization)
+    if not expected:
+        raise HTTPException(403, "no admin token is configured (OBT_API__ADMIN_TOKEN)")
+    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(
+            401,
+            "admin operations need 'Authorization: Bearer <admin token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+AdminDep = Annotated[None, Depends(require_admin)]

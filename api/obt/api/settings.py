@@ -1,0 +1,103 @@
+"""API settings: environment variables with the prefix OBT_ and `__` between groups.
+
+e.g. `OBT_DATABASE__URL=postgresql+asyncpg://...`, `OBT_API__ADMIN_TOKEN=...`,
+`OBT_API__CORS_ORIGINS='["https://obt.example"]'`. Secrets come only from the environment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+
+from obt.core.settings import ObtSettings
+
+Mode = Literal["local", "cluster"]
+
+# Admin tokens that are obviously examples; production refuses to start with them.
+PLACEHOLDER_TOKENS = {"", "changeme", "change-me", "admin", "secret", "token", "example", "xxx"}
+
+
+class DatabaseSettings(BaseModel):
+    url: str = Field(
+        "sqlite+aiosqlite:///./obt.db",
+        description="SQLAlchemy async URL: postgresql+asyncpg://... (cluster) or sqlite+aiosqlite:///path.",
+    )
+    echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+    pool_size: int = Field(10, ge=1, description="Connections kept open (PostgreSQL).")
+
+
+class RateLimit(BaseModel):
+    per_token_per_minute: int = Field(
+        120, ge=0, description="Requests one node token may make per minute (0: unlimited)."
+    )
+    per_ip_per_minute: int = Field(
+        600, ge=0, description="Requests one client address may make per minute (0: unlimited)."
+    )
+    enroll_per_ip_per_minute: int = Field(
+        10, ge=0, description="Enrollment attempts per address per minute (guessing tokens)."
+    )
+
+
+class ApiGroup(BaseModel):
+    host: str = Field("0.0.0.0", description="Address uvicorn binds in cluster mode.")
+    port: int = Field(8881, ge=1, le=65535, description="Port uvicorn binds.")
+    admin_token: SecretStr | None = Field(
+        None, description="Bearer token for people's write operations (enrollment tokens, seeding)."
+    )
+    production: bool = Field(
+        False, description="Refuse placeholder secrets and missing admin token when true."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser."
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest request body accepted (413 above it)."
+    )
+    rate_limit: RateLimit = Field(default_factory=RateLimit, description="Rate limits (429).")
+    enrollment_token_ttl_s: int = Field(
+        24 * 3600, ge=60, description="Default lifetime of an enrollment token."
+    )
+    heartbeat_flush_s: float = Field(
+        5.0, gt=0, description="How often in-memory heartbeat times are persisted in one batch."
+    )
+    liveness_interval_s: float = Field(
+        5.0, gt=0, description="How often local mode judges standalone liveness."
+    )
+    sse_keepalive_s: float = Field(15.0, gt=0, description="SSE comment sent when idle.")
+
+
+class KubeGroup(BaseModel):
+    enabled: bool = Field(
+        False, description="Cluster mode: mirror OllamaNodes and write standalone CRs + Leases."
+    )
+    namespace: str = Field("obt", description="Namespace of the API's Leases.")
+    kubeconfig: str | None = Field(None, description="Kubeconfig file; in-cluster config if unset.")
+    leader_lease_name: str = Field("obt-api-mirror", description="Lease for mirror leadership.")
+    leader_lease_s: int = Field(15, ge=2, description="Leader lease duration in seconds.")
+    identity: str | None = Field(None, description="This replica's identity (pod name).")
+    watch_timeout_s: int = Field(300, ge=1, description="Server-side watch timeout.")
+
+
+class ApiSettings(ObtSettings):
+    mode: Mode = Field("local", description="'local' (SQLite, embedded) or 'cluster'.")
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    api: ApiGroup = Field(default_factory=ApiGroup)
+    kube: KubeGroup = Field(default_factory=KubeGroup)
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> ApiSettings:
+        if self.api.production:
+            token = self.api.admin_token.get_secret_value() if self.api.admin_token else ""
+            if token.strip().lower() in PLACEHOLDER_TOKENS or len(token) < 16:
+                raise ValueError(
+                    "api.admin_token: production mode needs a real admin token of at least 16 "
+                    "characters in OBT_API__ADMIN_TOKEN (got a placeholder or nothing)"
+                )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> ApiSettings:
+    return ApiSettings()

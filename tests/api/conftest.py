@@ -1,0 +1,110 @@
+"""Fixtures: the API on real PostgreSQL (started here) and on SQLite, driven in-process."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from obt.api.app import create_app
+from obt.api.settings import ApiSettings
+from obt.api.state import AppState
+from tests.api.pg import in_ci, postgres_server
+
+ADMIN = "test-admin-token-0123456789"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str | None]:
+    try:
+        with postgres_server() as url:
+            yield url
+    except (FileNotFoundError, OSError, Exception) as exc:
+        if in_ci():
+            pytest.fail(f"PostgreSQL is required in CI but could not start: {exc}")
+        warnings.warn(
+            f"\n\n*** PostgreSQL tests SKIPPED: {exc} ***\n*** run `make tools` to install it ***\n",
+            stacklevel=1,
+        )
+        yield None
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'obt.db'}"
+    url = request.getfixturevalue("pg_url")
+    if url is None:
+        pytest.skip("PostgreSQL not available (see the warning above)")
+    return url
+
+
+def make_settings(db_url: str, **api: Any) -> ApiSettings:
+    group = {
+        "admin_token": ADMIN,
+        "heartbeat_flush_s": 0.2,
+        "rate_limit": {
+            "per_token_per_minute": 0,
+            "per_ip_per_minute": 0,
+            "enroll_per_ip_per_minute": 0,
+        },
+        **api,
+    }
+    return ApiSettings(_env_file=None, database={"url": db_url}, api=group)  # type: ignore[call-arg]
+
+
+@dataclass
+class Api:
+    app: FastAPI
+    state: AppState
+    client: httpx.AsyncClient
+
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+
+
+async def _truncate(state: AppState) -> None:
+    tables = [
+        "node_condition_events",
+        "node_models",
+        "node_loaded_models",
+        "node_gpus",
+        "node_labels",
+        "tombstones",
+        "node_credentials",
+        "enrollment_tokens",
+        "nodes",
+    ]
+    async with state.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        else:
+            for t in tables:
+                await conn.execute(text(f"DELETE FROM {t}"))
+
+
+@asynccontextmanager
+async def running_api(settings: ApiSettings, **kwargs: Any) -> AsyncIterator[Api]:
+    """The app with its lifespan run (ASGITransport does not run it) and a client on it."""
+    app = create_app(settings, **kwargs)
+    async with app.router.lifespan_context(app):
+        state: AppState = app.state.obt
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://obt.test") as client:
+            yield Api(app=app, state=state, client=client)
+
+
+@pytest.fixture
+async def api(db_url: str) -> AsyncIterator[Api]:
+    async with running_api(make_settings(db_url)) as running:
+        await _truncate(running.state)
+        running.state.ingest.by_hash.clear()
+        running.state.ingest.by_name.clear()
+        yield running
