@@ -1,0 +1,289 @@
+"""HTTP mode: a standalone host reports to the OBT API (contract in docs/agent.md).
+
+- Enrollment trades an enrollment token for a per-node token once; the node token is kept in a
+  state file (mode 0600) and used from then on.
+- The full report is PUT only when its digest changed, or when a heartbeat answers
+  `reportNeeded` (the server lost it, e.g. after a restart). Heartbeats carry the digest.
+- While the server is away, requests back off exponentially with jitter; 429 waits Retry-After.
+  Only the latest report is kept, and it is the first thing sent when the server is back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from obt.agent.health import Health
+from obt.core.report import AgentReport
+from obt.core.version import __version__
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"obt-agent/{__version__}"
+STATE_FILE = "agent-state.json"
+
+
+class FatalReportError(RuntimeError):
+    """Configuration the agent cannot fix by retrying (no token, token refused and no way to
+    enroll again)."""
+
+
+@dataclass
+class NodeCredentials:
+    server: str
+    node_name: str
+    token: str
+
+
+def load_state(data_dir: Path, server: str) -> NodeCredentials | None:
+    path = data_dir / STATE_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if data.get("server") != server or not data.get("token") or not data.get("nodeName"):
+        return None
+    return NodeCredentials(server, str(data["nodeName"]), str(data["token"]))
+
+
+def save_state(data_dir: Path, credentials: NodeCredentials) -> Path:
+    """Write the state file readable by its owner only (it holds the node token)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / STATE_FILE
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(
+            {
+                "server": credentials.server,
+                "nodeName": credentials.node_name,
+                "token": credentials.token,
+            },
+            handle,
+        )
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return path
+
+
+class HttpError(RuntimeError):
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
+        super().__init__(f"HTTP {status}: {message}" if status else message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class HttpReporter:
+    def __init__(
+        self,
+        server: str,
+        health: Health,
+        clock: Callable[[], float],
+        data_dir: Path,
+        host_id: str,
+        token: str | None = None,
+        enroll_token: str | None = None,
+        display_name: str | None = None,
+        labels: dict[str, str] | None = None,
+        heartbeat_interval: float = 10.0,
+        max_backoff: float = 60.0,
+        base_backoff: float = 1.0,
+        request_timeout: float = 10.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.server = server.rstrip("/")
+        self.health = health
+        self.clock = clock
+        self.data_dir = data_dir
+        self.host_id = host_id
+        self.enroll_token = enroll_token
+        self.display_name = display_name
+        self.labels = labels or {}
+        self.heartbeat_interval = heartbeat_interval
+        self.max_backoff = max_backoff
+        self.base_backoff = base_backoff
+        self.request_timeout = request_timeout
+        self.rng = rng or random.Random()
+        self.credentials = load_state(data_dir, self.server)
+        if token:
+            node = self.credentials.node_name if self.credentials else host_id
+            self.credentials = NodeCredentials(self.server, node, token)
+        self.pending: AgentReport | None = None
+        self.acked_digest: str | None = None
+        self.rejected_digest: str | None = None
+        self.next_heartbeat = 0.0
+        self.blocked_until = 0.0
+        self.attempt = 0
+        self._session: aiohttp.ClientSession | None = None
+
+    # Loop interface ---------------------------------------------------------------------------
+
+    def offer(self, report: AgentReport) -> None:
+        self.pending = report  # only the latest report is kept
+
+    def next_due(self) -> float:
+        return max(self.blocked_until, min(self.next_heartbeat, self._report_due()))
+
+    def _report_due(self) -> float:
+        unsent = self.pending is not None and self.pending.digest() not in (
+            self.acked_digest,
+            self.rejected_digest,
+        )
+        return self.clock() if unsent else float("inf")
+
+    async def step(self) -> bool:
+        """Send what is due; True when the server holds the latest report."""
+        now = self.clock()
+        if now < self.blocked_until:
+            return False
+        try:
+            if self.credentials is None:
+                await self._enroll()
+            if (self.pending is not None and self._report_due() <= now) or (
+                now >= self.next_heartbeat and await self._heartbeat() and self.pending is not None
+            ):
+                await self._send_report(self.pending)
+        except HttpError as exc:
+            self._failed(exc)
+            return False
+        except FatalReportError as exc:
+            # Retrying soon cannot help, exiting would only make the service manager restart
+            # us in a loop: stay up, unready, and try again at the slowest pace.
+            self.health.api_failed(str(exc))
+            self.blocked_until = self.clock() + self.max_backoff
+            log.error("http: %s", exc)
+            return False
+        self.attempt = 0
+        self.health.api_ok()
+        return self.pending is None or self.pending.digest() == self.acked_digest
+
+    def _failed(self, exc: HttpError) -> None:
+        self.health.api_failed(str(exc))
+        self.attempt += 1
+        if exc.retry_after is not None:
+            delay = exc.retry_after
+        else:
+            ceiling = min(self.max_backoff, self.base_backoff * 2 ** (self.attempt - 1))
+            delay = ceiling * (0.5 + self.rng.random() / 2)  # jitter: no thundering herd
+        self.blocked_until = self.clock() + delay
+        log.warning("http: %s; retrying in %.1fs", exc, delay)
+
+    # Requests ---------------------------------------------------------------------------------
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.request_timeout),
+                headers={"User-Agent": USER_AGENT},
+            )
+        return self._session
+
+    async def _call(
+        self, method: str, path: str, body: dict[str, Any], auth: bool = True
+    ) -> tuple[int, dict[str, Any]]:
+        headers = {}
+        if auth and self.credentials is not None:
+            headers["Authorization"] = f"Bearer {self.credentials.token}"
+        try:
+            async with self._client().request(
+                method, self.server + path, json=body, headers=headers
+            ) as response:
+                text = await response.text()
+                try:
+                    data = json.loads(text) if text else {}
+                except ValueError:
+                    data = {"detail": text[:200]}
+                if not isinstance(data, dict):
+                    data = {"detail": data}
+                if response.status >= 400:
+                    retry = response.headers.get("Retry-After")
+                    detail = data.get("detail", response.reason)
+                    raise HttpError(
+                        response.status,
+                        f"{method} {path}: {detail}",
+                        float(retry) if retry and retry.replace(".", "", 1).isdigit() else None,
+                    )
+                return response.status, data
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise HttpError(0, f"{method} {path}: {exc or type(exc).__name__}") from exc
+
+    async def _enroll(self) -> None:
+        if not self.enroll_token:
+            raise FatalReportError(
+                "no node token: give --token, or --enroll-token to enroll this host"
+            )
+        body = {
+            "enrollmentToken": self.enroll_token,
+            "hostId": self.host_id,
+            "displayName": self.display_name,
+            "labels": self.labels,
+        }
+        try:
+            _, data = await self._call("POST", "/api/v1/agents/enroll", body, auth=False)
+        except HttpError as exc:
+            if exc.status in (401, 403, 422):
+                raise FatalReportError(f"enrollment refused: {exc}") from exc
+            raise
+        self.credentials = NodeCredentials(self.server, str(data["nodeName"]), str(data["token"]))
+        path = save_state(self.data_dir, self.credentials)
+        log.info("http: enrolled as %s; node token saved in %s", self.credentials.node_name, path)
+
+    def _node_path(self, action: str) -> str:
+        assert self.credentials is not None
+        return f"/api/v1/agents/{self.credentials.node_name}/{action}"
+
+    async def _send_report(self, report: AgentReport) -> None:
+        digest = report.digest()
+        try:
+            await self._call("PUT", self._node_path("report"), report.to_wire())
+        except HttpError as exc:
+            if exc.status in (401, 403):
+                self._token_refused(exc)
+            if exc.status in (413, 422):
+                # Retrying the same report cannot help: wait until the report changes.
+                self.rejected_digest = digest
+                log.error("http: report %s rejected: %s", digest[:12], exc)
+                self.health.api_failed(str(exc))
+                return
+            raise
+        self.acked_digest = digest
+        self.health.writes += 1
+        self.next_heartbeat = self.clock() + self.heartbeat_interval
+        log.info("http: report %s accepted", digest[:12])
+
+    async def _heartbeat(self) -> bool:
+        """True when the server asks for the full report."""
+        try:
+            _, data = await self._call(
+                "POST", self._node_path("heartbeat"), {"digest": self.acked_digest or ""}
+            )
+        except HttpError as exc:
+            if exc.status in (401, 403):
+                self._token_refused(exc)
+            raise
+        self.next_heartbeat = self.clock() + self.heartbeat_interval
+        if data.get("reportNeeded"):
+            self.acked_digest = None
+            return True
+        return False
+
+    def _token_refused(self, exc: HttpError) -> None:
+        if self.enroll_token and exc.status == 401:
+            log.warning("http: node token refused; enrolling again")
+            self.credentials = None
+            return
+        raise FatalReportError(
+            f"the API refused this host's node token ({exc}); enroll again with --enroll-token"
+        ) from exc
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()

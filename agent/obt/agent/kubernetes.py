@@ -1,0 +1,161 @@
+"""Kubernetes mode: the agent keeps its own node's OllamaNode, writing only what changed.
+
+- On start it reads its Node (for the ownerReference uid) and its OllamaNode, creating the
+  OllamaNode if missing, and takes the digest of the status already stored: a restarted agent
+  whose findings equal what is stored writes nothing.
+- It merge-patches `/status` only when `AgentReport.digest()` differs from the last digest it
+  wrote or read: no heartbeat writes (liveness comes from the Node and the agent pod's readiness).
+- Every `api_check_interval` it reads its object from the API server's watch cache
+  (resourceVersion=0, no etcd read) to notice a wiped status or a recreated object, and to know
+  that the API server answers (for /readyz). While requests fail it retries every cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from obt.agent.health import Health
+from obt.core.kube import ApiError, KubeClient
+from obt.core.models import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from obt.core.report import AgentReport
+
+log = logging.getLogger(__name__)
+
+SOURCE_LABEL = "obt.dev/source"
+
+
+def stored_digest(obj: dict[str, Any]) -> str | None:
+    """Digest of the agent's part of a stored object's status, None when there is none."""
+    status = obj.get("status") or {}
+    if not status.get("hardware") and not status.get("ollama"):
+        return None
+    try:
+        report = AgentReport.model_validate(
+            {k: status[k] for k in ("hardware", "ollama", "agent") if status.get(k) is not None}
+        )
+    except ValueError:
+        return None
+    return report.digest()
+
+
+class KubernetesReporter:
+    def __init__(
+        self,
+        kube: KubeClient,
+        node_name: str,
+        health: Health,
+        clock: Callable[[], float],
+        check_interval: float = 60.0,
+    ) -> None:
+        self.kube = kube
+        self.node_name = node_name
+        self.health = health
+        self.clock = clock
+        self.check_interval = check_interval
+        self.pending: AgentReport | None = None
+        self.written_digest: str | None = None
+        self.ensured = False
+        self.next_check = 0.0
+        self.failing = False
+
+    def offer(self, report: AgentReport) -> None:
+        self.pending = report
+
+    def next_due(self) -> float:
+        return self.next_check
+
+    async def step(self) -> bool:
+        """Do what is due; True when the latest report is stored."""
+        now = self.clock()
+        try:
+            if not self.ensured:
+                await self._ensure()
+            elif now >= self.next_check or self.failing:
+                await self._check()
+            if self.pending is not None and self.pending.digest() != self.written_digest:
+                await self._write(self.pending)
+        except ApiError as exc:
+            self._failed(exc)
+            return False
+        self.failing = False
+        self.health.api_ok()
+        return self.pending is None or self.pending.digest() == self.written_digest
+
+    def _failed(self, exc: ApiError) -> None:
+        self.failing = True
+        self.health.api_failed(str(exc))
+        log.warning("kubernetes: %s", exc)
+        if exc.not_found:
+            self.ensured = False  # the object (or the CRD) went away: create it again
+
+    async def _ensure(self) -> None:
+        try:
+            obj = await self.kube.get_custom(GROUP, VERSION, PLURAL, self.node_name)
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+            obj = await self._create()
+        self.written_digest = stored_digest(obj)
+        self.ensured = True
+        self.next_check = self.clock() + self.check_interval
+
+    async def _create(self) -> dict[str, Any]:
+        node = await self.kube.get_node(self.node_name)
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {
+                "name": self.node_name,
+                "labels": {SOURCE_LABEL: "daemonset"},
+                "ownerReferences": [
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Node",
+                        "name": self.node_name,
+                        "uid": node["metadata"]["uid"],
+                        # Not a controller, and deleting the OllamaNode never waits on the Node.
+                        "controller": False,
+                        "blockOwnerDeletion": False,
+                    }
+                ],
+            },
+            "spec": {"source": "daemonset", "nodeName": self.node_name},
+        }
+        try:
+            created = await self.kube.create_custom(GROUP, VERSION, PLURAL, body)
+        except ApiError as exc:
+            if not exc.conflict:
+                raise
+            # Created meanwhile (a restarted pod racing its predecessor): use that one.
+            return await self.kube.get_custom(GROUP, VERSION, PLURAL, self.node_name)
+        self.health.writes += 1
+        log.info(
+            "kubernetes: created OllamaNode %s owned by Node uid %s",
+            self.node_name,
+            node["metadata"]["uid"],
+        )
+        return created
+
+    async def _check(self) -> None:
+        obj = await self.kube.get_custom(GROUP, VERSION, PLURAL, self.node_name, from_cache=True)
+        stored = stored_digest(obj)
+        if stored != self.written_digest:
+            log.info("kubernetes: stored status differs from the last write; re-syncing")
+            self.written_digest = stored
+        self.next_check = self.clock() + self.check_interval
+
+    async def _write(self, report: AgentReport) -> None:
+        digest = report.digest()
+        await self.kube.merge_patch_custom_status(
+            GROUP, VERSION, PLURAL, self.node_name, report.status_patch()
+        )
+        self.written_digest = digest
+        self.health.writes += 1
+        log.info(
+            "kubernetes: wrote status of OllamaNode %s (digest %s)", self.node_name, digest[:12]
+        )
+
+    async def close(self) -> None:
+        await self.kube.close()

@@ -1,0 +1,145 @@
+"""Settings of `obt agent`, read from OBT_* environment variables (see docs/agent.md).
+
+Command-line options override them. Kubernetes fills OBT_NODE_NAME, OBT_POD_NAME and
+OBT_POD_NAMESPACE through the downward API.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+
+from obt.core.settings import ObtSettings
+
+
+def default_data_dir() -> Path:
+    """Where the standalone agent keeps its state file (the per-node token)."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / "obt-agent"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "obt-agent"
+    if os.geteuid() == 0:
+        return Path("/var/lib/obt-agent")
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "obt-agent"
+
+
+def default_host_id() -> str:
+    """The host name as a DNS-1123 label, which is what an OllamaNode name must be."""
+    name = platform.node().split(".")[0].lower()
+    name = re.sub(r"[^a-z0-9-]+", "-", name).strip("-")
+    return name[:63] or "host"
+
+
+class AgentConfig(BaseModel):
+    server: str | None = Field(
+        None,
+        description="Base URL of the OBT API for HTTP (standalone) mode, e.g. https://obt.example:8881.",
+    )
+    token: SecretStr | None = Field(None, description="Per-node token already issued by the API.")
+    enroll_token: SecretStr | None = Field(
+        None, description="Enrollment token ('abcdef.0123456789abcdef') to obtain a node token."
+    )
+    host_id: str = Field(
+        default_factory=default_host_id,
+        description="Id of this host in standalone mode (the OllamaNode name); default the host name.",
+    )
+    display_name: str | None = Field(None, description="Friendly name shown in the dashboard.")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels sent at enrollment (JSON in the environment)."
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Directory of the state file that holds the per-node token (mode 0600).",
+    )
+    kubernetes: bool | None = Field(
+        None,
+        description="Kubernetes (DaemonSet) mode: true, false, or unset to detect in-cluster "
+        "(KUBERNETES_SERVICE_HOST set and no --server).",
+    )
+    kubeconfig: str | None = Field(
+        None, description="Kubeconfig file for Kubernetes mode outside a pod (tests, development)."
+    )
+    ollama_url: str = Field(
+        "http://127.0.0.1:11434", description="Where the agent reaches the local Ollama server."
+    )
+    host_root: Path = Field(
+        Path("/"),
+        description="Root of the host's file system: '/' on bare metal, '/host' in the DaemonSet. "
+        "Every /proc, /sys and /etc read goes below it.",
+    )
+    interval: float = Field(
+        15.0, gt=0, description="Seconds between detection cycles (Ollama and fast sources)."
+    )
+    hardware_interval: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds between runs of the slow sources that start a program "
+        "(rocm-smi, system_profiler, lspci, PowerShell); their last result is reused in between.",
+    )
+    heartbeat_interval: float = Field(
+        10.0, gt=0, description="Seconds between heartbeats in HTTP mode."
+    )
+    api_check_interval: float = Field(
+        60.0,
+        gt=0,
+        description="Kubernetes mode: seconds between cheap reads of the own OllamaNode "
+        "(served from the API server's cache) that check the API is reachable and re-sync a "
+        "wiped or recreated object.",
+    )
+    ready_cycles: int = Field(
+        3,
+        ge=1,
+        description="/readyz fails when no detection cycle completed within this many intervals.",
+    )
+    api_failure_threshold: int = Field(
+        2,
+        ge=1,
+        description="/readyz fails after this many consecutive failed API requests.",
+    )
+    listen: str | None = Field(
+        None,
+        description="host:port of /healthz, /readyz and /metrics; default 0.0.0.0:9881 in "
+        "Kubernetes mode and 127.0.0.1:9881 otherwise; 'off' disables it.",
+    )
+    report_available_memory: bool = Field(
+        False,
+        description="Put memory.availableBytes (rounded down to whole GiB) into the report. Off by "
+        "default: free memory moves all the time, and the exact figure is on /metrics.",
+    )
+    request_timeout: float = Field(10.0, gt=0, description="Seconds per HTTP request.")
+    max_backoff: float = Field(
+        60.0, gt=0, description="Longest wait between retries while the server is away."
+    )
+
+
+class AgentSettings(ObtSettings):
+    agent: AgentConfig = Field(default_factory=AgentConfig, description="The agent.")
+    node_name: str | None = Field(
+        None, description="Kubernetes node name (downward API spec.nodeName): OBT_NODE_NAME."
+    )
+    pod_name: str | None = Field(None, description="Agent pod name (downward API): OBT_POD_NAME.")
+    pod_namespace: str | None = Field(
+        None, description="Agent pod namespace (downward API): OBT_POD_NAMESPACE."
+    )
+
+    def kubernetes_mode(self) -> bool:
+        if self.agent.kubernetes is not None:
+            return self.agent.kubernetes
+        if self.agent.server:
+            return False
+        return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) or bool(self.agent.kubeconfig)
+
+    def listen_address(self) -> tuple[str, int] | None:
+        value = self.agent.listen
+        if value is None:
+            value = "0.0.0.0:9881" if self.kubernetes_mode() else "127.0.0.1:9881"
+        if value.lower() in ("", "off", "none", "false"):
+            return None
+        host, _, port = value.rpartition(":")
+        return (host or "127.0.0.1").strip("[]"), int(port)

@@ -1,0 +1,329 @@
+"""A light Kubernetes client: enough to read Nodes and get/create/merge-patch custom objects.
+
+Why not kubernetes_asyncio: importing it costs about 71 MiB of RSS, more than the agent's whole
+budget (docs/agent.md). This module needs only aiohttp and PyYAML. It loads the in-cluster
+configuration (service-account token + CA) or a kubeconfig file, and turns every error answer
+into an `ApiError` that carries the status code and the API server's Status message.
+
+aiohttp is imported here, at module level: nothing in `obt.core`'s other modules imports this
+one, so `obt.core` stays importable without aiohttp (only the agent, API and operator use it).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import ssl
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from obt.core.version import __version__
+
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+DEFAULT_USER_AGENT = f"obt/{__version__}"
+MERGE_PATCH = "application/merge-patch+json"
+
+JsonObject = dict[str, Any]
+
+
+class ConfigError(RuntimeError):
+    """No usable cluster configuration (no service account, no kubeconfig, unsupported auth)."""
+
+
+class ApiError(RuntimeError):
+    """An error answer from the API server (or no answer at all: status 0)."""
+
+    def __init__(self, status: int, reason: str, message: str, body: JsonObject | None = None):
+        super().__init__(f"{status} {reason}: {message}" if status else message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.body = body or {}
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+
+@dataclass
+class KubeConfig:
+    server: str
+    token: str | None = None
+    token_file: Path | None = None
+    ca_file: str | None = None
+    ca_data: str | None = None
+    client_cert_file: str | None = None
+    client_key_file: str | None = None
+    insecure: bool = False
+    namespace: str = "default"
+    _temp_files: list[str] = field(default_factory=list, repr=False)
+
+    def remove_temp_files(self) -> None:
+        for name in self._temp_files:
+            Path(name).unlink(missing_ok=True)
+        self._temp_files.clear()
+
+    def bearer_token(self) -> str | None:
+        # Projected service-account tokens rotate: read the file on every request.
+        if self.token_file is not None:
+            return self.token_file.read_text().strip()
+        return self.token
+
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        if not self.server.startswith("https"):
+            return False
+        if self.insecure:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        else:
+            context = ssl.create_default_context(cafile=self.ca_file, cadata=self.ca_data)
+        if self.client_cert_file:
+            context.load_cert_chain(self.client_cert_file, self.client_key_file)
+        return context
+
+
+def in_cluster_config() -> KubeConfig:
+    host = os.environ.get("KUBERNETES_SERVICE_HOST")
+    port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+    token_file = SERVICE_ACCOUNT_DIR / "token"
+    if not host or not token_file.exists():
+        raise ConfigError(
+            "not in a pod: KUBERNETES_SERVICE_HOST is unset or the service-account token "
+            f"{token_file} is missing"
+        )
+    if ":" in host:
+        host = f"[{host}]"
+    namespace_file = SERVICE_ACCOUNT_DIR / "namespace"
+    return KubeConfig(
+        server=f"https://{host}:{port}",
+        token_file=token_file,
+        ca_file=str(SERVICE_ACCOUNT_DIR / "ca.crt"),
+        namespace=namespace_file.read_text().strip() if namespace_file.exists() else "default",
+    )
+
+
+def _data_file(config: KubeConfig, data: str) -> str:
+    fd, name = tempfile.mkstemp(prefix="obt-kube-")  # mode 0600: it may hold a private key
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(base64.b64decode(data))
+    config._temp_files.append(name)
+    return name
+
+
+def kubeconfig_config(path: str | Path | None = None, context: str | None = None) -> KubeConfig:
+    """Load a kubeconfig file ($KUBECONFIG's first entry or ~/.kube/config by default)."""
+    if path is None:
+        path = (os.environ.get("KUBECONFIG") or "").split(os.pathsep)[
+            0
+        ] or Path.home() / ".kube" / "config"
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read kubeconfig {path}: {exc}") from exc
+
+    def named(section: str, name: str) -> JsonObject:
+        for entry in document.get(section) or []:
+            if entry.get("name") == name:
+                found: JsonObject = entry.get(section[:-1]) or {}
+                return found
+        raise ConfigError(f"kubeconfig {path}: no {section[:-1]} named {name!r}")
+
+    context_name = context or document.get("current-context")
+    if not context_name:
+        raise ConfigError(f"kubeconfig {path}: no current-context and none given")
+    ctx = named("contexts", context_name)
+    cluster = named("clusters", ctx["cluster"])
+    user = named("users", ctx["user"]) if ctx.get("user") else {}
+    if "exec" in user or "auth-provider" in user:
+        raise ConfigError(
+            f"kubeconfig {path}: user {ctx.get('user')!r} uses an exec/auth-provider plugin, which "
+            "this light client does not run; use a token or client certificate"
+        )
+    base = path.parent
+    config = KubeConfig(
+        server=str(cluster["server"]).rstrip("/"),
+        token=user.get("token"),
+        insecure=bool(cluster.get("insecure-skip-tls-verify")),
+        namespace=ctx.get("namespace") or "default",
+    )
+    if user.get("tokenFile"):
+        config.token_file = base / user["tokenFile"]
+    if cluster.get("certificate-authority-data"):
+        config.ca_data = base64.b64decode(cluster["certificate-authority-data"]).decode()
+    elif cluster.get("certificate-authority"):
+        config.ca_file = str(base / cluster["certificate-authority"])
+    if user.get("client-certificate-data"):
+        config.client_cert_file = _data_file(config, user["client-certificate-data"])
+    elif user.get("client-certificate"):
+        config.client_cert_file = str(base / user["client-certificate"])
+    if user.get("client-key-data"):
+        config.client_key_file = _data_file(config, user["client-key-data"])
+    elif user.get("client-key"):
+        config.client_key_file = str(base / user["client-key"])
+    return config
+
+
+def load_config(kubeconfig: str | Path | None = None) -> KubeConfig:
+    """An explicit kubeconfig, else the in-cluster configuration, else the default kubeconfig."""
+    if kubeconfig:
+        return kubeconfig_config(kubeconfig)
+    try:
+        return in_cluster_config()
+    except ConfigError:
+        return kubeconfig_config()
+
+
+def custom_path(
+    group: str, version: str, plural: str, name: str | None = None, namespace: str | None = None
+) -> str:
+    path = f"/apis/{group}/{version}"
+    if namespace:
+        path += f"/namespaces/{namespace}"
+    path += f"/{plural}"
+    return f"{path}/{name}" if name else path
+
+
+class KubeClient:
+    """`async with KubeClient(config) as kube:`; one aiohttp session for the client's life."""
+
+    def __init__(
+        self,
+        config: KubeConfig,
+        user_agent: str = DEFAULT_USER_AGENT,
+        timeout: float = 10.0,
+    ) -> None:
+        self.config = config
+        self.user_agent = user_agent
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        self.config.remove_temp_files()
+
+    def _client_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self.config.ssl_context(), limit=4)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                headers={"User-Agent": self.user_agent, "Accept": "application/json"},
+            )
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: JsonObject | None = None,
+        content_type: str = "application/json",
+        params: dict[str, str] | None = None,
+    ) -> JsonObject:
+        headers: dict[str, str] = {}
+        token = self.config.bearer_token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if body is not None:
+            headers["Content-Type"] = content_type
+        url = self.config.server + path
+        try:
+            async with self._client_session().request(
+                method, url, json=body, headers=headers, params=params
+            ) as response:
+                text = await response.text()
+                status = response.status
+                reason = response.reason or ""
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ApiError(
+                0, "Unreachable", f"{method} {path}: {exc or type(exc).__name__}"
+            ) from exc
+        try:
+            data = yaml.safe_load(text) if text else {}
+        except yaml.YAMLError:
+            data = {"message": text[:200]}
+        if not isinstance(data, dict):
+            data = {"message": str(data)[:200]}
+        if status >= 400:
+            raise ApiError(
+                status,
+                str(data.get("reason") or reason),
+                str(data.get("message") or text[:200]),
+                data,
+            )
+        return data
+
+    # Core objects -----------------------------------------------------------------------------
+
+    async def get_node(self, name: str) -> JsonObject:
+        return await self.request("GET", f"/api/v1/nodes/{name}")
+
+    # Custom objects ---------------------------------------------------------------------------
+
+    async def get_custom(
+        self,
+        group: str,
+        version: str,
+        plural: str,
+        name: str,
+        namespace: str | None = None,
+        from_cache: bool = False,
+    ) -> JsonObject:
+        """GET one object; `from_cache` asks for resourceVersion=0, which the API server answers
+        from its watch cache without a quorum read from etcd."""
+        params = {"resourceVersion": "0"} if from_cache else None
+        path = custom_path(group, version, plural, name, namespace)
+        return await self.request("GET", path, params=params)
+
+    async def create_custom(
+        self, group: str, version: str, plural: str, body: JsonObject, namespace: str | None = None
+    ) -> JsonObject:
+        return await self.request(
+            "POST", custom_path(group, version, plural, None, namespace), body
+        )
+
+    async def merge_patch_custom(
+        self,
+        group: str,
+        version: str,
+        plural: str,
+        name: str,
+        patch: JsonObject,
+        namespace: str | None = None,
+        subresource: str | None = None,
+    ) -> JsonObject:
+        path = custom_path(group, version, plural, name, namespace)
+        if subresource:
+            path += f"/{subresource}"
+        return await self.request("PATCH", path, patch, content_type=MERGE_PATCH)
+
+    async def merge_patch_custom_status(
+        self,
+        group: str,
+        version: str,
+        plural: str,
+        name: str,
+        patch: JsonObject,
+        namespace: str | None = None,
+    ) -> JsonObject:
+        return await self.merge_patch_custom(
+            group, version, plural, name, patch, namespace, subresource="status"
+        )
