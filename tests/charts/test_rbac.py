@@ -1,0 +1,205 @@
+"""Least privilege of the rendered RBAC, and the agent's own-node-only admission policy in CEL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.charts.conftest import CHART, NAMESPACE, SCENARIOS, Manifest, by_kind, one
+from tests.charts.rbac import AdmissionPolicy, Rbac, Request
+
+pytestmark = pytest.mark.helm
+
+AGENT, OPERATOR, API = "obt-agent", "obt-operator", "obt-api"
+ONODES = ("obt.dev", "ollamanodes")
+
+
+def rbac_of(manifests: list[Manifest]) -> Rbac:
+    return Rbac(manifests)
+
+
+@pytest.fixture
+def default_rbac(render: Callable[..., list[Manifest]]) -> Rbac:
+    return rbac_of(render())
+
+
+def can(
+    rbac: Rbac, account: str, verb: str, group: str, resource: str, ns: str | None = None
+) -> bool:
+    return rbac.allowed(NAMESPACE, account, Request(verb, group, resource, ns))
+
+
+def test_agent_cannot_delete_ollamanodes_or_read_secrets(default_rbac: Rbac) -> None:
+    for verb in ("delete", "deletecollection", "update", "list", "watch"):
+        assert not can(default_rbac, AGENT, verb, *ONODES), verb
+    for ns in (NAMESPACE, "default", "kube-system", None):
+        for verb in ("get", "list", "watch"):
+            assert not can(default_rbac, AGENT, verb, "", "secrets", ns), (verb, ns)
+
+
+def test_agent_has_exactly_what_it_needs(default_rbac: Rbac) -> None:
+    assert can(default_rbac, AGENT, "get", "", "nodes")
+    assert not can(default_rbac, AGENT, "list", "", "nodes")
+    assert not can(default_rbac, AGENT, "patch", "", "nodes")
+    for verb in ("get", "create", "patch"):
+        assert can(default_rbac, AGENT, verb, *ONODES)
+    assert can(default_rbac, AGENT, "patch", "obt.dev", "ollamanodes/status")
+    assert not can(default_rbac, AGENT, "list", "", "pods", "default")
+    assert not can(default_rbac, AGENT, "create", "coordination.k8s.io", "leases", NAMESPACE)
+
+
+def test_pod_selector_discovery_lists_pods_only_in_the_ollama_namespace(
+    render: Callable[..., list[Manifest]],
+) -> None:
+    rbac = rbac_of(render(CHART / "ci" / "nvidia-only-values.yaml"))
+    assert can(rbac, AGENT, "list", "", "pods", "ollama")
+    assert not can(rbac, AGENT, "list", "", "pods", "default")
+    assert not can(rbac, AGENT, "get", "", "secrets", "ollama")
+
+
+def test_operator_permissions(default_rbac: Rbac) -> None:
+    for verb in ("get", "list", "watch", "patch", "delete"):
+        assert can(default_rbac, OPERATOR, verb, *ONODES), verb
+    assert can(default_rbac, OPERATOR, "patch", "obt.dev", "ollamanodes/status")
+    assert not can(default_rbac, OPERATOR, "create", *ONODES)
+    for resource in ("nodes", "pods"):
+        for verb in ("get", "list", "watch"):
+            assert can(default_rbac, OPERATOR, verb, "", resource, "default")
+        assert not can(default_rbac, OPERATOR, "delete", "", resource, "default")
+    assert can(default_rbac, OPERATOR, "create", "coordination.k8s.io", "leases", NAMESPACE)
+    assert not can(default_rbac, OPERATOR, "create", "coordination.k8s.io", "leases", "default")
+    assert can(default_rbac, OPERATOR, "create", "", "events", "default")
+
+
+def test_api_permissions(default_rbac: Rbac) -> None:
+    for verb in ("get", "list", "watch", "create", "patch"):
+        assert can(default_rbac, API, verb, *ONODES), verb
+    assert not can(default_rbac, API, "delete", *ONODES)
+    assert can(default_rbac, API, "update", "coordination.k8s.io", "leases", NAMESPACE)
+    assert not can(default_rbac, API, "update", "coordination.k8s.io", "leases", "kube-node-lease")
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.name for p in SCENARIOS])
+def test_no_component_reads_secrets_or_holds_wildcards(
+    render: Callable[..., list[Manifest]], scenario: Any
+) -> None:
+    manifests = render(scenario)
+    rbac = rbac_of(manifests)
+    for account in (AGENT, OPERATOR, API):
+        for ns in (NAMESPACE, "default"):
+            assert not can(rbac, account, "get", "", "secrets", ns), account
+    for role in by_kind(manifests, "ClusterRole") + by_kind(manifests, "Role"):
+        for rule in role["rules"]:
+            for field in ("verbs", "apiGroups", "resources"):
+                assert "*" not in rule[field], (role["metadata"]["name"], rule)
+
+
+# --- admission policy ------------------------------------------------------------------------
+
+NODE_CLAIM = "authentication.kubernetes.io/node-name"
+
+
+@pytest.fixture
+def policy(render: Callable[..., list[Manifest]]) -> AdmissionPolicy:
+    manifests = render()
+    binding = one(manifests, "ValidatingAdmissionPolicyBinding", "agent")
+    vap = one(manifests, "ValidatingAdmissionPolicy", "agent")
+    assert binding["spec"]["policyName"] == vap["metadata"]["name"]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    return AdmissionPolicy(vap)
+
+
+def request(
+    node: str | None,
+    operation: str = "UPDATE",
+    sub_resource: str = "status",
+    username: str = f"system:serviceaccount:{NAMESPACE}:{AGENT}",
+) -> dict[str, Any]:
+    user: dict[str, Any] = {"username": username, "groups": ["system:serviceaccounts"]}
+    if node is not None:
+        user["extra"] = {
+            NODE_CLAIM: [node],
+            "authentication.kubernetes.io/node-uid": ["9d6e4c4e-0000-4000-8000-000000000001"],
+        }
+    return {
+        "operation": operation,
+        "resource": {"group": "obt.dev", "version": "v1alpha1", "resource": "ollamanodes"},
+        "subResource": sub_resource,
+        "userInfo": user,
+    }
+
+
+def onode(name: str, node_name: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"source": "daemonset"}
+    if node_name is not None:
+        spec["nodeName"] = node_name
+    return {
+        "apiVersion": "obt.dev/v1alpha1",
+        "kind": "OllamaNode",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+@pytest.mark.parametrize(
+    ("operation", "sub"), [("CREATE", ""), ("UPDATE", ""), ("UPDATE", "status")]
+)
+def test_agent_may_write_its_own_node(policy: AdmissionPolicy, operation: str, sub: str) -> None:
+    decision = policy.review(request("gpu-01", operation, sub), onode("gpu-01", "gpu-01"))
+    assert decision.applies
+    assert decision.allowed, decision.messages
+
+
+@pytest.mark.parametrize(
+    ("operation", "sub"), [("CREATE", ""), ("UPDATE", ""), ("UPDATE", "status")]
+)
+def test_agent_may_not_write_another_node(
+    policy: AdmissionPolicy, operation: str, sub: str
+) -> None:
+    decision = policy.review(request("gpu-01", operation, sub), onode("gpu-02", "gpu-02"))
+    assert decision.applies
+    assert not decision.allowed
+    assert (
+        "the obt agent on node gpu-01 may write only OllamaNode gpu-01, not gpu-02"
+        in decision.messages
+    )
+
+
+def test_agent_may_not_point_its_own_object_at_another_node(policy: AdmissionPolicy) -> None:
+    decision = policy.review(request("gpu-01", "CREATE", ""), onode("gpu-01", "gpu-02"))
+    assert not decision.allowed
+    assert decision.messages == (
+        "the obt agent on node gpu-01 may not set spec.nodeName to gpu-02",
+    )
+
+
+@pytest.mark.parametrize("extra", [None, {}])
+def test_token_without_node_claim_is_denied(policy: AdmissionPolicy, extra: Any) -> None:
+    req = request(None)
+    if extra is not None:
+        req["userInfo"]["extra"] = extra
+    decision = policy.review(req, onode("gpu-01"))
+    assert not decision.allowed
+    assert any("ServiceAccountTokenPodNodeInfo" in message for message in decision.messages)
+
+
+@pytest.mark.parametrize(
+    "username",
+    [
+        f"system:serviceaccount:{NAMESPACE}:{OPERATOR}",
+        f"system:serviceaccount:{NAMESPACE}:{API}",
+        "admin",
+    ],
+)
+def test_other_identities_are_not_restricted(policy: AdmissionPolicy, username: str) -> None:
+    decision = policy.review(request(None, username=username), onode("standalone-mac"))
+    assert not decision.applies
+    assert decision.allowed
+
+
+def test_policy_ignores_other_resources(policy: AdmissionPolicy) -> None:
+    req = request("gpu-01", "UPDATE", "")
+    req["resource"] = {"group": "", "version": "v1", "resource": "configmaps"}
+    assert not policy.review(req, {"metadata": {"name": "x"}}).applies
