@@ -1,0 +1,203 @@
+import {
+	describeError,
+	getFleetSummary,
+	getNode,
+	listNodes,
+	type FleetSummary,
+	type NodeListItem,
+	type NodeQuery
+} from '$lib/api';
+import type { LiveEvent } from './live.svelte';
+
+export interface FleetApi {
+	listNodes: typeof listNodes;
+	getNode: typeof getNode;
+	getFleetSummary: typeof getFleetSummary;
+}
+
+export const DEFAULT_PAGE_SIZE = 50;
+
+// Live events arrive in bursts (a fleet restarting reports at once): collect them for this long,
+// then fetch once per changed row, or reload the page when too many rows changed to patch.
+const FLUSH_MS = 150;
+const MAX_ROW_FETCHES = 10;
+
+/**
+ * The fleet page's state: the query (search, filters, sort, page), the page of rows the server
+ * returned, the summary cards, and the in-place updates that live events cause. The server does
+ * search, filtering, sorting and pagination, so 5,000 nodes cost the browser one page of rows.
+ */
+export class FleetStore {
+	query = $state<NodeQuery>({ sort: 'name', limit: DEFAULT_PAGE_SIZE, offset: 0 });
+	items = $state<NodeListItem[]>([]);
+	total = $state(0);
+	summary = $state<FleetSummary | null>(null);
+	loading = $state(false);
+	error = $state<string | null>(null);
+	/** Names of rows changed by a live event in the last moments, to flash them. */
+	flashed = $state<Record<string, number>>({});
+	/** True once the first page answered: tells "no nodes yet" from "still loading". */
+	loaded = $state(false);
+
+	private readonly api: FleetApi;
+	private controller: AbortController | null = null;
+	// eslint-disable-next-line svelte/prefer-svelte-reactivity -- bookkeeping, never rendered
+	private pendingRows = new Set<string>();
+	private reloadPending = false;
+	private flushTimer: ReturnType<typeof setTimeout> | null = null;
+
+	constructor(api: FleetApi = { listNodes, getNode, getFleetSummary }) {
+		this.api = api;
+	}
+
+	get filtered(): boolean {
+		const q = this.query;
+		return Boolean(q.search?.trim() || q.phase?.length || q.gpuVendor?.length || q.hasModel);
+	}
+
+	get pageCount(): number {
+		return Math.max(1, Math.ceil(this.total / (this.query.limit ?? DEFAULT_PAGE_SIZE)));
+	}
+
+	get pageIndex(): number {
+		return Math.floor((this.query.offset ?? 0) / (this.query.limit ?? DEFAULT_PAGE_SIZE));
+	}
+
+	/** Change search, filters or sort: back to the first page. */
+	async setQuery(change: Partial<NodeQuery>): Promise<void> {
+		this.query = { ...this.query, ...change, offset: change.offset ?? 0 };
+		await this.load();
+	}
+
+	async goToPage(index: number): Promise<void> {
+		const limit = this.query.limit ?? DEFAULT_PAGE_SIZE;
+		const clamped = Math.max(0, Math.min(index, this.pageCount - 1));
+		this.query = { ...this.query, offset: clamped * limit };
+		await this.load();
+	}
+
+	async load(): Promise<void> {
+		this.controller?.abort();
+		const controller = new AbortController();
+		this.controller = controller;
+		this.loading = true;
+		try {
+			const [page, summary] = await Promise.all([
+				this.api.listNodes($state.snapshot(this.query) as NodeQuery, controller.signal),
+				this.api.getFleetSummary(controller.signal)
+			]);
+			if (controller.signal.aborted) return;
+			this.items = page.items;
+			this.total = page.total;
+			this.summary = summary;
+			this.error = null;
+			this.loaded = true;
+		} catch (err) {
+			if (controller.signal.aborted) return;
+			this.error = describeError(err);
+		} finally {
+			if (this.controller === controller) {
+				this.loading = false;
+				this.controller = null;
+			}
+		}
+	}
+
+	/** Feed a live event: rows on this page change in place, anything else reloads quietly. */
+	handleEvent(event: LiveEvent): void {
+		if (event.type === 'node.upserted' && event.name && !event.created) {
+			if (this.items.some((n) => n.name === event.name)) this.pendingRows.add(event.name);
+			else this.reloadPending = true; // it may now match the filters, or its sort key moved
+		} else if (event.type === 'models.changed') {
+			if (event.name && this.items.some((n) => n.name === event.name))
+				this.pendingRows.add(event.name);
+		} else {
+			// created, deleted or resync: membership of pages changed
+			this.reloadPending = true;
+		}
+		this.scheduleFlush();
+	}
+
+	private scheduleFlush(): void {
+		if (this.flushTimer) return;
+		this.flushTimer = setTimeout(() => {
+			this.flushTimer = null;
+			void this.flush();
+		}, FLUSH_MS);
+	}
+
+	/** Apply what collected since the last flush; exposed for tests. */
+	async flush(): Promise<void> {
+		const rows = [...this.pendingRows];
+		const reload = this.reloadPending || rows.length > MAX_ROW_FETCHES;
+		this.pendingRows.clear();
+		this.reloadPending = false;
+		if (reload) {
+			await this.load();
+			this.flash(rows);
+			return;
+		}
+		if (!rows.length) return;
+		const results = await Promise.allSettled(rows.map((name) => this.api.getNode(name)));
+		// eslint-disable-next-line svelte/prefer-svelte-reactivity -- local to this flush
+		const fresh = new Map<string, NodeListItem>();
+		results.forEach((r, i) => {
+			if (r.status === 'fulfilled') fresh.set(rows[i], r.value);
+		});
+		if (fresh.size) {
+			this.items = this.items.map((row) =>
+				fresh.has(row.name) ? pickListFields(fresh.get(row.name)!) : row
+			);
+			this.flash([...fresh.keys()]);
+		}
+		if (results.some((r) => r.status === 'rejected')) await this.load();
+		else this.summary = await this.api.getFleetSummary().catch(() => this.summary);
+	}
+
+	private flash(names: string[]): void {
+		if (!names.length) return;
+		const now = Date.now();
+		const next = { ...this.flashed };
+		for (const name of names) next[name] = now;
+		this.flashed = next;
+	}
+
+	dispose(): void {
+		this.controller?.abort();
+		if (this.flushTimer) clearTimeout(this.flushTimer);
+		this.flushTimer = null;
+	}
+}
+
+const LIST_FIELDS: (keyof NodeListItem)[] = [
+	'name',
+	'displayName',
+	'source',
+	'phase',
+	'phaseSince',
+	'ollamaVersion',
+	'ollamaReachable',
+	'gpuCount',
+	'gpuSummary',
+	'vramTotalBytes',
+	'vramLoadedBytes',
+	'vramFreeBytes',
+	'ramTotalBytes',
+	'ramAvailableBytes',
+	'modelCount',
+	'loadedCount',
+	'os',
+	'cpu',
+	'agentVersion',
+	'labels',
+	'createdAt',
+	'updatedAt',
+	'lastSeenAt'
+];
+
+/** A node detail holds every list field; keep only those so rows stay small. */
+export function pickListFields(node: NodeListItem): NodeListItem {
+	const row: Record<string, unknown> = {};
+	for (const key of LIST_FIELDS) row[key] = node[key];
+	return row as unknown as NodeListItem;
+}
