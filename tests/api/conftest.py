@@ -108,3 +108,33 @@ async def api(db_url: str) -> AsyncIterator[Api]:
         running.state.ingest.by_hash.clear()
         running.state.ingest.by_name.clear()
         yield running
+
+
+@asynccontextmanager
+async def served_api(settings: ApiSettings, **kwargs: Any) -> AsyncIterator[Api]:
+    """The app behind a real uvicorn on 127.0.0.1 (streams need it: httpx's ASGITransport
+    buffers whole responses)."""
+    import asyncio
+
+    import uvicorn
+
+    from tests.api.pg import free_port
+
+    app = create_app(settings, **kwargs)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield Api(app=app, state=app.state.obt, client=client)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)

@@ -107,27 +107,34 @@ class GuardMiddleware:
                     return
                 break
         received = 0
-        started = False
+        too_large = False
+        replied = False
 
         async def limited_receive() -> Any:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
+                    # The framework turns errors raised here into 400; flag it and answer
+                    # 413 in place of whatever response the app then starts.
+                    too_large = True
                     raise _BodyTooLarge
             return message
 
-        async def tracking_send(message: Any) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
+        async def guarded_send(message: Any) -> None:
+            nonlocal replied
+            if too_large:
+                if not replied:
+                    replied = True
+                    await _reply(send, 413, {"detail": self._too_large()}, [])
+                return
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, guarded_send)
         except _BodyTooLarge:
-            if not started:
+            if not replied:
                 await _reply(send, 413, {"detail": self._too_large()}, [])
 
     def _too_large(self) -> str:
