@@ -168,9 +168,9 @@ class SourceResult:
         if reason not in self.errors:
             self.errors.append(reason)
 
-    def sample(self, name: str, value: float | None, **labels: str) -> None:
+    def sample(self, metric: str, value: float | None, /, **labels: str) -> None:
         if value is not None:
-            self.samples.append(Sample(name, float(value), labels))
+            self.samples.append(Sample(metric, float(value), labels))
 
 
 class Source(Protocol):

@@ -1,0 +1,100 @@
+"""A stand-in for nvidia-ml-py's `pynvml`, answering from a recorded nvml.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+NVML_TEMPERATURE_GPU = 0
+
+
+class NVMLError(Exception):
+    pass
+
+
+class NVMLError_NotSupported(NVMLError):
+    def __str__(self) -> str:
+        return "Not Supported"
+
+
+class NVMLError_LibraryNotFound(NVMLError):
+    def __str__(self) -> str:
+        return "NVML Shared Library Not Found"
+
+
+class FakeNvml:
+    """Exposes the subset of pynvml the nvidia source calls."""
+
+    NVML_TEMPERATURE_GPU = NVML_TEMPERATURE_GPU
+
+    def __init__(self, recording: dict[str, Any]) -> None:
+        self.recording = recording
+        self.initialised = 0
+
+    @classmethod
+    def from_file(cls, path: Path) -> FakeNvml:
+        return cls(json.loads(path.read_text()))
+
+    def _device(self, handle: int) -> dict[str, Any]:
+        return self.recording["devices"][handle]
+
+    def nvmlInit(self) -> None:
+        self.initialised += 1
+
+    def nvmlShutdown(self) -> None:
+        pass
+
+    def nvmlSystemGetDriverVersion(self) -> str:
+        return self.recording["driverVersion"]
+
+    def nvmlSystemGetCudaDriverVersion(self) -> int:
+        return self.recording["cudaDriverVersion"]
+
+    def nvmlDeviceGetCount(self) -> int:
+        return len(self.recording["devices"])
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+        return index
+
+    def nvmlDeviceGetName(self, handle: int) -> str:
+        return self._device(handle)["name"]
+
+    def nvmlDeviceGetUUID(self, handle: int) -> str:
+        return self._device(handle)["uuid"]
+
+    def nvmlDeviceGetPciInfo(self, handle: int) -> SimpleNamespace:
+        d = self._device(handle)
+        return SimpleNamespace(busId=d["busId"], pciDeviceId=d["pciDeviceId"])
+
+    def nvmlDeviceGetMemoryInfo(self, handle: int) -> SimpleNamespace:
+        d = self._device(handle)
+        return SimpleNamespace(
+            total=d["memoryTotal"], used=d["memoryUsed"], free=d["memoryTotal"] - d["memoryUsed"]
+        )
+
+    def nvmlDeviceGetCudaComputeCapability(self, handle: int) -> tuple[int, int]:
+        major, minor = self._device(handle)["computeCapability"]
+        return major, minor
+
+    def nvmlDeviceGetMaxPcieLinkGeneration(self, handle: int) -> int:
+        return self._device(handle)["maxPcieGeneration"]
+
+    def nvmlDeviceGetMaxPcieLinkWidth(self, handle: int) -> int:
+        return self._device(handle)["maxPcieWidth"]
+
+    def nvmlDeviceGetMigMode(self, handle: int) -> tuple[int, int]:
+        mode = self._device(handle)["migMode"]
+        if mode is None:
+            raise NVMLError_NotSupported()
+        return mode[0], mode[1]
+
+    def nvmlDeviceGetUtilizationRates(self, handle: int) -> SimpleNamespace:
+        return SimpleNamespace(gpu=self._device(handle)["utilization"], memory=0)
+
+    def nvmlDeviceGetTemperature(self, handle: int, sensor: int) -> int:
+        return self._device(handle)["temperature"]
+
+    def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
+        return self._device(handle)["powerUsageMw"]

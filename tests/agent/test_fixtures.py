@@ -1,0 +1,219 @@
+"""Each recorded machine parses to the values known for it (see each fixture's SOURCE.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from obt.agent.sources import default_sources, detect_all
+from obt.core.models import GpuFeatures
+from obt.core.report import AgentReport
+from tests.agent.recorded import recorded_probe
+
+GIB = 1024**3
+MIB = 1024**2
+
+
+async def detect(machine: str, system: str = "Linux", only: set[str] | None = None):
+    """Run the sources (only those named, for fixtures that recorded one device family)."""
+    sources = [s for s in default_sources() if only is None or s.name in only]
+    return await detect_all(recorded_probe(machine, system), sources)
+
+
+async def test_hgx_h100_eight_gpus() -> None:
+    d = await detect("hgx-h100-sys821ge", only={"nvidia", "amd", "pci"})
+    gpus = d.hardware.gpus
+    assert [g.index for g in gpus] == list(range(8))
+    assert {g.name for g in gpus} == {"NVIDIA H100 80GB HBM3"}
+    assert [g.pci_bus_id for g in gpus] == [
+        "0000:18:00.0",
+        "0000:2a:00.0",
+        "0000:3a:00.0",
+        "0000:5d:00.0",
+        "0000:9a:00.0",
+        "0000:ab:00.0",
+        "0000:ba:00.0",
+        "0000:db:00.0",
+    ]
+    first = gpus[0]
+    assert first.memory_total_bytes == 81559 * MIB
+    assert first.pci_device_id == "10de:2330"
+    assert first.driver_version == "550.54.15"
+    assert first.compute_api == "CUDA 12.4"
+    assert first.compute_capability == "9.0"
+    assert first.architecture == "Hopper"
+    assert (first.pcie_generation, first.pcie_width, first.mig_mode) == (5, 16, False)
+    assert first.features == GpuFeatures(tensor_cores=True, fp16=True, bf16=True, int8=True)
+    assert d.hardware.errors == []
+    report = AgentReport(hardware=d.hardware)
+    assert report.summary().gpus == "8x H100 80GB"
+    assert report.summary().vram == "0/637Gi"
+    # Volatile figures go to /metrics, never into the object.
+    power = [s for s in d.samples if s.name == "obt_gpu_power_watts"]
+    assert power[0].value == 88.0 and power[0].labels["gpu"] == "0"
+    assert "88" not in report.model_dump_json()
+
+
+async def test_rtx_4090d_consumer_gpu() -> None:
+    d = await detect("rtx4090d-workstation", only={"nvidia", "amd", "pci"})
+    (gpu,) = d.hardware.gpus
+    assert gpu.name == "NVIDIA GeForce RTX 4090 D"
+    assert gpu.memory_total_bytes == 24564 * MIB
+    assert gpu.pci_bus_id == "0000:b8:00.0"
+    assert gpu.pci_device_id == "10de:2685"
+    assert gpu.driver_version == "550.107.02"
+    assert gpu.compute_capability == "8.9"
+    assert gpu.architecture == "Ada Lovelace"
+    assert gpu.mig_mode is None  # NOT_SUPPORTED on a consumer GPU: not an error
+    assert gpu.features == GpuFeatures(tensor_cores=True, fp16=True, bf16=True, int8=True)
+    assert d.hardware.errors == []
+    assert AgentReport(hardware=d.hardware).summary().gpus == "1x RTX 4090 D 24GB"
+
+
+async def test_mi250x_instinct() -> None:
+    d = await detect("mi250x-hpe", only={"nvidia", "amd", "pci"})
+    (gpu,) = d.hardware.gpus
+    assert gpu.vendor == "amd"
+    assert gpu.name == "AMD Instinct MI250X"
+    assert gpu.pci_device_id == "1002:7408"
+    assert gpu.pci_bus_id == "0000:c1:00.0"
+    assert gpu.memory_total_bytes == 65520 * MIB
+    assert gpu.compute_capability == "gfx90a"  # rocm-smi printed 'gfx9010'
+    assert gpu.architecture == "CDNA 2"
+    assert gpu.features == GpuFeatures(tensor_cores=True, fp16=True, bf16=True, int8=True)
+    assert d.hardware.errors == []
+
+
+async def test_rx7900xt_radeon() -> None:
+    d = await detect("rx7900xt-desktop", only={"nvidia", "amd", "pci"})
+    (gpu,) = d.hardware.gpus
+    assert gpu.name == "AMD Radeon RX 7900 XT"
+    assert gpu.memory_total_bytes == 21458059264
+    assert gpu.pci_bus_id == "0000:0b:00.0"
+    assert gpu.pci_device_id == "1002:744c"
+    assert gpu.compute_capability == "gfx1100"
+    assert gpu.architecture == "RDNA 3"
+    assert gpu.features == GpuFeatures(tensor_cores=True, fp16=True, bf16=True, int8=True)
+    used = [s for s in d.samples if s.name == "obt_gpu_memory_used_bytes"]
+    assert used[0].value == 27856896
+    assert d.hardware.errors == []
+
+
+async def test_rx7900xt_from_sysfs_alone_without_rocm_smi(tmp_path) -> None:
+    import shutil
+
+    from tests.agent.recorded import FIXTURES
+
+    shutil.copytree(FIXTURES / "rx7900xt-desktop", tmp_path / "m")
+    (tmp_path / "m" / "rocm-smi.json").unlink()
+    amd = [s for s in default_sources() if s.name == "amd"]
+    d = await detect_all(recorded_probe(tmp_path / "m"), amd)
+    (gpu,) = d.hardware.gpus
+    # The device id and revision 0xcc name the board; KFD's 110000 is gfx1100.
+    assert (gpu.name, gpu.compute_capability) == ("AMD Radeon RX 7900 XT", "gfx1100")
+    assert gpu.memory_total_bytes == 21458059264
+    assert d.hardware.errors == []
+
+
+async def test_macbook_pro_m3_max() -> None:
+    d = await detect("macbook-pro-m3-max", system="Darwin")
+    hw = d.hardware
+    assert hw.cpu.model == "Apple M3 Max"
+    assert (hw.cpu.vendor, hw.cpu.arch) == ("Apple", "arm64")
+    assert (hw.cpu.physical_cores, hw.cpu.logical_cores) == (16, 16)
+    assert hw.cpu.flags == ["bf16", "dotprod", "fp16", "i8mm", "neon"]
+    assert hw.memory.total_bytes == 64 * GIB
+    (gpu,) = hw.gpus
+    assert (gpu.vendor, gpu.name, gpu.cores) == ("apple", "Apple M3 Max", 40)
+    assert gpu.unified_memory is True
+    assert gpu.memory_total_bytes == 64 * GIB
+    assert gpu.compute_api == "Metal 3"
+    (npu,) = hw.npus
+    assert (npu.vendor, npu.cores, npu.tops) == ("apple", 16, 18.0)
+    assert hw.os.distro == "macOS" and hw.os.distro_version == "14.6.1"
+    assert hw.os.kernel == "23.6.0"
+    assert hw.os.machine_id == "56f74699-cb04-41ae-87ee-28bc498f1832"
+    assert hw.errors == []
+
+
+async def test_windows_pc_vram_from_registry_not_capped_adapter_ram() -> None:
+    d = await detect("windows-rtx4090-pc", system="Windows")
+    hw = d.hardware
+    (gpu,) = hw.gpus  # the Basic Render Driver is not a GPU
+    assert gpu.name == "NVIDIA GeForce RTX 4090"
+    assert gpu.vendor == "nvidia"
+    assert gpu.pci_device_id == "10de:2684"
+    assert gpu.memory_total_bytes == 25757220864  # not AdapterRAM's 4293918720
+    assert hw.cpu.model == "AMD Ryzen 9 7950X 16-Core Processor"
+    assert (hw.cpu.physical_cores, hw.cpu.logical_cores, hw.cpu.arch) == (16, 32, "x86_64")
+    assert hw.memory.total_bytes == 68447973376
+    assert (hw.os.distro, hw.os.release) == ("Windows 11 Pro", "10.0.22631")
+    assert hw.os.hostname == "GAMING-PC"
+    assert hw.errors == []
+
+
+async def test_intel_npu_laptop() -> None:
+    d = await detect("msi-prestige16-mtl-npu")
+    hw = d.hardware
+    assert hw.cpu.model == "Intel(R) Core(TM) Ultra 7 155H"
+    assert (hw.cpu.physical_cores, hw.cpu.logical_cores, hw.cpu.sockets) == (16, 22, 1)
+    assert hw.cpu.max_frequency_mhz == 4800
+    assert hw.memory.total_bytes == 32007036 * 1024
+    assert "avx_vnni" in hw.cpu.flags and "avx512f" not in hw.cpu.flags
+    (npu,) = hw.npus
+    assert (npu.vendor, npu.name, npu.driver) == ("intel", "Intel NPU (Meteor Lake)", "intel_vpu")
+    assert (npu.pci_device_id, npu.tops) == ("8086:7d1d", 11.0)
+    (gpu,) = hw.gpus
+    assert (gpu.vendor, gpu.name, gpu.unified_memory) == ("intel", "Intel Arc Graphics", True)
+    assert gpu.pci_bus_id == "0000:00:02.0"
+    assert hw.errors == []
+
+
+async def test_intel_npu_found_through_lspci_when_sysfs_is_not_visible(tmp_path) -> None:
+    import shutil
+
+    from tests.agent.recorded import FIXTURES
+
+    src = FIXTURES / "msi-prestige16-mtl-npu"
+    shutil.copytree(src, tmp_path / "m", ignore=shutil.ignore_patterns("bus"))
+    d = await detect_all(recorded_probe(tmp_path / "m"), default_sources())
+    (npu,) = d.hardware.npus
+    assert (npu.name, npu.pci_device_id, npu.driver) == (
+        "Intel NPU (Meteor Lake)",
+        "8086:7d1d",
+        None,
+    )
+    assert [g.name for g in d.hardware.gpus] == ["Intel Arc Graphics"]
+
+
+async def test_graviton3_cpu_only_arm_server() -> None:
+    d = await detect("aws-c7g-graviton3")
+    hw = d.hardware
+    assert (hw.cpu.vendor, hw.cpu.model, hw.cpu.arch) == ("ARM", "Neoverse-V1", "arm64")
+    assert (hw.cpu.physical_cores, hw.cpu.logical_cores, hw.cpu.sockets) == (8, 8, 1)
+    assert hw.cpu.flags == ["dotprod", "fp16", "neon", "sve"]
+    assert hw.memory.total_bytes == 15908848 * 1024
+    assert hw.memory.available_bytes is None  # volatile: /metrics only by default
+    assert hw.memory.swap_total_bytes == 0
+    assert (hw.os.distro, hw.os.distro_version) == ("Amazon Linux", "2023")
+    assert hw.os.kernel == "6.1.102-111.182.amzn2023.aarch64"
+    assert hw.os.machine_id == "ec2a8f0c3d5e4b6f9a1b2c3d4e5f6a7b"
+    assert hw.gpus == [] and hw.npus == []
+    assert hw.errors == []
+    available = [s for s in d.samples if s.name == "obt_memory_available_bytes"]
+    assert available[0].value == 15104244 * 1024
+
+
+async def test_available_memory_rounded_down_to_whole_gib_when_enabled() -> None:
+    probe = recorded_probe("aws-c7g-graviton3", report_available_memory=True)
+    d = await detect_all(probe, default_sources())
+    assert d.hardware.memory.available_bytes == 14 * GIB  # 14.4 GiB -> 14 GiB
+
+
+@pytest.mark.parametrize(
+    ("value", "gfx"),
+    [("gfx90a", "gfx90a"), ("gfx9010", "gfx90a"), ("90402", "gfx942"), ("gfx1151", "gfx1151")],
+)
+def test_gfx_normalization(value: str, gfx: str) -> None:
+    from obt.agent.sources.features import normalize_gfx
+
+    assert normalize_gfx(value) == gfx
