@@ -116,7 +116,16 @@ def test_nvidia_scenario_uses_the_runtime_class_and_no_gpu_request(
     assert env["NVIDIA_DRIVER_CAPABILITIES"] == "utility"
     requested = {**container["resources"].get("requests", {}), **container["resources"]["limits"]}
     assert not [name for name in requested if "gpu" in name]
-    assert env["OBT_AGENT__OLLAMA_POD_SELECTOR"] == "app.kubernetes.io/name=ollama"
+    # podSelector discovery: a Service beside the Ollama pods that routes only node-locally.
+    assert env["OBT_AGENT__OLLAMA_URL"] == "http://obt-ollama-node-local.ollama.svc:11434"
+    service = next(
+        m
+        for m in render(CHART / "ci" / "nvidia-only-values.yaml")
+        if m["kind"] == "Service" and m["metadata"]["name"] == "obt-ollama-node-local"
+    )
+    assert service["metadata"]["namespace"] == "ollama"
+    assert service["spec"]["internalTrafficPolicy"] == "Local"
+    assert service["spec"]["selector"] == {"app.kubernetes.io/name": "ollama"}
 
 
 def test_agent_reaches_ollama_on_the_host_ip_by_default(

@@ -139,3 +139,22 @@ seccompProfile:
 {{- end }}
 {{- join "," $pairs }}
 {{- end }}
+
+{{/* Service in the Ollama pods' namespace that routes only to Ollama pods on the caller's node. */}}
+{{- define "obt.ollamaLocalServiceName" -}}
+{{- include "obt.componentName" (list . "ollama-node-local") }}
+{{- end }}
+
+{{/* The URL each agent calls to reach Ollama on its own node. */}}
+{{- define "obt.ollamaUrl" -}}
+{{- $ollama := .Values.agent.ollama }}
+{{- if eq $ollama.discovery "hostIP" }}
+{{- /* $(OBT_HOST_IP) is expanded by the kubelet: OBT_HOST_IP is defined earlier in env. */}}
+{{- printf "%s://%s:%d" $ollama.scheme (ternary "127.0.0.1" "$(OBT_HOST_IP)" .Values.agent.hostNetwork) (int $ollama.port) }}
+{{- else if eq $ollama.discovery "podSelector" }}
+{{- $namespace := required "agent.ollama.podNamespace is required with agent.ollama.discovery=podSelector" $ollama.podNamespace }}
+{{- printf "%s://%s.%s.svc:%d" $ollama.scheme (include "obt.ollamaLocalServiceName" .) $namespace (int $ollama.port) }}
+{{- else }}
+{{- required "agent.ollama.url is required with agent.ollama.discovery=url" $ollama.url }}
+{{- end }}
+{{- end }}
