@@ -50,7 +50,7 @@ def recorded_probe(machine: str | Path, system: str = "Linux", **overrides: Any)
         system=system,
         run=run,
         windows=windows,
-        load_nvml=load_nvml,
+        load_nvml=overrides.pop("load_nvml", load_nvml),
         ollama_url=overrides.pop("ollama_url", "http://127.0.0.1:9"),
         request_timeout=overrides.pop("request_timeout", 2.0),
         **overrides,

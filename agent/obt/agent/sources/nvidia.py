@@ -39,7 +39,7 @@ class NvidiaSource:
             nvml = probe.load_nvml()
             nvml.nvmlInit()
         except Exception as exc:  # ImportError, NVMLError_LibraryNotFound, DriverNotLoaded ...
-            log.debug("nvidia: NVML unavailable, reporting no NVIDIA GPUs: %s", exc)
+            log.info("nvidia: NVML unavailable, reporting no NVIDIA GPUs: %s", exc)
             return None
         self._nvml = nvml
         return nvml
