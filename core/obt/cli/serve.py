@@ -1,12 +1,136 @@
-"""`obt serve`: the embedded default (API + dashboard + local agent on SQLite)."""
+"""`obt serve`: the embedded default (API + dashboard + local agent on SQLite).
+
+This module may import both obt.api and obt.agent (obt.api itself never imports the agent): it
+wires the agent's detection loop into the API's ingest service in-process, with no HTTP and no
+token in between.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
 import click
+
+log = logging.getLogger("obt.serve")
+
+
+def default_data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("obt", appauthor=False))
+
+
+def admin_token(data_dir: Path) -> tuple[str, bool]:
+    """The admin token kept in the data dir (mode 0600); (token, newly created)."""
+    path = data_dir / "admin-token"
+    if path.is_file():
+        return path.read_text().strip(), False
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token, True
+
+
+def local_agent_hook(interval: float | None = None) -> Callable[[Any], Awaitable[Any]]:
+    """A start-up hook that runs this machine's agent inside the API process."""
+
+    async def start(state: Any) -> Callable[[], Awaitable[None]]:
+        from obt.agent.runner import make_detector
+        from obt.agent.settings import AgentSettings
+        from obt.api.agents.tokens import node_name_for
+
+        settings = AgentSettings()
+        detector = make_detector(settings, "embedded")
+        host_id = settings.agent.host_id
+        cred = state.ingest.embedded(node_name_for(host_id), host_id, settings.agent.display_name)
+        every = interval or settings.agent.interval
+
+        async def loop() -> None:
+            while True:
+                try:
+                    report = await detector.detect()
+                    # Unchanged reports are not written (digest); each one renews liveness.
+                    await state.ingest.report(cred, report)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("local agent cycle failed; retrying in %.0fs", every)
+                await asyncio.sleep(every)
+
+        task = asyncio.create_task(loop(), name="local-agent")
+
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        return stop
+
+    return start
 
 
 @click.command(name="serve")
-def command() -> None:
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8881, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the SQLite database and admin token live (default: the user data dir).",
+)
+@click.option("--no-agent", is_flag=True, help="Do not report this machine.")
+def command(host: str, port: int, data_dir: Path | None, no_agent: bool) -> None:
     """Run the API on 127.0.0.1:8881 with SQLite, serve the dashboard and report this machine."""
-    click.echo("obt serve: not yet available (the API issue fills it in).", err=True)
-    raise SystemExit(2)
+    import uvicorn
+
+    from obt.api.settings import ApiSettings
+    from obt.api.static import find_dashboard
+    from obt.core.logging import configure_logging
+
+    data_dir = (data_dir or default_data_dir()).expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = ApiSettings()
+    configure_logging(settings.log)
+    overrides: dict[str, Any] = {"mode": "local"}
+    if "OBT_DATABASE__URL" not in os.environ:
+        overrides["database"] = settings.database.model_copy(
+            update={"url": f"sqlite+aiosqlite:///{data_dir / 'obt.db'}"}
+        )
+    api = settings.api.model_copy(update={"host": host, "port": port})
+    if api.admin_token is None:
+        from pydantic import SecretStr
+
+        token, created = admin_token(data_dir)
+        api = api.model_copy(update={"admin_token": SecretStr(token)})
+        if created:
+            click.echo(
+                f"Admin token (stored in {data_dir / 'admin-token'}, shown once):\n  {token}\n"
+                "Use it to create enrollment tokens for other hosts:\n"
+                f"  curl -X POST -H 'Authorization: Bearer {token}' "
+                f"http://{host}:{port}/api/v1/enrollment-tokens",
+                err=True,
+            )
+    settings = settings.model_copy(update={**overrides, "api": api})
+
+    from obt.api.app import create_app
+
+    dashboard = find_dashboard()
+    app = create_app(
+        settings,
+        startup_hooks=[] if no_agent else [local_agent_hook()],
+        dashboard=dashboard,
+    )
+    click.echo(
+        f"OBT on http://{host}:{port}  (database {settings.database.url}; dashboard "
+        f"{dashboard or 'not built: run make frontend-build'})",
+        err=True,
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -147,6 +147,14 @@ class AgentIngest:
         await session.flush()
         self._cache(row.token_hash, row)
 
+    def embedded(self, node_name: str, host_id: str, display_name: str | None = None) -> Credential:
+        """The in-process agent of `obt serve`: reports through `report` without a token."""
+        cred = self.by_name.get(node_name) or Credential(
+            node_name=node_name, host_id=host_id, display_name=display_name, labels={}
+        )
+        self.by_name[node_name] = cred
+        return cred
+
     def authenticate(self, token: str | None) -> Credential | None:
         if not token:
             return None

@@ -54,9 +54,13 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 def _alembic_upgrade(connection: Connection, revision: str = "head") -> None:
+    import logging
+
     from alembic import command
     from alembic.config import Config
 
+    # Alembic logs every plugin at INFO on each start; only problems matter here.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["connection"] = connection

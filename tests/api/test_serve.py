@@ -1,0 +1,72 @@
+"""`obt serve` as a user starts it: a subprocess on a free loopback port, this machine listed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from obt.api.agents.tokens import node_name_for
+from tests.api.pg import free_port
+
+
+@pytest.mark.slow
+def test_obt_serve_lists_this_machine(tmp_path: Path) -> None:
+    from obt.agent.settings import AgentSettings
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OBT_")}
+    env["OBT_AGENT__OLLAMA_URL"] = f"http://127.0.0.1:{free_port()}"  # nothing listens: fast fail
+    obt = Path(sys.executable).with_name("obt")
+    proc = subprocess.Popen(
+        [str(obt), "serve", "--port", str(port), "--data-dir", str(tmp_path / "data")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    expected = node_name_for(AgentSettings().agent.host_id)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        items: list[dict[str, object]] = []
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                items = httpx.get(f"{base}/api/v1/nodes", timeout=2).json()["items"]
+            except httpx.HTTPError:
+                items = []
+            if items:
+                break
+            time.sleep(0.3)
+        assert [n["name"] for n in items] == [expected]
+        node = httpx.get(f"{base}/api/v1/nodes/{expected}").json()
+        assert node["phase"] == "Ready" and node["agent"]["mode"] == "embedded"
+        assert node["hardware"]["cpu"]["logicalCores"] >= 1
+        assert httpx.get(f"{base}/readyz").json() == {"status": "ok"}
+        # The dashboard (or the "not built" page) at /, SPA routes too, never for /api/*.
+        assert httpx.get(f"{base}/").headers["content-type"].startswith("text/html")
+        assert httpx.get(f"{base}/nodes/{expected}").headers["content-type"].startswith("text/html")
+        assert httpx.get(f"{base}/api/v1/nothing").status_code == 404
+        token_file = tmp_path / "data" / "admin-token"
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        token = token_file.read_text().strip()
+        r = httpx.post(
+            f"{base}/api/v1/enrollment-tokens",
+            json={},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert r.status_code == 201
+    finally:
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert "Admin token" in out and token in out
