@@ -1,0 +1,114 @@
+"""A fake of the OBT API's agent endpoints (docs/agent.md "HTTP mode"), with an outage switch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+ENROLLMENT_TOKEN = "abcdef.0123456789abcdef"
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    body: dict[str, Any]
+    status: int
+
+
+@dataclass
+class FakeObtApi:
+    port: int = 0
+    calls: list[Call] = field(default_factory=list)
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)  # token -> node name
+    digests: dict[str, str] = field(default_factory=dict)
+    too_many: int = 0  # answer the next N requests with 429 Retry-After: 2
+    url: str = ""
+    _runner: web.AppRunner | None = None
+
+    async def start(self) -> FakeObtApi:
+        app = web.Application(client_max_size=256 * 1024)
+        app.router.add_post("/api/v1/agents/enroll", self._enroll)
+        app.router.add_put("/api/v1/agents/{node}/report", self._report)
+        app.router.add_post("/api/v1/agents/{node}/heartbeat", self._heartbeat)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{self.port}"
+        return self
+
+    async def stop(self) -> None:
+        """The server goes away: connections are refused until start() again (same port)."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def forget(self) -> None:
+        """A restarted server that lost what it knew (but kept its tokens in a database)."""
+        self.digests.clear()
+        self.reports.clear()
+
+    def _answer(
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        status: int,
+        data: Any,
+        headers: dict[str, str] | None = None,
+    ) -> web.Response:
+        self.calls.append(Call(request.method, request.path, body, status))
+        return web.json_response(data, status=status, headers=headers)
+
+    def _auth(self, request: web.Request, body: dict[str, Any]) -> web.Response | None:
+        if self.too_many:
+            self.too_many -= 1
+            return self._answer(request, body, 429, {"detail": "slow down"}, {"Retry-After": "2"})
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        node = self.tokens.get(token)
+        if node is None:
+            return self._answer(request, body, 401, {"detail": "invalid token"})
+        if node != request.match_info["node"]:
+            return self._answer(request, body, 403, {"detail": "token belongs to another node"})
+        return None
+
+    async def _enroll(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body.get("enrollmentToken") != ENROLLMENT_TOKEN:
+            return self._answer(request, body, 401, {"detail": "unknown enrollment token"})
+        node = body["hostId"]
+        token = f"node-token-{node}-{len(self.tokens)}"
+        self.tokens[token] = node
+        return self._answer(request, body, 201, {"nodeName": node, "token": token})
+
+    async def _report(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        refused = self._auth(request, body)
+        if refused:
+            return refused
+        if "hardware" not in body:
+            return self._answer(request, body, 422, {"detail": "body.hardware: field required"})
+        node = request.match_info["node"]
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        self.reports[node] = body
+        self.digests[node] = digest
+        return self._answer(request, body, 200, {"accepted": True, "digest": digest})
+
+    async def _heartbeat(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        refused = self._auth(request, body)
+        if refused:
+            return refused
+        node = request.match_info["node"]
+        needed = self.digests.get(node) != body.get("digest")
+        return self._answer(request, body, 200, {"reportNeeded": needed})
+
+    def count(self, method: str, suffix: str) -> int:
+        return sum(1 for c in self.calls if c.method == method and c.path.endswith(suffix))
