@@ -91,9 +91,7 @@ def listed(values: dict[str, Any], docs: dict[str, str]) -> list[ValueDoc]:
     rows = []
     for path, description in docs.items():
         value = _lookup(values, path)
-        is_section = isinstance(value, dict) and any(
-            other.startswith(path + ".") for other in docs
-        )
+        is_section = isinstance(value, dict) and any(other.startswith(path + ".") for other in docs)
         if not is_section:
             rows.append(ValueDoc(path, description))
     return rows
