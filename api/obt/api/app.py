@@ -132,6 +132,11 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
+    from obt.api.agents.fastpath import HeartbeatFastPath
+
+    # Order matters: the guard (body limit, per-address rate) runs first, then the heartbeat
+    # fast path, then FastAPI.
+    app.add_middleware(HeartbeatFastPath)
     app.add_middleware(GuardMiddleware, settings=settings, limiter=limiter)
     if dashboard is not False:
         from obt.api.static import mount_dashboard
