@@ -62,9 +62,11 @@ def create_app(
         cluster_writer = None
         mirror = None
         if settings.kube.enabled:
-            from obt.api.mirror.runner import start_cluster_mode
-
-            mirror, cluster_writer = await start_cluster_mode(settings, store)
+            # Not built yet (see docs/api.md, "Status"): refuse rather than run half a cluster mode.
+            raise RuntimeError(
+                "kube.enabled: the OllamaNode mirror and standalone CR/Lease writes are not "
+                "implemented yet; run with OBT_KUBE__ENABLED=false"
+            )
         ingest = AgentIngest(
             sessions,
             store,

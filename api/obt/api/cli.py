@@ -1,4 +1,4 @@
-"""`obt api` command."""
+"""`obt api`: the API server for cluster mode (PostgreSQL; settings from OBT_* variables)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,32 @@ import click
 
 
 @click.command(name="api")
-def command() -> None:
-    """Not yet available."""
-    click.echo("obt api: not yet available.", err=True)
-    raise SystemExit(2)
+@click.option("--host", default=None, help="Address to bind (default OBT_API__HOST, 0.0.0.0).")
+@click.option("--port", default=None, type=int, help="Port (default OBT_API__PORT, 8881).")
+def command(host: str | None, port: int | None) -> None:
+    """Run the API server: REST + SSE + agent ingress on the database in OBT_DATABASE__URL.
+
+    Cluster mode (mirroring OllamaNodes, standalone CRs and Leases) is switched on with
+    OBT_KUBE__ENABLED=true.
+    """
+    import uvicorn
+
+    from obt.api.app import create_app
+    from obt.api.settings import ApiSettings
+    from obt.api.static import find_dashboard
+    from obt.core.logging import configure_logging
+
+    try:
+        settings = ApiSettings()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    configure_logging(settings.log)
+    app = create_app(settings, dashboard=find_dashboard())
+    uvicorn.run(
+        app,
+        host=host or settings.api.host,
+        port=port or settings.api.port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=True,
+    )
