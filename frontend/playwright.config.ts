@@ -1,0 +1,71 @@
+import { defineConfig } from '@playwright/test';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+
+// The suite runs against a real `obt serve` (API + built dashboard + SQLite) on a free port.
+// The config is evaluated again in every worker: the port and admin token go through the
+// environment so that all processes agree on them.
+async function freePort(): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const server = createServer();
+		server.unref();
+		server.on('error', reject);
+		server.listen(0, '127.0.0.1', () => {
+			const address = server.address();
+			const port = typeof address === 'object' && address ? address.port : 0;
+			server.close(() => resolve(port));
+		});
+	});
+}
+
+process.env.OBT_E2E_PORT ??= String(await freePort());
+process.env.OBT_E2E_ADMIN_TOKEN ??= `e2e-${randomBytes(16).toString('hex')}`;
+const port = Number(process.env.OBT_E2E_PORT);
+const baseURL = `http://127.0.0.1:${port}`;
+
+// Debian's chromium: Playwright's own browser download cannot reach its hosts here
+// (scripts/install-chromium.sh installs it; the /usr/bin/chromium wrapper misbehaves headless).
+export const CHROMIUM = process.env.OBT_CHROMIUM ?? '/usr/lib/chromium/chromium';
+export const CHROMIUM_ARGS = [
+	'--headless',
+	'--no-sandbox',
+	'--disable-gpu',
+	'--disable-quic',
+	'--no-first-run',
+	'--disable-background-networking',
+	'--disable-component-update',
+	'--disable-sync'
+];
+
+export default defineConfig({
+	testDir: './e2e',
+	outputDir: './test-results/artifacts',
+	// One server, one database: tests that post changes must not race each other.
+	workers: 1,
+	fullyParallel: false,
+	retries: 0,
+	timeout: 60_000,
+	expect: { timeout: 15_000 },
+	reporter: [['list'], ['html', { open: 'never', outputFolder: 'playwright-report' }]],
+	use: {
+		baseURL,
+		browserName: 'chromium',
+		colorScheme: 'dark',
+		viewport: { width: 1440, height: 900 },
+		trace: 'retain-on-failure',
+		screenshot: 'only-on-failure',
+		launchOptions: { executablePath: CHROMIUM, args: CHROMIUM_ARGS }
+	},
+	webServer: {
+		command: 'node e2e/start-server.mjs',
+		url: `${baseURL}/healthz`,
+		reuseExistingServer: false,
+		timeout: 120_000,
+		stdout: 'pipe',
+		stderr: 'pipe',
+		env: {
+			OBT_E2E_PORT: String(port),
+			OBT_E2E_ADMIN_TOKEN: process.env.OBT_E2E_ADMIN_TOKEN
+		}
+	}
+});
