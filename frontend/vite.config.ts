@@ -23,6 +23,8 @@ export default defineConfig({
 		environment: 'jsdom',
 		include: ['src/**/*.{test,spec}.{js,ts}'],
 		setupFiles: ['./vitest-setup.ts'],
-		restoreMocks: true
+		globals: true,
+		restoreMocks: true,
+		unstubGlobals: true
 	}
 });

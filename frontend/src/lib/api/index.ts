@@ -7,7 +7,7 @@ export * from './types';
 export { ApiError, describeError } from './client';
 
 // Same origin: the API serves the dashboard, and `npm run dev` proxies /api to it.
-client.setConfig({ baseUrl: '' });
+client.setConfig({ baseUrl: typeof location === 'undefined' ? '' : location.origin });
 
 type SdkResult<T> = { data?: T; error?: unknown; response?: Response };
 
