@@ -104,15 +104,20 @@ async def run_agent(settings: AgentSettings, once: bool = False) -> int:
     if kubernetes:
         from obt.agent.http import USER_AGENT
         from obt.agent.kubernetes import KubernetesReporter
-        from obt.core.kube import KubeClient, load_config
+        from obt.core.kube import ConfigError, KubeClient, load_config
 
         if not settings.node_name:
             log.error(
                 "Kubernetes mode needs the node name: set OBT_NODE_NAME (downward API spec.nodeName) or --node-name"
             )
             return 2
+        try:
+            config = load_config(settings.agent.kubeconfig)
+        except ConfigError as exc:
+            log.error("Kubernetes mode: %s", exc)
+            return 2
         kube = KubeClient(
-            load_config(settings.agent.kubeconfig),
+            config,
             user_agent=USER_AGENT,
             timeout=settings.agent.request_timeout,
         )
