@@ -1,30 +1,48 @@
 """API benchmarks: list latency at 5,000 nodes x 50 models, heartbeat ingest, (mirror lag).
 
-    .venv/bin/python bench/api.py                # PostgreSQL started here (as tests/api does)
-    .venv/bin/python bench/api.py --sqlite       # SQLite instead
+    .venv/bin/python bench/api.py                     # PostgreSQL started here (as tests/api does)
+    .venv/bin/python bench/api.py --sqlite            # SQLite instead
+    .venv/bin/python bench/api.py --baseline HEAD~3   # also run that commit's API, side by side
     .venv/bin/python bench/api.py --nodes 1000 --heartbeats 20000
 
+Every server under test runs as `uvicorn` in a subprocess on its own database, seeded with the
+same rows. With --baseline the API of another commit (extracted with `git archive`) runs next to
+the working tree's, and every measurement alternates between the two, so a noisy shared machine
+hurts both alike.
+
 Heartbeat ingest mirrors the reference measurement (the original OBT server: ~1,950
-heartbeats/s on this 2-core machine, 1,000 clients, 50 concurrent senders on the same machine):
-the API runs as `uvicorn` in a subprocess, the senders in this process.
+heartbeats/s on this 2-core machine, 1,000 clients, 50 concurrent senders on the same machine).
+The senders are 50 keep-alive HTTP/1.1 connections in this process written directly on asyncio
+(pre-encoded requests, Content-Length framing) so that the client costs little of the two cores;
+`--client aiohttp` uses aiohttp instead. The server's and the client's CPU use are printed so a
+client-bound figure is visible as one.
 """
 
 from __future__ import annotations
+
+import sys
+
+# bench/ holds scripts named like standard modules (operator.py): keep it off the import path.
+if sys.path and sys.path[0] == __import__("os").path.dirname(__file__):
+    sys.path.pop(0)
 
 import argparse
 import asyncio
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 REFERENCE_HEARTBEATS_PER_S = 1950
+PACKAGES = ("api", "core", "agent", "operator")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -32,27 +50,70 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
+# -- seeding ------------------------------------------------------------------------------------
 async def seed(url: str, nodes: int, models: int) -> float:
-    from obt.api.db.engine import make_engine, make_sessionmaker, migrate
-    from obt.api.events.bus import EventBus
+    """Fill `url` (schema already migrated by its server) with the rows the store would write.
+
+    The rows come from the store's own derivation (`_derive`), inserted in bulk: the store's
+    per-node upsert path (read prior row, compare, write, announce) is what the API measures
+    elsewhere, and costs ~15 ms a node, too slow to seed 5,000 nodes repeatedly.
+    """
+    from sqlalchemy import insert, text
+
+    from obt.api.db.engine import make_engine
+    from obt.api.db.tables import (
+        Node,
+        NodeConditionEvent,
+        NodeGpu,
+        NodeLabel,
+        NodeLoadedModel,
+        NodeModel,
+    )
     from obt.api.fake import fake_name, fake_status
-    from obt.api.nodes.store import NodeRecord, NodeStore
+    from obt.api.nodes.store import NodeRecord, _derive, utcnow
 
     engine = make_engine(url)
-    await migrate(engine)
-    store = NodeStore(make_sessionmaker(engine), EventBus())
     t0 = time.perf_counter()
-    batch = 250
+    batch = 500
     for start in range(0, nodes, batch):
-        await store.upsert_many(
-            NodeRecord(
+        rows: dict[Any, list[dict[str, Any]]] = {
+            t: []
+            for t in (Node, NodeModel, NodeLoadedModel, NodeGpu, NodeLabel, NodeConditionEvent)
+        }
+        for i in range(start, min(nodes, start + batch)):
+            record = NodeRecord(
                 name=fake_name(i, "bench"),
                 spec={"source": "daemonset"},
                 status=fake_status(i, models=models, phase="Ready" if i % 10 else "NotReady"),
                 labels={"zone": f"zone-{i % 3}"},
             )
-            for i in range(start, min(nodes, start + batch))
-        )
+            now = utcnow()
+            d = _derive(record, now)
+            rows[Node].append({**d.values, "phase_since": now, "created_at": now})
+            rows[NodeModel] += d.models
+            rows[NodeLoadedModel] += d.loaded
+            rows[NodeGpu] += d.gpus
+            rows[NodeLabel] += [
+                {"node_name": record.name, "key": k, "value": v} for k, v in record.labels.items()
+            ]
+            ready = next((c for c in d.status.conditions if c.type == "Ready"), None)
+            rows[NodeConditionEvent].append(
+                {
+                    "node_name": record.name,
+                    "phase": d.values["phase"],
+                    "reason": ready.reason if ready else "",
+                    "message": ready.message if ready else "",
+                    "at": now,
+                }
+            )
+        async with engine.begin() as conn:
+            for table, values in rows.items():
+                if values:
+                    await conn.execute(insert(table), values)
+    async with engine.begin() as conn:
+        # What autovacuum does shortly after a bulk load on PostgreSQL.
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("ANALYZE"))
     await engine.dispose()
     return time.perf_counter() - t0
 
@@ -63,7 +124,68 @@ def _a_model() -> str:
     return fake_report(0, models=50).ollama.models[0].name
 
 
-async def list_latency(base: str, rounds: int) -> dict[str, tuple[float, float, int]]:
+# -- servers ------------------------------------------------------------------------------------
+@dataclass
+class Server:
+    label: str
+    base: str
+    proc: subprocess.Popen[bytes]
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds the server process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_server(
+    label: str, url: str, admin: str, port: int, stack: ExitStack, src: Path | None
+) -> Server:
+    env = {
+        **os.environ,
+        "OBT_DATABASE__URL": url,
+        "OBT_API__ADMIN_TOKEN": admin,
+        "OBT_API__RATE_LIMIT__PER_TOKEN_PER_MINUTE": "0",
+        "OBT_API__RATE_LIMIT__PER_IP_PER_MINUTE": "0",
+        "OBT_API__RATE_LIMIT__ENROLL_PER_IP_PER_MINUTE": "0",
+        "OBT_LOG__LEVEL": "WARNING",
+    }
+    if src is not None:
+        # The baseline's packages shadow the editable installs of the working tree.
+        env["PYTHONPATH"] = os.pathsep.join(str(src / p) for p in PACKAGES)
+    code = (
+        "import uvicorn; from obt.api.app import create_app; from obt.api.settings import ApiSettings;"
+        f"uvicorn.run(create_app(ApiSettings()), host='127.0.0.1', port={port}, log_level='warning', access_log=False)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=src or ROOT)
+    stack.callback(lambda: (proc.terminate(), proc.wait(10)))
+    import httpx
+
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                return Server(label, base, proc)
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise RuntimeError(f"{label} server did not start")
+
+
+def extract(ref: str, stack: ExitStack) -> Path:
+    out = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="obt-baseline-")))
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref, *PACKAGES], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
+
+
+# -- list latency -------------------------------------------------------------------------------
+async def list_latency(
+    servers: list[Server], rounds: int
+) -> dict[str, dict[str, tuple[float, float, int]]]:
     import aiohttp
 
     queries = {
@@ -82,100 +204,203 @@ async def list_latency(base: str, rounds: int) -> dict[str, tuple[float, float, 
         },
         "fleet summary": None,
     }
-    out = {}
+    out: dict[str, dict[str, tuple[float, float, int]]] = {}
     async with aiohttp.ClientSession() as http:
         for label, params in queries.items():
             path = "/api/v1/fleet/summary" if params is None else "/api/v1/nodes"
-            times = []
-            total = 0
+            times: dict[str, list[float]] = {s.label: [] for s in servers}
+            bodies: dict[str, Any] = {}
             for _ in range(rounds):
-                t0 = time.perf_counter()
-                async with http.get(base + path, params=params) as r:
-                    body = await r.json()
-                    assert r.status == 200, body
-                times.append((time.perf_counter() - t0) * 1000)
-                total = body.get("total", body.get("nodes", 0))
-            out[label] = (pct(times, 0.5), pct(times, 0.99), total)
+                for s in servers:  # alternate, so load spikes hit every server alike
+                    t0 = time.perf_counter()
+                    async with http.get(s.base + path, params=params) as r:
+                        body = await r.json()
+                        assert r.status == 200, body
+                    times[s.label].append((time.perf_counter() - t0) * 1000)
+                    bodies[s.label] = body
+            if len(servers) > 1:
+                a, b = (_comparable(bodies[s.label]) for s in servers[:2])
+                assert a == b, f"{label}: responses differ between servers"
+            out[label] = {
+                s.label: (
+                    pct(times[s.label], 0.5),
+                    pct(times[s.label], 0.99),
+                    bodies[s.label].get("total", bodies[s.label].get("nodes", 0)),
+                )
+                for s in servers
+            }
     return out
 
 
-async def heartbeats(
-    base: str, admin: str, clients: int, total: int, senders: int
-) -> tuple[float, float, float]:
+def _comparable(body: Any) -> Any:
+    """A response without the times that differ between two identically seeded databases."""
+    if isinstance(body, dict):
+        return {
+            k: _comparable(v)
+            for k, v in body.items()
+            if k not in ("createdAt", "updatedAt", "phaseSince", "removedLastHour")
+        }
+    if isinstance(body, list):
+        return [_comparable(v) for v in body]
+    return body
+
+
+# -- heartbeats ---------------------------------------------------------------------------------
+async def enroll(server: Server, admin: str, clients: int) -> tuple[list[tuple[str, str]], str]:
+    """Enroll `clients` agents, each reporting once; (node name, token) pairs and the digest."""
     import aiohttp
 
     from obt.api.fake import fake_report
 
     headers = {"Authorization": f"Bearer {admin}"}
-    conn = aiohttp.TCPConnector(limit=senders)
-    async with aiohttp.ClientSession(connector=conn) as http:
-        async with http.post(base + "/api/v1/enrollment-tokens", json={}, headers=headers) as r:
+    report = fake_report(1).model_dump(mode="json", by_alias=True)
+    digest = fake_report(1).digest()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=20)) as http:
+        async with http.post(
+            server.base + "/api/v1/enrollment-tokens", json={}, headers=headers
+        ) as r:
             token = (await r.json())["token"]
-        creds = []
-        report = fake_report(1).model_dump(mode="json", by_alias=True)
-        digest = fake_report(1).digest()
-        for i in range(clients):
+
+        async def one(i: int) -> tuple[str, str]:
             async with http.post(
-                base + "/api/v1/agents/enroll",
+                server.base + "/api/v1/agents/enroll",
                 json={"enrollmentToken": token, "hostId": f"hb-{i:05d}"},
             ) as r:
                 body = await r.json()
-            auth = {"Authorization": f"Bearer {body['token']}"}
             async with http.put(
-                f"{base}/api/v1/agents/{body['nodeName']}/report", json=report, headers=auth
+                f"{server.base}/api/v1/agents/{body['nodeName']}/report",
+                json=report,
+                headers={"Authorization": f"Bearer {body['token']}"},
             ) as r:
                 assert r.status == 200, await r.text()
-            creds.append((body["nodeName"], auth))
-        latencies: list[float] = []
-        counter = iter(range(total))
+            return body["nodeName"], body["token"]
+
+        creds: list[tuple[str, str]] = []
+        for start in range(0, clients, 20):
+            creds += await asyncio.gather(*(one(i) for i in range(start, min(clients, start + 20))))
+    return creds, digest
+
+
+class _Http1(asyncio.Protocol):
+    """One keep-alive connection: send a pre-encoded request, wait for the whole response."""
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self.buf[:end].lower()
+        at = head.find(b"content-length:")
+        length = int(head[at + 15 : head.find(b"\r\n", at) if head.find(b"\r\n", at) > 0 else None])
+        if len(self.buf) < end + 4 + length:
+            return
+        body = self.buf[end + 4 : end + 4 + length]
+        self.buf = self.buf[end + 4 + length :]
+        assert self.waiter is not None
+        self.waiter.set_result((int(head[9:12]), body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc or ConnectionError("closed"))
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(raw)
+        return await self.waiter
+
+
+async def heartbeats(
+    server: Server, creds: list[tuple[str, str]], digest: str, total: int, senders: int, client: str
+) -> dict[str, float]:
+    import json
+
+    body = json.dumps({"digest": digest}).encode()
+    host, port = server.base.removeprefix("http://").split(":")
+    latencies: list[float] = []
+    counter = iter(range(total))
+    expected = b'{"reportNeeded":false}'
+
+    if client == "raw":
+        requests = [
+            (
+                f"POST /api/v1/agents/{name}/heartbeat HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            + body
+            for name, token in creds
+        ]
+        loop = asyncio.get_running_loop()
+        conns = [(await loop.create_connection(_Http1, host, int(port)))[1] for _ in range(senders)]
+
+        async def sender(conn: _Http1) -> None:
+            for n in counter:
+                t0 = time.perf_counter()
+                status, reply = await conn.request(requests[n % len(requests)])
+                latencies.append((time.perf_counter() - t0) * 1000)
+                assert status == 200 and reply == expected, (status, reply)
+
+        workers = [sender(c) for c in conns]
+    else:
+        import aiohttp
+
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=senders))
         payload = {"digest": digest}
 
-        async def sender() -> None:
+        async def sender_aiohttp() -> None:
             for n in counter:
-                name, auth = creds[n % clients]
+                name, token = creds[n % len(creds)]
                 t0 = time.perf_counter()
                 async with http.post(
-                    f"{base}/api/v1/agents/{name}/heartbeat", json=payload, headers=auth
+                    f"{server.base}/api/v1/agents/{name}/heartbeat",
+                    json=payload,
+                    headers={"Authorization": f"Bearer {token}"},
                 ) as r:
-                    await r.read()
-                    assert r.status == 200
+                    reply = await r.read()
                 latencies.append((time.perf_counter() - t0) * 1000)
+                assert r.status == 200 and reply == expected, (r.status, reply)
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(sender() for _ in range(senders)))
-        elapsed = time.perf_counter() - t0
-    return total / elapsed, pct(latencies, 0.5), pct(latencies, 0.99)
-
-
-def start_server(url: str, admin: str, port: int, stack: ExitStack) -> str:
-    env = {
-        **os.environ,
-        "OBT_DATABASE__URL": url,
-        "OBT_API__ADMIN_TOKEN": admin,
-        "OBT_API__RATE_LIMIT__PER_TOKEN_PER_MINUTE": "0",
-        "OBT_API__RATE_LIMIT__PER_IP_PER_MINUTE": "0",
-        "OBT_API__RATE_LIMIT__ENROLL_PER_IP_PER_MINUTE": "0",
-        "OBT_LOG__LEVEL": "WARNING",
+        workers = [sender_aiohttp() for _ in range(senders)]
+    cpu_server, cpu_client, t0 = server.cpu_s(), time.process_time(), time.perf_counter()
+    await asyncio.gather(*workers)
+    elapsed = time.perf_counter() - t0
+    cpu_server, cpu_client = server.cpu_s() - cpu_server, time.process_time() - cpu_client
+    if client == "raw":
+        for c in conns:
+            c.transport.close()
+    else:
+        await http.close()
+    return {
+        "rate": total / elapsed,
+        "p50": pct(latencies, 0.5),
+        "p99": pct(latencies, 0.99),
+        "server_cpu": cpu_server / elapsed,
+        "client_cpu": cpu_client / elapsed,
     }
-    code = (
-        "import uvicorn; from obt.api.app import create_app; from obt.api.settings import ApiSettings;"
-        f"uvicorn.run(create_app(ApiSettings()), host='127.0.0.1', port={port}, log_level='warning', access_log=False)"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
-    stack.callback(lambda: (proc.terminate(), proc.wait(10)))
-    import httpx
-
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                return base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("server did not start")
 
 
+async def heartbeat_runs(
+    servers: list[Server], admin: str, args: argparse.Namespace
+) -> dict[str, list[dict[str, float]]]:
+    enrolled = {s.label: await enroll(s, admin, args.clients) for s in servers}
+    runs: dict[str, list[dict[str, float]]] = {s.label: [] for s in servers}
+    for _ in range(args.hb_runs):
+        for s in servers:  # alternate, so load spikes hit every server alike
+            creds, digest = enrolled[s.label]
+            runs[s.label].append(
+                await heartbeats(s, creds, digest, args.heartbeats, args.senders, args.client)
+            )
+    return runs
+
+
+# -- main ---------------------------------------------------------------------------------------
 def main() -> None:
     from tests.api.pg import free_port, postgres_server
 
@@ -183,36 +408,83 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
+    ap.add_argument("--baseline", metavar="REF", help="also run the API of this git commit")
     ap.add_argument("--nodes", type=int, default=5000)
     ap.add_argument("--models", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=200, help="requests per list query")
     ap.add_argument("--clients", type=int, default=1000)
-    ap.add_argument("--heartbeats", type=int, default=30000)
+    ap.add_argument("--heartbeats", type=int, default=30000, help="heartbeats per run")
+    ap.add_argument("--hb-runs", type=int, default=3, help="heartbeat runs per server")
     ap.add_argument("--senders", type=int, default=50)
+    ap.add_argument("--client", choices=("raw", "aiohttp"), default="raw")
+    ap.add_argument("--skip-lists", action="store_true")
+    ap.add_argument("--skip-heartbeats", action="store_true")
     args = ap.parse_args()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
     admin = "bench-admin-token-0123456789"
     with ExitStack() as stack:
+        labels = ["new"] if args.baseline is None else ["baseline", "new"]
+        urls: dict[str, str] = {}
         if args.sqlite:
-            url = (
-                f"sqlite+aiosqlite:///{stack.enter_context(tempfile.TemporaryDirectory())}/bench.db"
-            )
+            tmp = stack.enter_context(tempfile.TemporaryDirectory())
+            urls = {label: f"sqlite+aiosqlite:///{tmp}/{label}.db" for label in labels}
         else:
-            url = stack.enter_context(postgres_server())
+            import psycopg
+
+            first = stack.enter_context(postgres_server())
+            for label in labels:
+                db = f"obt_{label}"
+                with psycopg.connect(
+                    first.replace("postgresql+asyncpg", "postgresql").rsplit("/", 1)[0]
+                    + "/postgres",
+                    autocommit=True,
+                ) as conn:
+                    conn.execute(f"CREATE DATABASE {db}")
+                urls[label] = first.rsplit("/", 1)[0] + "/" + db
         backend = "SQLite" if args.sqlite else "PostgreSQL"
-        took = asyncio.run(seed(url, args.nodes, args.models))
-        print(f"{backend}: seeded {args.nodes} nodes x {args.models} models in {took:.1f}s")
-        base = start_server(url, admin, free_port(), stack)
-        for label, (p50, p99, total) in asyncio.run(list_latency(base, args.rounds)).items():
-            print(f"  {label:58s} p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  ({total} matches)")
-        rate, p50, p99 = asyncio.run(
-            heartbeats(base, admin, args.clients, args.heartbeats, args.senders)
-        )
-        print(
-            f"  heartbeats: {rate:,.0f}/s ({args.clients} clients, {args.senders} concurrent senders, "
-            f"same machine) p50 {p50:.1f} ms p99 {p99:.1f} ms; reference {REFERENCE_HEARTBEATS_PER_S:,}/s "
-            f"-> {rate / REFERENCE_HEARTBEATS_PER_S:.2f}x"
-        )
-    _ = statistics
+        servers = []
+        for label in labels:
+            src = extract(args.baseline, stack) if label == "baseline" else None
+            server = start_server(label, urls[label], admin, free_port(), stack, src)
+            took = asyncio.run(seed(urls[label], args.nodes, args.models))
+            print(
+                f"{backend} [{label}]: seeded {args.nodes} nodes x {args.models} models in "
+                f"{took:.1f}s ({args.nodes / took:,.0f} nodes/s, bulk insert)"
+            )
+            servers.append(server)
+        if args.baseline:
+            print(
+                f"baseline = {args.baseline}, new = working tree; figures: median of alternating runs"
+            )
+        if not args.skip_lists:
+            results = asyncio.run(list_latency(servers, args.rounds))
+            for label, per in results.items():
+                for s in servers:
+                    p50, p99, total = per[s.label]
+                    print(
+                        f"  {label:58s} [{s.label:8s}] p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  ({total} matches)"
+                    )
+        if not args.skip_heartbeats:
+            runs = asyncio.run(heartbeat_runs(servers, admin, args))
+            for s in servers:
+                got = runs[s.label]
+                rate = statistics.median(r["rate"] for r in got)
+                each = ", ".join(f"{r['rate']:,.0f}" for r in got)
+                print(
+                    f"  heartbeats [{s.label:8s}]: {rate:,.0f}/s median of "
+                    f"{each} "
+                    f"({args.clients} clients, {args.senders} concurrent senders, {args.client} client, "
+                    f"same machine) p50 {statistics.median(r['p50'] for r in got):.1f} ms "
+                    f"p99 {statistics.median(r['p99'] for r in got):.1f} ms; "
+                    f"server CPU {statistics.median(r['server_cpu'] for r in got):.0%}, "
+                    f"client CPU {statistics.median(r['client_cpu'] for r in got):.0%}; "
+                    f"reference {REFERENCE_HEARTBEATS_PER_S:,}/s -> {rate / REFERENCE_HEARTBEATS_PER_S:.2f}x"
+                )
 
 
 if __name__ == "__main__":
