@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = f"obt-agent/{__version__}"
 STATE_FILE = "agent-state.json"
+# Sent before any report was accepted: the server has no such digest and asks for the report.
+NO_DIGEST = "0" * 64
 
 
 class FatalReportError(RuntimeError):
@@ -263,7 +265,7 @@ class HttpReporter:
         """True when the server asks for the full report."""
         try:
             _, data = await self._call(
-                "POST", self._node_path("heartbeat"), {"digest": self.acked_digest or ""}
+                "POST", self._node_path("heartbeat"), {"digest": self.acked_digest or NO_DIGEST}
             )
         except HttpError as exc:
             if exc.status in (401, 403):
@@ -272,7 +274,8 @@ class HttpReporter:
         self.next_heartbeat = self.clock() + self.heartbeat_interval
         if data.get("reportNeeded"):
             self.acked_digest = None
-            return True
+            # A report the server refused (413/422) is not sent again until it changes.
+            return self.pending is None or self.pending.digest() != self.rejected_digest
         return False
 
     def _token_refused(self, exc: HttpError) -> None:
