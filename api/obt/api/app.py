@@ -62,11 +62,12 @@ def create_app(
         cluster_writer = None
         mirror = None
         if settings.kube.enabled:
-            # Not built yet (see docs/api.md, "Status"): refuse rather than run half a cluster mode.
-            raise RuntimeError(
-                "kube.enabled: the OllamaNode mirror and standalone CR/Lease writes are not "
-                "implemented yet; run with OBT_KUBE__ENABLED=false"
-            )
+            # Cluster mode: the mirror (leader only) is the one path of OllamaNodes into SQL;
+            # standalone reports and heartbeats go to OllamaNodes and Leases (cluster/).
+            from obt.api.cluster.runtime import ClusterRuntime
+
+            mirror = ClusterRuntime(settings.kube, store)
+            cluster_writer = mirror.standalone
         ingest = AgentIngest(
             sessions,
             store,
@@ -87,6 +88,8 @@ def create_app(
             mirror=mirror,
         )
         app.state.obt = state
+        if mirror is not None:
+            mirror.start()
         stops = []
         for hook in startup_hooks:
             stop = await hook(state)

@@ -35,7 +35,8 @@ async def healthz() -> Health:
     responses={503: {"model": Health}},
 )
 async def readyz(state: StateDep, response: Response) -> Health:
-    """Start-up finished and the database answers."""
+    """Start-up finished and the database answers (cluster mode: and the mirror is synced
+    on the leader, or standing by on a follower)."""
     if not state.ready:
         response.status_code = 503
         return Health(status="starting")
@@ -45,6 +46,11 @@ async def readyz(state: StateDep, response: Response) -> Health:
     except Exception as exc:
         response.status_code = 503
         return Health(status=f"database unreachable: {type(exc).__name__}")
+    if state.mirror is not None:  # cluster mode: leader synced, or follower standing by
+        ready, words = state.mirror.readiness()
+        if not ready:
+            response.status_code = 503
+        return Health(status=words)
     return Health(status="ok")
 
 

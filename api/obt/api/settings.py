@@ -78,6 +78,9 @@ class KubeGroup(BaseModel):
     leader_lease_s: int = Field(15, ge=2, description="Leader lease duration in seconds.")
     identity: str | None = Field(None, description="This replica's identity (pod name).")
     watch_timeout_s: int = Field(300, ge=1, description="Server-side watch timeout.")
+    lease_renew_min_s: float = Field(
+        5.0, gt=0, description="Least time between two renewals of one standalone host's Lease."
+    )
 
 
 class ApiSettings(ObtSettings):

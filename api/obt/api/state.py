@@ -13,6 +13,7 @@ from obt.api.settings import ApiSettings
 
 if TYPE_CHECKING:
     from obt.api.agents.ingest import AgentIngest
+    from obt.api.cluster.runtime import ClusterRuntime
     from obt.api.nodes.store import NodeStore
 
 
@@ -26,5 +27,10 @@ class AppState:
     ingest: AgentIngest
     limiter: RateLimiter = field(default_factory=RateLimiter)
     ready: bool = False
-    mirror: Any = None
+    mirror: ClusterRuntime | None = None  # cluster mode: leader election + mirror
+
+    @property
+    def cluster(self) -> Any:
+        """Cluster mode's writer of standalone OllamaNodes and Leases (None in local mode)."""
+        return self.mirror.standalone if self.mirror is not None else None
     extras: dict[str, Any] = field(default_factory=dict)

@@ -246,12 +246,13 @@ class AgentIngest:
                 .values(last_heartbeat_at=bindparam("t")),
                 rows,
             )
-            await conn.execute(
-                update(Node.__table__)
-                .where(Node.__table__.c.name == bindparam("n"))
-                .values(last_seen_at=bindparam("t")),
-                rows,
-            )
+            if self.cluster is None:  # cluster mode: node rows come only from the mirror
+                await conn.execute(
+                    update(Node.__table__)
+                    .where(Node.__table__.c.name == bindparam("n"))
+                    .values(last_seen_at=bindparam("t")),
+                    rows,
+                )
         self.stats.flushes += 1
         return len(rows)
 

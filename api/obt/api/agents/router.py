@@ -96,6 +96,16 @@ async def enroll(
             409,
             f"hostId: {body.host_id!r} maps to node {name!r}, enrolled by host {other.host_id!r}",
         )
+    if state.cluster is not None:  # cluster mode: the OllamaNode is the source of truth
+        from obt.api.cluster.standalone import NodeConflict
+
+        spec = {"source": "standalone", "hostId": body.host_id}
+        if body.display_name:
+            spec["displayName"] = body.display_name
+        try:
+            await state.cluster.ensure_node(name, spec, dict(body.labels))
+        except NodeConflict as exc:
+            raise HTTPException(409, str(exc)) from exc
     token = tokens.new_node_token()
     found.uses += 1
     await state.ingest.register(

@@ -1,0 +1,113 @@
+"""Cluster mode wiring: leader election + mirror + standalone writer, owned by the app's lifespan.
+
+Every replica runs the elector and serves reads from the shared database; only the leader runs the
+mirror (list + watch + writes). Every replica's ingress writes standalone OllamaNodes and Leases
+(Kubernetes serialises those writes; the rows come back through the leader's mirror).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from obt.api.cluster.kube import WatchStream, default_identity, make_client, user_agent
+from obt.api.cluster.leader import LeaderElector
+from obt.api.cluster.standalone import StandaloneWriter
+from obt.api.mirror.mirror import Mirror, NotLeader, cancel
+from obt.api.nodes.store import NodeStore
+from obt.api.settings import KubeGroup
+
+log = logging.getLogger(__name__)
+
+
+class ClusterRuntime:
+    def __init__(self, kube: KubeGroup, store: NodeStore) -> None:
+        self.settings = kube
+        self.identity = kube.identity or default_identity()
+        self.client = make_client(kube.kubeconfig, self.identity)
+        self.elector = LeaderElector(
+            self.client,
+            kube.namespace,
+            kube.leader_lease_name,
+            self.identity,
+            lease_duration=float(kube.leader_lease_s),
+        )
+        self.stream = WatchStream(
+            self.client.config, user_agent(self.identity), kube.watch_timeout_s + 30.0
+        )
+        self.mirror = Mirror(
+            store,
+            self.client,
+            self.stream,
+            is_leader=lambda: self.elector.is_leader,
+            watch_timeout_s=kube.watch_timeout_s,
+        )
+        self.standalone = StandaloneWriter(
+            self.client, kube.namespace, self.identity, min_interval_s=kube.lease_renew_min_s
+        )
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._mirror_task: asyncio.Task[None] | None = None
+
+    @property
+    def role(self) -> str:
+        return "leader" if self.elector.is_leader else "follower"
+
+    def readiness(self) -> tuple[bool, str]:
+        """(ready, words): a leader is ready once its first list is written; a follower is
+        ready at once (it serves reads of the shared database and stands by)."""
+        if self.elector.is_leader:
+            if self._mirror_task is not None and self.mirror.synced:
+                return True, "ok (mirror leader, synced)"
+            return False, "mirror leader, syncing"
+        return True, f"ok (mirror standby; leader {self.elector.holder or 'unknown'})"
+
+    def start(self) -> None:
+        self.standalone.start()
+        self._tasks.append(asyncio.create_task(self.elector.run(), name="mirror-leader"))
+        self._tasks.append(asyncio.create_task(self._follow_leadership(), name="mirror-lead"))
+
+    async def _follow_leadership(self) -> None:
+        while True:
+            await self.elector.changed.wait()
+            self.elector.changed.clear()
+            if self.elector.is_leader and self._mirror_task is None:
+                log.info("mirror: leading, listing OllamaNodes")
+                self._mirror_task = asyncio.create_task(self._lead(), name="mirror")
+            elif not self.elector.is_leader and self._mirror_task is not None:
+                log.info("mirror: lost leadership, standing by")
+                await cancel(self._mirror_task)
+                self._mirror_task = None
+                self.mirror.synced = False
+
+    async def _lead(self) -> None:
+        try:
+            await self.mirror.run()
+        except NotLeader:
+            self.mirror.synced = False
+            self._mirror_task = None
+            self.elector.changed.set()
+
+    async def stop(self) -> None:
+        await cancel(self._mirror_task)
+        self._mirror_task = None
+        for task in self._tasks:
+            await cancel(task)
+        self._tasks.clear()
+        await self.standalone.stop()
+        with contextlib.suppress(Exception):
+            await self.elector.release()
+        await self.stream.close()
+        await self.client.close()
+
+    def metrics(self) -> list[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        out = self.mirror.metrics()
+        out.append(
+            GaugeMetricFamily(
+                "obt_api_mirror_leader", "1 while this replica leads.", value=self.elector.is_leader
+            )
+        )
+        return out

@@ -1,0 +1,1 @@
+"""The OllamaNode mirror: Kubernetes -> SQL (cluster mode). See mirror/mirror.py."""

@@ -1,0 +1,280 @@
+"""List + watch OllamaNodes into SQL through the one write path (nodes/store.py).
+
+- Start (and every relist): list every OllamaNode (paginated), upsert each one carrying its
+  resourceVersion, then tombstone every row the list did not contain (reason `Vanished`): after a
+  sync the table equals the cluster, whatever happened while nobody watched (API restarts).
+- Then watch from the list's resourceVersion with bookmarks; ADDED/MODIFIED -> upsert, DELETED ->
+  tombstone (reason `Deleted`), BOOKMARK -> only advances the resume resourceVersion. Whatever
+  arrived in one read is written in one transaction.
+- A watch that ends (server timeout, dropped connection) resumes from the last resourceVersion
+  seen; a 410 Gone (ERROR event or HTTP status) relists and sweeps. Other failures retry with
+  exponential backoff and full jitter.
+- Idempotent: the store writes nothing when the row already holds that resourceVersion and
+  content, and the mirror skips an event whose resourceVersion is older than the row's.
+- Only the leader writes (leadership is re-checked inside every transaction before commit); a
+  replica that loses the Lease stops its watch and stands by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from obt.api.cluster.kube import NODES_PATH, WatchStream
+from obt.api.db.tables import Node
+from obt.api.nodes.store import NodeRecord, NodeStore
+from obt.core.kube import ApiError, KubeClient
+
+log = logging.getLogger(__name__)
+
+
+class Gone(Exception):
+    """The resourceVersion we hold is too old (410): relist."""
+
+
+class NotLeader(Exception):
+    """Leadership lapsed during a write: roll back, stand by."""
+
+
+def _rv_int(rv: str | None) -> int | None:
+    try:
+        return int(rv) if rv is not None else None
+    except ValueError:
+        return None
+
+
+def is_older(incoming: str | None, stored: str | None) -> bool:
+    """resourceVersions are opaque, but etcd's are increasing integers; compare only those."""
+    a, b = _rv_int(incoming), _rv_int(stored)
+    return a is not None and b is not None and a < b
+
+
+@dataclass
+class Backoff:
+    base: float = 0.2
+    cap: float = 30.0
+    attempt: int = 0
+
+    def next_delay(self) -> float:
+        """Exponential backoff with full jitter (AWS architecture blog's "full jitter")."""
+        ceiling = min(self.cap, self.base * (2**self.attempt))
+        self.attempt += 1
+        return random.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+@dataclass
+class MirrorStats:
+    events: int = 0
+    bookmarks: int = 0
+    relists: int = 0
+    reconnects: int = 0
+    swept: int = 0
+    skipped_older: int = 0
+    errors: int = 0
+    lag_s: deque[float] = field(default_factory=lambda: deque(maxlen=10000))
+
+
+class Mirror:
+    def __init__(
+        self,
+        store: NodeStore,
+        client: KubeClient,
+        stream: WatchStream,
+        *,
+        is_leader: Callable[[], bool] = lambda: True,
+        watch_timeout_s: int = 300,
+        page_size: int = 500,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.stream = stream
+        self.is_leader = is_leader
+        self.watch_timeout_s = watch_timeout_s
+        self.page_size = page_size
+        self.backoff = backoff or Backoff()
+        self.resume_rv: str | None = None
+        self.synced = False
+        self.stats = MirrorStats()
+
+    # -- the loop -------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Sync and follow until cancelled (or leadership is lost: NotLeader propagates)."""
+        self.synced = False
+        self.resume_rv = None
+        while True:
+            try:
+                if self.resume_rv is None:
+                    self.resume_rv = await self.relist()
+                    self.synced = True
+                await self.watch_once()
+                self.backoff.reset()
+            except Gone:
+                log.info("watch history expired at %s: relisting", self.resume_rv)
+                self.resume_rv = None
+            except NotLeader:
+                raise
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self.stats.errors += 1
+                delay = self.backoff.next_delay()
+                log.warning("mirror: %s; retrying in %.1fs", error, delay)
+                await asyncio.sleep(delay)
+            self.stats.reconnects += 1
+
+    async def relist(self) -> str:
+        """List everything, upsert it, tombstone rows not listed; returns the list's rv."""
+        self.stats.relists += 1
+        seen: set[str] = set()
+        cont: str | None = None
+        list_rv = ""
+        while True:
+            params = {"limit": str(self.page_size)}
+            if cont:
+                params["continue"] = cont
+            try:
+                page = await self.client.request("GET", NODES_PATH, params=params)
+            except ApiError as error:
+                if error.status == 410:  # the continue token expired: start over
+                    seen.clear()
+                    cont = None
+                    continue
+                raise
+            items = page.get("items") or []
+            meta = page.get("metadata") or {}
+            list_rv = str(meta.get("resourceVersion") or list_rv)
+            seen.update(i["metadata"]["name"] for i in items)
+            await self.apply([("ADDED", item) for item in items])
+            cont = meta.get("continue") or None
+            if not cont:
+                break
+        await self.sweep(seen)
+        return list_rv
+
+    async def sweep(self, listed: set[str]) -> int:
+        names = await self.store.names()
+        gone = sorted(names - listed)
+        for start in range(0, len(gone), 200):
+            async with self.store.sessions() as session, session.begin():
+                events: list[dict[str, Any]] = []
+                for name in gone[start : start + 200]:
+                    events += await self.store.remove_in(session, name, "Vanished")
+                await self._commit(session, events)
+            self.store._after_commit(events)
+        self.stats.swept += len(gone)
+        return len(gone)
+
+    async def watch_once(self) -> None:
+        params = {
+            "watch": "true",
+            "allowWatchBookmarks": "true",
+            "resourceVersion": self.resume_rv or "",
+            "timeoutSeconds": str(self.watch_timeout_s),
+        }
+        try:
+            async for batch in self.stream.events(NODES_PATH, params):
+                received = time.perf_counter()
+                changes: list[tuple[str, dict[str, Any]]] = []
+                for event in batch:
+                    kind, obj = event.get("type"), event.get("object") or {}
+                    if kind == "ERROR":
+                        if obj.get("code") == 410:
+                            raise Gone()
+                        raise ApiError(
+                            int(obj.get("code") or 0),
+                            str(obj.get("reason") or "Error"),
+                            str(obj.get("message") or "watch error"),
+                        )
+                    rv = (obj.get("metadata") or {}).get("resourceVersion")
+                    if kind == "BOOKMARK":
+                        self.stats.bookmarks += 1
+                    elif kind in ("ADDED", "MODIFIED", "DELETED"):
+                        changes.append((kind, obj))
+                    if rv:
+                        self.resume_rv = rv
+                if changes:
+                    await self.apply(changes)
+                    self.stats.events += len(changes)
+                    self.stats.lag_s.append(time.perf_counter() - received)
+                if not self.is_leader():
+                    raise NotLeader()
+        except ApiError as error:
+            if error.status == 410:
+                raise Gone() from error
+            raise
+
+    # -- writes ---------------------------------------------------------------------------
+    async def apply(self, changes: list[tuple[str, dict[str, Any]]]) -> int:
+        """Write a batch of watch events in one transaction; returns the rows changed."""
+        if not changes:
+            return 0
+        events: list[dict[str, Any]] = []
+        async with self.store.sessions() as session, session.begin():
+            names = [obj["metadata"]["name"] for _, obj in changes]
+            stored = dict(
+                (
+                    await session.execute(
+                        select(Node.name, Node.resource_version).where(Node.name.in_(names))
+                    )
+                ).all()
+            )
+            for kind, obj in changes:
+                name = obj["metadata"]["name"]
+                rv = obj["metadata"].get("resourceVersion")
+                if kind == "DELETED":
+                    if name in stored:
+                        events += await self.store.remove_in(session, name, "Deleted")
+                        stored.pop(name)
+                    continue
+                if is_older(rv, stored.get(name)):
+                    self.stats.skipped_older += 1
+                    continue
+                events += await self.store.upsert_in(session, NodeRecord.from_object(obj))
+                stored[name] = rv
+            await self._commit(session, events)
+        self.store._after_commit(events)
+        return sum(e["type"] != "models.changed" for e in events)
+
+    async def _commit(self, session: AsyncSession, events: list[dict[str, Any]]) -> None:
+        if not self.is_leader():
+            raise NotLeader()  # rolls the transaction back: a follower never commits
+        await self.store._announce(session, events)
+
+    # -- observability ----------------------------------------------------------------------
+    def metrics(self) -> list[Any]:
+        s = self.stats
+        out: list[Any] = [
+            CounterMetricFamily(name, help_, value=value)
+            for name, value, help_ in (
+                ("obt_api_mirror_events", s.events, "OllamaNode watch events applied."),
+                ("obt_api_mirror_bookmarks", s.bookmarks, "Watch bookmarks received."),
+                ("obt_api_mirror_relists", s.relists, "Full lists (start, 410 Gone)."),
+                ("obt_api_mirror_swept", s.swept, "Rows tombstoned because a relist lacked them."),
+                ("obt_api_mirror_errors", s.errors, "Watch/list failures (retried with backoff)."),
+            )
+        ]
+        out.append(GaugeMetricFamily("obt_api_mirror_synced", "1 once listed.", value=self.synced))
+        return out
+
+
+async def cancel(task: asyncio.Task[Any] | None) -> None:
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
