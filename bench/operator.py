@@ -1,0 +1,285 @@
+"""Benchmark: the operator at 1,000 and 5,000 OllamaNodes against the API test server.
+
+    .venv/bin/python bench/operator.py [--sizes 1000 5000] [--samples 100]
+
+For each size: N Nodes, N agent pods, N DaemonSet OllamaNodes (plus 20 standalone hosts with
+heartbeat Leases). The operator runs as its own process (`python -m obt.operator`, as deployed) so
+its RSS is its own; the API server runs in a thread of this process, which plays the kubelet and
+the API. Prints: time to judge the whole fleet Ready after start, sweep time (mean and max over a
+quiet period, from the operator's own /metrics), operator RSS, and detection latency p50/p99
+- agent pod NotReady -> OllamaNode NotReady (from the flip),
+- heartbeat Lease silent -> NotReady (beyond the NotReady threshold, from the last renewal).
+Sweep interval 1 s, standalone threshold 3 s (scaled timings; removal is pushed out of the way).
+"""
+
+from __future__ import annotations
+
+import sys
+
+# Run as a script, this file's folder comes first on sys.path and its name shadows the stdlib
+# `operator` module that random, enum and re import: drop the folder before anything else.
+if sys.path and sys.path[0] == __import__("os").path.dirname(
+    __import__("os").path.abspath(__file__)
+):
+    del sys.path[0]
+
+import argparse
+import os
+import random
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.operator.support import (  # noqa: E402
+    AGENT_LABELS,
+    NS,
+    micro_now,
+    renew_lease,
+)
+from tests.support.fixtures import OLLAMANODE_CRD, ServerThread  # noqa: E402
+from tests.support.kube_api_server import KubeApiServer  # noqa: E402
+
+SWEEP = 1.0
+NOT_READY_AFTER = 3.0
+STANDALONE = 20
+ONODE = ("obt.dev/v1alpha1", "OllamaNode")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def populate(api: KubeApiServer, n: int) -> None:
+    api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    ready = {"type": "Ready", "status": "True", "lastTransitionTime": micro_now()[:19] + "Z"}
+    for i in range(n):
+        name = f"gpu-{i:05d}"
+        node = api.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {"name": name},
+            }
+        )
+        # Status goes through the status subresource (create ignores it), as the kubelet does.
+        api.patch("v1", "Node", name, {"status": {"conditions": [ready]}}, subresource="status")
+        api.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": f"agent-{name}", "namespace": NS, "labels": AGENT_LABELS},
+                "spec": {"nodeName": name, "containers": [{"name": "agent", "image": "obt"}]},
+            },
+            NS,
+        )
+        api.patch(
+            "v1",
+            "Pod",
+            f"agent-{name}",
+            {"status": {"phase": "Running", "conditions": [ready]}},
+            NS,
+            "status",
+        )
+        api.create(
+            {
+                "apiVersion": "obt.dev/v1alpha1",
+                "kind": "OllamaNode",
+                "metadata": {
+                    "name": name,
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "v1",
+                            "kind": "Node",
+                            "name": name,
+                            "uid": node["metadata"]["uid"],
+                        }
+                    ],
+                },
+                "spec": {"source": "daemonset", "nodeName": name},
+            }
+        )
+    for i in range(STANDALONE):
+        host = f"host-{i:02d}"
+        api.create(
+            {
+                "apiVersion": "obt.dev/v1alpha1",
+                "kind": "OllamaNode",
+                "metadata": {"name": host},
+                "spec": {"source": "standalone", "hostId": host},
+            }
+        )
+        renew_lease(api, host)
+
+
+def phase(api: KubeApiServer, name: str) -> str | None:
+    obj = api.store.bucket(api._info(*ONODE)).get(("", name))
+    return None if obj is None else (obj.get("status") or {}).get("phase")
+
+
+def metric(port: int, name: str) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise KeyError(name)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def run(size: int, samples: int) -> None:
+    runner = ServerThread(KubeApiServer())
+    api = runner.start()
+    try:
+        api.load_crds([OLLAMANODE_CRD])
+        t = time.monotonic()
+        populate(api, size)
+        print(
+            f"\n== {size} OllamaNodes (+{STANDALONE} standalone) == populated in {time.monotonic() - t:.1f}s"
+        )
+        kubeconfig = api.write_kubeconfig(Path(tempfile.mkdtemp()) / "kubeconfig")
+        hosts = [f"host-{i:02d}" for i in range(STANDALONE)]
+        silent: dict[str, float] = {}
+        last_renewal: dict[str, float] = {}
+        stop = threading.Event()
+
+        def heartbeats() -> None:
+            while not stop.is_set():
+                for host in hosts:
+                    if host not in silent:
+                        renew_lease(api, host)
+                        last_renewal[host] = time.monotonic()
+                stop.wait(0.5)
+
+        beat = threading.Thread(target=heartbeats, daemon=True)
+        beat.start()
+        port = free_port()
+        env = {
+            **os.environ,
+            "OBT_NAMESPACE": NS,
+            "OBT_KUBE__KUBECONFIG": kubeconfig,
+            "OBT_LISTEN": f"127.0.0.1:{port}",
+            "OBT_LIVENESS__SWEEP_INTERVAL_SECONDS": str(SWEEP),
+            "OBT_LIVENESS__STANDALONE_NOT_READY_AFTER_SECONDS": str(NOT_READY_AFTER),
+            "OBT_LIVENESS__REMOVE_AFTER_SECONDS": "3600",
+            "OBT_LOG__LEVEL": "WARNING",
+        }
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "obt.operator", "--identity", "bench"], env=env
+        )
+        try:
+            names = [f"gpu-{i:05d}" for i in range(size)]
+            while not all(phase(api, n) == "Ready" for n in names[-50:] + hosts[-3:]):
+                time.sleep(0.2)
+                if time.monotonic() - started > 300:
+                    raise SystemExit("the operator did not judge the fleet within 300 s")
+            while any(phase(api, n) != "Ready" for n in names):
+                time.sleep(0.2)
+            print(
+                f"all Ready (first judgement, {size} status writes) {time.monotonic() - started:.1f}s after start"
+            )
+            # Quiet period: sweeps that judge everything and write nothing.
+            count0, sum0 = (
+                metric(port, "obt_operator_sweep_seconds_count"),
+                metric(port, "obt_operator_sweep_seconds_sum"),
+            )
+            quiet_from = time.time()
+            time.sleep(10 * SWEEP)
+            count1, sum1 = (
+                metric(port, "obt_operator_sweep_seconds_count"),
+                metric(port, "obt_operator_sweep_seconds_sum"),
+            )
+            writes = [
+                w
+                for w in api.writes(user_agent_contains="obt-operator", since=quiet_from)
+                if w.resource != "leases"
+            ]
+            mean = (sum1 - sum0) / max(1.0, count1 - count0)
+            rss = psutil.Process(proc.pid).memory_info().rss / 2**20
+            print(f"sweep time (quiet, mean of {count1 - count0:.0f}): {mean * 1000:.1f} ms")
+            print(f"operator RSS: {rss:.0f} MiB")
+            api.clear_requests()
+
+            # Pod NotReady -> OllamaNode NotReady.
+            flipped: dict[str, float] = {}
+            detected: dict[str, float] = {}
+            chosen = random.sample(names, min(samples, size))
+            for name in chosen:
+                api.set_pod_ready(NS, f"agent-{name}", False)
+                flipped[name] = time.monotonic()
+                for other in list(flipped):
+                    if other not in detected and phase(api, other) == "NotReady":
+                        detected[other] = time.monotonic()
+                time.sleep(random.uniform(0.0, 0.05))
+            while len(detected) < len(flipped) and time.monotonic() - max(flipped.values()) < 30:
+                for other in flipped:
+                    if other not in detected and phase(api, other) == "NotReady":
+                        detected[other] = time.monotonic()
+                time.sleep(0.01)
+            pod_latency = [detected[n] - flipped[n] for n in detected]
+            print(
+                f"pod NotReady -> NotReady ({len(pod_latency)}/{len(flipped)}): "
+                f"p50 {percentile(pod_latency, 0.5):.2f}s p99 {percentile(pod_latency, 0.99):.2f}s"
+            )
+
+            # Lease silent -> NotReady, beyond the threshold.
+            lease_latency: list[float] = []
+            for host in hosts:
+                silent[host] = time.monotonic()
+                time.sleep(random.uniform(0.0, 0.3))
+            deadline = time.monotonic() + NOT_READY_AFTER + 10
+            pending = set(hosts)
+            while pending and time.monotonic() < deadline:
+                for host in list(pending):
+                    if phase(api, host) == "NotReady":
+                        lease_latency.append(
+                            time.monotonic() - last_renewal[host] - NOT_READY_AFTER
+                        )
+                        pending.discard(host)
+                time.sleep(0.01)
+            print(
+                f"Lease silent -> NotReady beyond the {NOT_READY_AFTER:g}s threshold "
+                f"({len(lease_latency)}/{len(hosts)}): p50 {percentile(lease_latency, 0.5):.2f}s "
+                f"p99 {percentile(lease_latency, 0.99):.2f}s"
+            )
+            print(
+                f"operator RSS after: {psutil.Process(proc.pid).memory_info().rss / 2**20:.0f} MiB; "
+                f"status/Event writes during the quiet period: {len(writes)}"
+            )
+        finally:
+            stop.set()
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    finally:
+        runner.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
+    parser.add_argument("--samples", type=int, default=100)
+    args = parser.parse_args()
+    for size in args.sizes:
+        run(size, args.samples)
+
+
+if __name__ == "__main__":
+    main()
