@@ -28,9 +28,9 @@ class AppState:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     ready: bool = False
     mirror: ClusterRuntime | None = None  # cluster mode: leader election + mirror
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def cluster(self) -> Any:
         """Cluster mode's writer of standalone OllamaNodes and Leases (None in local mode)."""
         return self.mirror.standalone if self.mirror is not None else None
-    extras: dict[str, Any] = field(default_factory=dict)

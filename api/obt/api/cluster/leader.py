@@ -63,13 +63,16 @@ class LeaderElector:
 
     async def run(self) -> None:
         was = False
+        failing = False
         while True:
             try:
                 await self.try_once()
+                failing = False
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # API server down: leadership lapses by its deadline
-                log.debug("leader election round failed: %s", error)
+                (log.debug if failing else log.warning)("leader election failed: %s", error)
+                failing = True
             now = self.is_leader
             if now != was:
                 log.info("%s mirror leader (%s)", "became" if now else "lost", self.identity)
