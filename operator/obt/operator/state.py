@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -59,6 +60,10 @@ class OperatorState:
         self.guard_reason = "Allowed"
         self.blind = False
         self._tasks: list[asyncio.Task[Any]] = []
+        self._unlisted: dict[str, set[tuple[str, str]]] | None = {}
+        self._seen: collections.defaultdict[str, set[tuple[str, str]]] = collections.defaultdict(
+            set
+        )
         self._site: web.AppRunner | None = None
 
     # Judging gates ------------------------------------------------------------------------------
@@ -210,6 +215,9 @@ class OperatorState:
         }
 
     async def start(self) -> None:
+        self._tasks.append(
+            asyncio.create_task(self.await_lists_forever(), name="obt initial lists")
+        )
         self._tasks.append(asyncio.create_task(self.elector.run(), name="obt leader election"))
         self._tasks.append(asyncio.create_task(self.sweep_forever(), name="obt sweep"))
         self._tasks.append(asyncio.create_task(self.probe_forever(), name="obt api probe"))
@@ -237,23 +245,91 @@ class OperatorState:
 
     # Feeding from kopf ------------------------------------------------------------------------
 
-    def observe_lease(self, body: Any) -> None:
-        # Before kopf has listed everything, a Lease seen for the first time comes from the initial
-        # list (it shows the Lease exists, not that it was just renewed).
-        self.index.observe_lease(body, self.now(), initial=not self.index.listed)
-
     def on_event(self, kind: str, event: Any) -> None:
-        """kopf calls event handlers only once every indexed resource has been listed: the first
-        call says "the index is complete", so a missing pod from now on really is missing."""
-        self.index.listed = True
-        if event is None or event.get("type") != "DELETED":
-            return
-        meta = event["object"]["metadata"]
-        if kind == "ollamanodes":
-            self.index.forget_ollamanode(meta["name"])
+        body = event["object"]
+        meta = body["metadata"]
+        key = (meta.get("namespace") or "", meta["name"])
+        if self._unlisted is not None:
+            self._seen[kind].add(key)
+        if event.get("type") == "DELETED":
+            if kind == "ollamanodes":
+                self.index.forget_ollamanode(key[1])
+            elif kind == "nodes":
+                self.index.forget_node(key[1])
+            elif kind == "pods":
+                self.index.forget_pod(*key)
+            else:
+                self.index.forget_lease(*key)
+        elif kind == "ollamanodes":
+            self.index.observe_ollamanode(body)
         elif kind == "nodes":
-            self.index.forget_node(meta["name"])
+            self.index.observe_node(body)
         elif kind == "pods":
-            self.index.forget_pod(meta.get("namespace", ""), meta["name"])
-        elif kind == "leases":
-            self.index.forget_lease(meta.get("namespace", ""), meta["name"])
+            self.index.observe_pod(body)
+        else:
+            # kopf marks events of its initial list with type None: such a Lease exists, it was
+            # not just renewed.
+            self.index.observe_lease(body, self.now(), initial=event.get("type") is None)
+
+    # Completeness of the initial lists ------------------------------------------------------
+
+    def _list_paths(self) -> dict[str, str]:
+        from urllib.parse import quote
+
+        from obt.core.models import GROUP, PLURAL, VERSION
+        from obt.operator.startup import STANDALONE_LEASE_LABEL
+
+        return {
+            "ollamanodes": f"/apis/{GROUP}/{VERSION}/{PLURAL}",
+            "nodes": "/api/v1/nodes",
+            "pods": f"/api/v1/pods?labelSelector={quote(self.settings.agent_selector)}",
+            "leases": "/apis/coordination.k8s.io/v1/leases?labelSelector="
+            + quote(STANDALONE_LEASE_LABEL),
+        }
+
+    async def _await_lists(self) -> None:
+        """List every watched resource once ourselves (names only kept), then mark the index
+        complete once kopf has delivered each of those objects (or their deletion). Until then
+        nothing is judged: an object not delivered yet is not an object that is gone."""
+        expected: dict[str, set[tuple[str, str]]] = {}
+        for kind, path in self._list_paths().items():
+            names: set[tuple[str, str]] = set()
+            cont = ""
+            while True:
+                sep = "&" if "?" in path else "?"
+                page = await self.client.request("GET", f"{path}{sep}limit=500{cont}")
+                for item in (page or {}).get("items") or []:
+                    meta = item["metadata"]
+                    names.add((meta.get("namespace") or "", meta["name"]))
+                token = ((page or {}).get("metadata") or {}).get("continue")
+                if not token:
+                    break
+                cont = f"&continue={token}"
+            expected[kind] = names
+        self._unlisted = expected
+        started = time.monotonic()
+        while True:
+            missing = sum(len(keys - self._seen[kind]) for kind, keys in expected.items())
+            if missing == 0:
+                break
+            if time.monotonic() - started > 120:
+                log.warning(
+                    "%d listed objects never arrived through the watch; judging anyway", missing
+                )
+                break
+            await asyncio.sleep(0.1)
+        self._unlisted = None
+        self._seen.clear()
+        self.index.listed = True
+        log.info("index complete: %d OllamaNodes", len(self.index))
+
+    async def await_lists_forever(self) -> None:
+        while True:
+            try:
+                await self._await_lists()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("could not list the watched resources (retrying): %s", error)
+                await asyncio.sleep(1.0)
