@@ -70,7 +70,7 @@ def _settings(**overrides: Any) -> AgentSettings:
     help="Detect and report once, then exit (status 1 if the report was not delivered).",
 )
 @click.pass_context
-def command(ctx: click.Context, node_name: str | None, once: bool, **options: Any) -> None:
+def command(ctx: click.Context, /, node_name: str | None, once: bool, **options: Any) -> None:
     """Detect this machine's hardware and Ollama server and keep the inventory up to date.
 
     \b

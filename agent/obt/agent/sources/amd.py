@@ -196,7 +196,8 @@ class AmdSource:
             gpu = by_bus.pop(bus, None) if bus else None
             if gpu is None and not bus and len(gpus) > len(merged):
                 gpu = gpus[len(merged)]  # no bus id in this rocm-smi output: same order
-                by_bus.pop(gpu.pci_bus_id, None)
+                if gpu.pci_bus_id:
+                    by_bus.pop(gpu.pci_bus_id, None)
             model = fields.get("card model", "").lower().removeprefix("0x")
             gpu = gpu or GpuInfo(
                 index=int(match.group(1)),

@@ -73,7 +73,7 @@ class AppleSource:
             result.gpus.append(
                 GpuInfo(
                     index=index,
-                    vendor=vendor,  # type: ignore[arg-type]
+                    vendor=vendor,
                     name=name,
                     memory_total_bytes=memory
                     if apple
