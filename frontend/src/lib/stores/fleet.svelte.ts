@@ -81,17 +81,26 @@ export class FleetStore {
 		const controller = new AbortController();
 		this.controller = controller;
 		this.loading = true;
+		// The summary is fetched alongside but never holds the rows back.
+		const summary = this.api
+			.getFleetSummary(controller.signal)
+			.then((value) => {
+				if (!controller.signal.aborted) this.summary = value;
+			})
+			.catch(() => {
+				/* the list's error path reports an unreachable API; cards keep their last values */
+			});
 		try {
-			const [page, summary] = await Promise.all([
-				this.api.listNodes($state.snapshot(this.query) as NodeQuery, controller.signal),
-				this.api.getFleetSummary(controller.signal)
-			]);
+			const page = await this.api.listNodes(
+				$state.snapshot(this.query) as NodeQuery,
+				controller.signal
+			);
 			if (controller.signal.aborted) return;
 			this.items = page.items;
 			this.total = page.total;
-			this.summary = summary;
 			this.error = null;
 			this.loaded = true;
+			await summary;
 		} catch (err) {
 			if (controller.signal.aborted) return;
 			this.error = describeError(err);

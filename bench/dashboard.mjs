@@ -1,0 +1,270 @@
+#!/usr/bin/env node
+// Dashboard benchmark: production bundle size (gzip) and the time to render the fleet table
+// with 5,000 nodes, in Debian's chromium against a real `obt serve` seeded with 5,000 nodes.
+//
+//   cd frontend && npm run build && npm run bench        (or: node bench/dashboard.mjs)
+//   RUNS=7 NODES=5000 node bench/dashboard.mjs --json out.json
+//
+// Scenarios, measured side by side on the same server and data (median of RUNS page loads):
+//   paged-50     what the dashboard does: one server page of 50 rows, `total` = 5,000
+//   paged-500    the API's largest page (limit=500), same code path
+//   all-5000     every node in one table: the real rows, fetched beforehand, answered by
+//                page.route in one response, to show the cost that server paging avoids
+// Each load reports "to rows" (navigation start -> the rows are in the DOM) and "render"
+// (the list response's end -> rows in the DOM: Svelte's work for that many rows).
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const frontend = join(repo, 'frontend');
+const require = createRequire(join(frontend, 'package.json'));
+const { chromium } = require('@playwright/test');
+
+const RUNS = Number(process.env.RUNS ?? 5);
+const NODES = Number(process.env.NODES ?? 5000);
+const jsonOut = process.argv.includes('--json') ? process.argv[process.argv.indexOf('--json') + 1] : null;
+const CHROMIUM = process.env.OBT_CHROMIUM ?? '/usr/lib/chromium/chromium';
+const ARGS = [
+	'--headless',
+	'--no-sandbox',
+	'--disable-gpu',
+	'--disable-quic',
+	'--no-first-run',
+	'--disable-background-networking',
+	'--disable-component-update',
+	'--disable-sync'
+];
+
+function median(values) {
+	const s = [...values].sort((a, b) => a - b);
+	const m = Math.floor(s.length / 2);
+	return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
+
+// --- bundle size -------------------------------------------------------------------------
+function bundle() {
+	const build = join(frontend, 'build');
+	const files = [];
+	const walk = (dir) => {
+		for (const name of readdirSync(dir)) {
+			const p = join(dir, name);
+			if (statSync(p).isDirectory()) walk(p);
+			else if (/\.(js|css|html)$/.test(name)) {
+				const raw = readFileSync(p);
+				files.push({ file: relative(build, p), raw: raw.length, gzip: gzipSync(raw, { level: 9 }).length });
+			}
+		}
+	};
+	walk(build);
+	const sum = (list, key) => list.reduce((a, f) => a + f[key], 0);
+	const js = files.filter((f) => f.file.endsWith('.js'));
+	const css = files.filter((f) => f.file.endsWith('.css'));
+	return {
+		jsGzip: sum(js, 'gzip'),
+		jsRaw: sum(js, 'raw'),
+		cssGzip: sum(css, 'gzip'),
+		cssRaw: sum(css, 'raw'),
+		allGzip: sum(files, 'gzip'),
+		largest: [...js].sort((a, b) => b.gzip - a.gzip).slice(0, 3)
+	};
+}
+
+// --- server ------------------------------------------------------------------------------
+async function freePort() {
+	return new Promise((ok, fail) => {
+		const s = createServer();
+		s.on('error', fail);
+		s.listen(0, '127.0.0.1', () => {
+			const { port } = s.address();
+			s.close(() => ok(port));
+		});
+	});
+}
+
+async function startServer() {
+	const port = await freePort();
+	const token = `bench-${randomBytes(12).toString('hex')}`;
+	const child = spawn('node', [join(frontend, 'e2e', 'start-server.mjs')], {
+		stdio: ['ignore', 'ignore', 'inherit'],
+		env: {
+			...process.env,
+			OBT_E2E_PORT: String(port),
+			OBT_E2E_ADMIN_TOKEN: token,
+			OBT_E2E_DATA_DIR: join(frontend, 'test-results', 'bench-data')
+		}
+	});
+	const base = `http://127.0.0.1:${port}`;
+	for (let i = 0; i < 240; i++) {
+		if (child.exitCode !== null) throw new Error(`obt serve exited (${child.exitCode})`);
+		try {
+			if ((await fetch(`${base}/healthz`)).ok) return { base, token, child };
+		} catch {
+			/* not up yet */
+		}
+		await new Promise((r) => setTimeout(r, 500));
+	}
+	child.kill('SIGTERM');
+	throw new Error('obt serve did not answer /healthz within 120 s');
+}
+
+// --- what a first visit loads --------------------------------------------------------------
+async function initialLoad(browser, base, expectedRows) {
+	const page = await browser.newPage();
+	const assets = [];
+	page.on('response', async (response) => {
+		const url = new URL(response.url());
+		if (url.pathname.startsWith('/api/') || !/\.(js|css)$|^\/$/.test(url.pathname)) return;
+		assets.push(response.body().then((body) => ({ path: url.pathname, raw: body.length, gzip: gzipSync(body, { level: 9 }).length })));
+	});
+	await page.goto(base + '/');
+	await page.waitForFunction((n) => document.querySelectorAll('[data-testid="node-row"]').length >= n, expectedRows);
+	await page.waitForLoadState('networkidle');
+	const loaded = await Promise.all(assets);
+	await page.close();
+	return {
+		files: loaded.length,
+		raw: loaded.reduce((a, f) => a + f.raw, 0),
+		gzip: loaded.reduce((a, f) => a + f.gzip, 0)
+	};
+}
+
+// --- one page load -----------------------------------------------------------------------
+async function measure(browser, base, expectedRows, route) {
+	const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, colorScheme: 'dark' });
+	const page = await context.newPage();
+	if (route) await page.route(/\/api\/v1\/nodes\?/, route);
+	await page.goto(base + '/', { waitUntil: 'commit' });
+	await page.waitForFunction(
+		(n) => document.querySelectorAll('[data-testid="node-row"]').length >= n,
+		expectedRows,
+		{ polling: 'raf', timeout: 120_000 }
+	);
+	const result = await page.evaluate(() => {
+		const rowsAt = performance.now();
+		const list = performance
+			.getEntriesByType('resource')
+			.filter((e) => e.name.includes('/api/v1/nodes?'))
+			.at(-1);
+		return { toRows: rowsAt, render: list ? rowsAt - list.responseEnd : NaN };
+
+	});
+	// Re-sort to measure an update of every row in place (same count, new order).
+	const t0 = await page.evaluate(() => performance.now());
+	await page.getByRole('button', { name: /^Node/ }).click();
+	await page.waitForFunction(
+		(n) => {
+			const rows = document.querySelectorAll('[data-testid="node-row"]');
+			return rows.length >= n && rows[0].getAttribute('data-node') > rows[rows.length - 1].getAttribute('data-node');
+		},
+		expectedRows,
+		{ polling: 'raf', timeout: 120_000 }
+	);
+	result.resort = (await page.evaluate(() => performance.now())) - t0;
+	await context.close();
+	return result;
+}
+
+async function main() {
+	const size = bundle();
+	console.log('Production bundle (frontend/build, gzip -9):');
+	console.log(`  JS   ${kib(size.jsGzip)} gzip (${kib(size.jsRaw)} raw)`);
+	console.log(`  CSS  ${kib(size.cssGzip)} gzip (${kib(size.cssRaw)} raw)`);
+	console.log(`  all  ${kib(size.allGzip)} gzip (html+js+css)`);
+	console.log(`  largest JS chunks: ${size.largest.map((f) => `${f.file} ${kib(f.gzip)}`).join(', ')}`);
+
+	const { base, token, child } = await startServer();
+	const stop = () => child.exitCode === null && child.kill('SIGTERM');
+	process.on('exit', stop);
+	try {
+		const t = Date.now();
+		const seeded = await fetch(`${base}/api/v1/admin/seed`, {
+			method: 'POST',
+			headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+			body: JSON.stringify({ count: NODES, prefix: 'bench', models: 20 })
+		});
+		if (!seeded.ok) throw new Error(`seeding failed: ${seeded.status} ${await seeded.text()}`);
+		const total = (await (await fetch(`${base}/api/v1/nodes?limit=1`)).json()).total;
+		console.log(`\nSeeded ${NODES} nodes through POST /api/v1/admin/seed in ${((Date.now() - t) / 1000).toFixed(1)} s (fleet: ${total}).`);
+
+		// The real rows for the all-in-one-table scenario.
+		const all = [];
+		for (let offset = 0; offset < total; offset += 500) {
+			all.push(...(await (await fetch(`${base}/api/v1/nodes?limit=500&offset=${offset}`)).json()).items);
+		}
+		const allBody = JSON.stringify({ items: all, total: all.length, limit: all.length, offset: 0 });
+
+		const scenarios = [
+			{ name: 'paged-50', rows: Math.min(50, total) },
+			{
+				name: 'paged-500',
+				rows: Math.min(500, total),
+				route: (r) => {
+					const url = new URL(r.request().url());
+					url.searchParams.set('limit', '500');
+					return r.continue({ url: url.toString() });
+				}
+			},
+			{
+				name: `all-${all.length}`,
+				rows: all.length,
+				route: (r) => {
+					const url = new URL(r.request().url());
+					if (url.searchParams.get('sort') === '-name') {
+						const reversed = [...all].reverse();
+						return r.fulfill({ contentType: 'application/json', body: JSON.stringify({ items: reversed, total: all.length, limit: all.length, offset: 0 }) });
+					}
+					return r.fulfill({ contentType: 'application/json', body: allBody });
+				}
+			}
+		];
+
+		const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+		const results = {};
+		try {
+			const first = await initialLoad(browser, base, scenarios[0].rows); // also the warm-up
+			console.log(
+				`First visit to the fleet page loads ${first.files} HTML/JS/CSS files: ${kib(first.gzip)} gzip (${kib(first.raw)} raw) (Chart.js included: the summary chart imports it once the summary arrives).`
+			);
+			for (let run = 0; run < RUNS; run++) {
+				// Interleaved, so drift on a shared machine hits every scenario alike.
+				for (const s of scenarios) {
+					(results[s.name] ??= []).push(await measure(browser, base, s.rows, s.route));
+				}
+			}
+		} finally {
+			await browser.close();
+		}
+
+		console.log(`\nFleet table, ${total} nodes, Debian chromium headless, median of ${RUNS} loads:`);
+		console.log('  scenario        rows   to rows (ms)   render (ms)   re-sort (ms)');
+		const summary = {};
+		for (const s of scenarios) {
+			const r = results[s.name];
+			const m = {
+				rows: s.rows,
+				toRowsMs: median(r.map((x) => x.toRows)),
+				renderMs: median(r.map((x) => x.render)),
+				resortMs: median(r.map((x) => x.resort))
+			};
+			summary[s.name] = m;
+			console.log(
+				`  ${s.name.padEnd(14)} ${String(m.rows).padStart(5)}   ${m.toRowsMs.toFixed(0).padStart(12)}   ${m.renderMs.toFixed(0).padStart(11)}   ${m.resortMs.toFixed(0).padStart(12)}`
+			);
+		}
+		if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ bundle: size, nodes: total, runs: RUNS, scenarios: summary }, null, 2));
+	} finally {
+		stop();
+	}
+}
+
+main().catch((err) => {
+	console.error(err);
+	process.exit(1);
+});
