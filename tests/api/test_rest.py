@@ -27,7 +27,7 @@ async def test_migrations_create_every_table_at_head(api: Api) -> None:
         "node_credentials",
         "node_condition_events",
     } <= tables
-    assert version == "0001"
+    assert version == "0002"
 
 
 async def test_health_ready_metrics(api: Api) -> None:

@@ -93,6 +93,8 @@ class Node(Base):
     cpu_summary: Mapped[str] = mapped_column(String(256), default="")
     agent_version: Mapped[str | None] = mapped_column(String(64))
     # Lower-cased name, display name, GPU names and model names: one LIKE for the search box.
+    # On PostgreSQL a pg_trgm GIN index (migration 0002, not declared here: it is PostgreSQL-only
+    # and depends on the extension) serves selective searches.
     search_text: Mapped[str] = mapped_column(Text, default="")
     labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
     spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -119,7 +121,11 @@ class NodeModel(Base):
     quantization_level: Mapped[str | None] = mapped_column(String(32))
     modified_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_node_models_name_digest", "name", "digest"),)
+    __table_args__ = (
+        Index("ix_node_models_name_digest", "name", "digest"),
+        # "which nodes have model X" straight from the index (migration 0002).
+        Index("ix_node_models_name_node", "name", "node_name"),
+    )
 
 
 class NodeLoadedModel(Base):
@@ -135,7 +141,7 @@ class NodeLoadedModel(Base):
     context_length: Mapped[int | None]
     expires_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_node_loaded_models_name", "name"),)
+    __table_args__ = (Index("ix_node_loaded_models_name_node", "name", "node_name"),)
 
 
 class NodeGpu(Base):
@@ -147,7 +153,7 @@ class NodeGpu(Base):
     name: Mapped[str] = mapped_column(String(253))
     memory_total_bytes: Mapped[int | None]
 
-    __table_args__ = (Index("ix_node_gpus_vendor", "vendor"),)
+    __table_args__ = (Index("ix_node_gpus_vendor_node", "vendor", "node_name"),)
 
 
 class NodeLabel(Base):
@@ -157,7 +163,7 @@ class NodeLabel(Base):
     key: Mapped[str] = mapped_column(String(317), primary_key=True)
     value: Mapped[str] = mapped_column(String(63))
 
-    __table_args__ = (Index("ix_node_labels_key_value", "key", "value"),)
+    __table_args__ = (Index("ix_node_labels_key_value_node", "key", "value", "node_name"),)
 
 
 class NodeConditionEvent(Base):
