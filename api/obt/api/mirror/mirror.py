@@ -5,7 +5,7 @@
   sync the table equals the cluster, whatever happened while nobody watched (API restarts).
 - Then watch from the list's resourceVersion with bookmarks; ADDED/MODIFIED -> upsert, DELETED ->
   tombstone (reason `Deleted`), BOOKMARK -> only advances the resume resourceVersion. Whatever
-  arrived in one read is written in one transaction.
+  arrived in one read is written in one transaction (the last event per node only).
 - A watch that ends (server timeout, dropped connection) resumes from the last resourceVersion
   seen; a 410 Gone (ERROR event or HTTP status) relists and sweeps. Other failures retry with
   exponential backoff and full jitter.
@@ -223,6 +223,14 @@ class Mirror:
         """Write a batch of watch events in one transaction; returns the rows changed."""
         if not changes:
             return 0
+        # Only the last event per node in a batch matters (the object's latest state): a burst
+        # of changes to one node costs one write.
+        latest: dict[str, tuple[str, dict[str, Any]]] = {}
+        for kind, obj in changes:
+            name = obj["metadata"]["name"]
+            latest.pop(name, None)
+            latest[name] = (kind, obj)
+        changes = list(latest.values())
         events: list[dict[str, Any]] = []
         async with self.store.sessions() as session, session.begin():
             names = [obj["metadata"]["name"] for _, obj in changes]
