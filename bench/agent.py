@@ -10,18 +10,13 @@ agent detects every 0.5 s, and one "minute" is 4 cycles (the default interval is
 
 from __future__ import annotations
 
-import sys
-
-# bench/ holds operator.py, which would shadow the stdlib module when run as a script.
-if sys.path and sys.path[0].rstrip("/").endswith("bench"):
-    sys.path.pop(0)
-
 import argparse
 import asyncio
 import os
 import re
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path

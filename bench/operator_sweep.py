@@ -1,6 +1,6 @@
 """Benchmark: the operator at 1,000 and 5,000 OllamaNodes against the API test server.
 
-    .venv/bin/python bench/operator.py [--sizes 1000 5000] [--samples 100]
+    .venv/bin/python bench/operator_sweep.py [--sizes 1000 5000] [--samples 100]
 
 For each size: N Nodes, N agent pods, N DaemonSet OllamaNodes (plus 20 standalone hosts with
 heartbeat Leases). The operator runs as its own process (`python -m obt.operator`, as deployed) so
