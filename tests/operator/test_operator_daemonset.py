@@ -82,7 +82,9 @@ def test_daemonset_liveness_end_to_end(
         kube_api.delete("v1", "Node", "gpu-2")
         wait_for(lambda: kube_api.get(*ONODE, "gpu-2") is None, 5, "gpu-2 collected")
 
-        # An Event for each transition and the removal.
+        # An Event for each transition and the removal (the removal's Event is posted after the
+        # delete, so on a loaded machine it may land a moment later).
+        wait_for(lambda: "Removed" in event_reasons(kube_api, "gpu-1"), 5, "Removed Event")
         reasons = event_reasons(kube_api, "gpu-1")
         for reason in ("AgentReady", "AgentNotReady", "NodeNotReady", "AgentPodMissing", "Removed"):
             assert reason in reasons, reasons
