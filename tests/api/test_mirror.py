@@ -237,7 +237,18 @@ async def test_forced_410_relist_leaves_no_missing_and_no_ghost_rows(
         await churn(kube, 40, start=100, seed=1)
         kube.faults.expire_history()
         await wait_for(lambda: mirror.stats.relists > relists, what="relist after 410")
-        await wait_for(lambda: mirrored(api, kube), what="relist mirrored")
+        try:
+            await wait_for(lambda: mirrored(api, kube), what="relist mirrored")
+        except AssertionError:
+            rows, cl = await db_rvs(api), cluster_rvs(kube)
+            raise AssertionError(
+                {
+                    k: (rows.get(k), cl.get(k))
+                    for k in set(rows) | set(cl)
+                    if rows.get(k) != cl.get(k)
+                },
+                mirror.stats,
+            ) from None
         rows, cluster = await db_rvs(api), cluster_rvs(kube)
         assert set(cluster) - set(rows) == set()  # 0 missing
         assert set(rows) - set(cluster) == set()  # 0 ghosts
@@ -411,3 +422,23 @@ async def test_standalone_host_becomes_an_ollamanode_and_heartbeats_renew_its_le
 
 
 pytestmark = pytest.mark.timeout(60)
+
+
+async def test_a_lapsed_leadership_stops_the_mirror_and_renewal_restarts_it(
+    kube: KubeApiServer, tmp_path: Any
+) -> None:
+    """A stalled leader whose renew deadline passed stops writing; when it renews again (nobody
+    took over) it lists again and keeps mirroring."""
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'obt.db'}"
+    make_node(kube, 1)
+    async with cluster_api(db_url, kube, "replica-a") as api:
+        runtime = api.state.mirror
+        assert runtime is not None
+        await wait_for(lambda: ready(api, "leader, synced"))
+        relists = runtime.mirror.stats.relists
+        runtime.elector._renewed_at = time.monotonic() - 60  # as if the loop had stalled
+        assert not runtime.elector.is_leader
+        await wait_for(lambda: runtime.mirror.stats.relists > relists, what="a new term lists")
+        make_node(kube, 2)
+        await wait_for(lambda: mirrored(api, kube), what="mirroring again")
+        assert await ready(api, "leader, synced")

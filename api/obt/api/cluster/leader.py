@@ -82,7 +82,12 @@ class LeaderElector:
             # A leader re-checks at least once per renew period and before its deadline lapses.
             await asyncio.sleep(self.renew_period if now else self.retry_period)
             if was and not self.is_leader:
+                # The deadline lapsed while sleeping (a stalled loop): that is a loss, and the
+                # next successful renewal is a new gain, both announced.
+                log.info("lost mirror leader (%s): renew deadline passed", self.identity)
+                self.transitions += 1
                 self.changed.set()
+                was = False
 
     async def try_once(self) -> None:
         try:
