@@ -471,6 +471,10 @@ def main() -> None:
                     )
         if not args.skip_heartbeats:
             runs = asyncio.run(heartbeat_runs(servers, admin, args))
+            load = os.getloadavg()
+            print(
+                f"machine: load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} after heartbeats"
+            )
             for s in servers:
                 got = runs[s.label]
                 rate = statistics.median(r["rate"] for r in got)
