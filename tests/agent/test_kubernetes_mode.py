@@ -203,3 +203,57 @@ async def test_detection_loop_stalling_makes_it_unready(kube_api, ollama, clock)
         assert not ready and "last detection cycle" in reason
     finally:
         await reporter.close()
+
+
+def agent_requests(kube_api):
+    return [r for r in list(kube_api.requests) if "obt-agent" in r.user_agent]
+
+
+async def test_429_backs_off_for_retry_after_then_delivers(kube_api, ollama, clock) -> None:
+    kube_api.set_node_ready(NODE)
+    loop, reporter, health = make_agent(kube_api, ollama, clock)
+    try:
+        assert await loop.step() is True
+        kube_api.faults.fail(status=429, seconds=600)  # answers 429 with Retry-After: 1
+        ollama.load(QWEN)
+        clock.advance(INTERVAL)
+        before = len(agent_requests(kube_api))
+        assert await loop.step() is False
+        throttled = agent_requests(kube_api)[before:]
+        assert len(throttled) == 1  # one request, answered 429, then it waits
+        assert health.last_error is not None and health.last_error.startswith("429")
+        assert reporter.next_due() == clock() + 1.0  # the loop sleeps until Retry-After passes
+
+        kube_api.faults.heal()
+        for _ in range(5):  # within the second the server asked for: nothing is sent
+            clock.advance(0.15)
+            assert await reporter.step() is False
+        assert len(agent_requests(kube_api)) == before + 1
+
+        clock.advance(0.3)  # Retry-After has passed
+        assert await reporter.step() is True
+        assert health.readiness() == (True, "ok")
+        obj = kube_api.get("obt.dev/v1alpha1", "OllamaNode", NODE)
+        assert obj["status"]["summary"]["loaded"] == 1
+    finally:
+        kube_api.faults.heal()
+        await reporter.close()
+
+
+async def test_retry_after_is_bounded(kube_api, ollama, clock) -> None:
+    kube_api.set_node_ready(NODE)
+    loop, reporter, _ = make_agent(kube_api, ollama, clock)
+    reporter.max_retry_after = 0.25  # the server's 1 s is capped here
+    try:
+        assert await loop.step() is True
+        kube_api.faults.fail(status=429, seconds=600)
+        ollama.load(QWEN)
+        clock.advance(INTERVAL)
+        assert await loop.step() is False
+        assert reporter.next_due() == clock() + 0.25
+        kube_api.faults.heal()
+        clock.advance(0.25)
+        assert await reporter.step() is True
+    finally:
+        kube_api.faults.heal()
+        await reporter.close()

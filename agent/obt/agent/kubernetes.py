@@ -8,6 +8,8 @@
 - Every `api_check_interval` it reads its object from the API server's watch cache
   (resourceVersion=0, no etcd read) to notice a wiped status or a recreated object, and to know
   that the API server answers (for /readyz). While requests fail it retries every cycle.
+- A 429 (or any answer carrying Retry-After) makes it send nothing until the time the API server
+  asked for has passed, bounded by `max_retry_after` so a bogus header cannot silence the agent.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from obt.core.report import AgentReport
 log = logging.getLogger(__name__)
 
 SOURCE_LABEL = "obt.dev/source"
+# Upper bound on a server-requested pause (kube-apiserver sends 1 s for priority-and-fairness
+# rejections; anything far larger is more likely a misconfigured proxy than a real request).
+MAX_RETRY_AFTER = 60.0
 
 
 def stored_digest(obj: dict[str, Any]) -> str | None:
@@ -48,6 +53,7 @@ class KubernetesReporter:
         health: Health,
         clock: Callable[[], float],
         check_interval: float = 60.0,
+        max_retry_after: float = MAX_RETRY_AFTER,
     ) -> None:
         self.kube = kube
         self.node_name = node_name
@@ -59,16 +65,22 @@ class KubernetesReporter:
         self.ensured = False
         self.next_check = 0.0
         self.failing = False
+        self.max_retry_after = max_retry_after
+        self.backoff_until = 0.0  # no request before this clock() value (Retry-After)
 
     def offer(self, report: AgentReport) -> None:
         self.pending = report
 
     def next_due(self) -> float:
+        if self.backoff_until > self.clock():
+            return self.backoff_until
         return self.next_check
 
     async def step(self) -> bool:
         """Do what is due; True when the latest report is stored."""
         now = self.clock()
+        if now < self.backoff_until:
+            return False  # the API server asked us to wait: send nothing until then
         try:
             if not self.ensured:
                 await self._ensure()
@@ -86,7 +98,12 @@ class KubernetesReporter:
     def _failed(self, exc: ApiError) -> None:
         self.failing = True
         self.health.api_failed(str(exc))
-        log.warning("kubernetes: %s", exc)
+        if exc.retry_after is not None:
+            wait = min(max(exc.retry_after, 0.0), self.max_retry_after)
+            self.backoff_until = self.clock() + wait
+            log.warning("kubernetes: %s; retrying in %.1fs (Retry-After)", exc, wait)
+        else:
+            log.warning("kubernetes: %s", exc)
         if exc.not_found:
             self.ensured = False  # the object (or the CRD) went away: create it again
 

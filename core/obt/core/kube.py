@@ -38,12 +38,21 @@ class ConfigError(RuntimeError):
 class ApiError(RuntimeError):
     """An error answer from the API server (or no answer at all: status 0)."""
 
-    def __init__(self, status: int, reason: str, message: str, body: JsonObject | None = None):
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        body: JsonObject | None = None,
+        retry_after: float | None = None,
+    ):
         super().__init__(f"{status} {reason}: {message}" if status else message)
         self.status = status
         self.reason = reason
         self.message = message
         self.body = body or {}
+        # Seconds the server asked the client to wait (429 and some 5xx answers), else None.
+        self.retry_after = retry_after
 
     @property
     def not_found(self) -> bool:
@@ -52,6 +61,28 @@ class ApiError(RuntimeError):
     @property
     def conflict(self) -> bool:
         return self.status == 409
+
+    @property
+    def too_many_requests(self) -> bool:
+        return self.status == 429
+
+
+def parse_retry_after(header: str | None, body: JsonObject | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds form, the only one the API
+    server sends) or, failing that, the Status body's details.retryAfterSeconds."""
+    if header:
+        try:
+            seconds = float(header.strip())
+        except ValueError:
+            seconds = -1.0  # an HTTP-date: not sent by kube-apiserver; fall back to the body
+        if seconds >= 0:
+            return seconds
+    details = (body or {}).get("details")
+    if isinstance(details, dict):
+        value = details.get("retryAfterSeconds")
+        if isinstance(value, int | float) and value >= 0:
+            return float(value)
+    return None
 
 
 @dataclass
@@ -252,6 +283,7 @@ class KubeClient:
                 text = await response.text()
                 status = response.status
                 reason = response.reason or ""
+                retry_after_header = response.headers.get("Retry-After")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise ApiError(
                 0, "Unreachable", f"{method} {path}: {exc or type(exc).__name__}"
@@ -268,6 +300,7 @@ class KubeClient:
                 str(data.get("reason") or reason),
                 str(data.get("message") or text[:200]),
                 data,
+                retry_after=parse_retry_after(retry_after_header, data),
             )
         return data
 
