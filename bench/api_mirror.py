@@ -1,8 +1,8 @@
 """Mirror lag: an OllamaNode watch event -> its row committed (and announced) by the API.
 
-    .venv/bin/python -P bench/api_mirror.py              # PostgreSQL started here (as tests/api does)
-    .venv/bin/python -P bench/api_mirror.py --sqlite     # SQLite instead
-    .venv/bin/python -P bench/api_mirror.py --nodes 500 --updates 2000
+    .venv/bin/python bench/api_mirror.py              # PostgreSQL started here (as tests/api does)
+    .venv/bin/python bench/api_mirror.py --sqlite     # SQLite instead
+    .venv/bin/python bench/api_mirror.py --nodes 500 --updates 2000
 
 The Kubernetes API test server (tests/support) runs in a thread; the API (cluster mode, leader)
 runs in this process. Each update is a status merge patch of one node (its loaded model changes),
