@@ -8,6 +8,7 @@ from types import ModuleType
 from typing import Any, cast
 
 from obt.agent.sources.base import CommandError, Probe, json_rows
+from tests.agent.fake_amdsmi import FakeAmdSmi
 from tests.agent.fake_pynvml import FakeNvml, NVMLError_LibraryNotFound
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -45,12 +46,19 @@ def recorded_probe(machine: str | Path, system: str = "Linux", **overrides: Any)
             raise NVMLError_LibraryNotFound()
         return cast(ModuleType, FakeNvml.from_file(path))
 
+    def load_amdsmi() -> ModuleType:
+        path = root / "amdsmi.json"
+        if not path.exists():
+            raise ModuleNotFoundError("No module named 'amdsmi'", name="amdsmi")
+        return cast(ModuleType, FakeAmdSmi.from_file(path))
+
     probe = Probe(
         host_root=root,
         system=system,
         run=run,
         windows=windows,
         load_nvml=overrides.pop("load_nvml", load_nvml),
+        load_amdsmi=overrides.pop("load_amdsmi", load_amdsmi),
         ollama_url=overrides.pop("ollama_url", "http://127.0.0.1:9"),
         request_timeout=overrides.pop("request_timeout", 2.0),
         **overrides,

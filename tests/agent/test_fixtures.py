@@ -217,3 +217,39 @@ def test_gfx_normalization(value: str, gfx: str) -> None:
     from obt.agent.sources.features import normalize_gfx
 
     assert normalize_gfx(value) == gfx
+
+
+async def test_mi350x_through_amdsmi() -> None:
+    probe = recorded_probe("mi350x-oam-amdsmi")
+    d = await detect_all(probe, [s for s in default_sources() if s.name == "amd"])
+    (gpu,) = d.hardware.gpus
+    assert (gpu.vendor, gpu.name) == ("amd", "AMD Instinct MI350X")
+    assert gpu.pci_bus_id == "0000:05:00.0"
+    assert gpu.pci_device_id == "1002:75a0"
+    assert gpu.compute_capability == "gfx950"
+    assert gpu.architecture == "CDNA 4"
+    assert gpu.driver_version == "6.18.3"
+    # The recording has no VRAM section and no UUID: unknown, and the failed calls are named.
+    assert gpu.memory_total_bytes is None and gpu.uuid is None
+    assert [e.split(" for GPU 0:")[0] for e in d.hardware.errors] == [
+        "amd: amdsmi: amdsmi_get_gpu_memory_total",
+        "amd: amdsmi: amdsmi_get_gpu_vram_info",  # the older call, tried next
+        "amd: amdsmi: amdsmi_get_gpu_device_uuid",
+    ]
+    assert probe.calls == []  # amdsmi answered: rocm-smi was not run
+
+
+async def test_amdsmi_that_fails_to_initialise_falls_back_to_rocm_smi() -> None:
+    from tests.agent.fake_amdsmi import AMDSMI_STATUS_NOT_SUPPORTED, FakeAmdSmi
+    from tests.agent.fake_amdsmi import AmdSmiLibraryException as Failure
+
+    class NoDriver(FakeAmdSmi):
+        def amdsmi_init(self, flags: int = 0) -> None:
+            raise Failure(AMDSMI_STATUS_NOT_SUPPORTED, "AMDSMI_STATUS_DRIVER_NOT_LOADED")
+
+    probe = recorded_probe("rx7900xt-desktop", load_amdsmi=lambda: NoDriver({"gpus": []}))
+    d = await detect_all(probe, [s for s in default_sources() if s.name == "amd"])
+    (gpu,) = d.hardware.gpus
+    assert gpu.name == "AMD Radeon RX 7900 XT"  # from rocm-smi, over sysfs
+    (error,) = d.hardware.errors
+    assert error.startswith("amd: amdsmi_init failed (") and "DRIVER_NOT_LOADED" in error

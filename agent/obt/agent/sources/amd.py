@@ -1,8 +1,10 @@
-"""AMD GPUs: the amdgpu sysfs files (no tools needed), enriched by `rocm-smi --json` when present.
+"""AMD GPUs: AMD SMI's Python API if importable, else `rocm-smi --json`, over the amdgpu sysfs files.
 
-sysfs gives each card's PCI address, device id and VRAM size; the KFD topology gives its gfx
-target. rocm-smi (if installed) adds marketing names. A malformed rocm-smi output or an
-unreadable sysfs file is named in the errors and the rest is still reported.
+sysfs (no tools needed) gives each card's PCI address, device id and VRAM size, the KFD topology
+its gfx target, and the volatile figures for /metrics. `amdsmi` (ROCm >= 6), when it imports and
+initialises, supplies names, gfx target, VRAM, driver version and UUID per GPU; otherwise
+rocm-smi (if installed) adds marketing names. A failing amdsmi call, a malformed rocm-smi output
+or an unreadable sysfs file is named in the errors and the rest is still reported.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 from obt.agent.sources.base import CommandError, Probe, SourceResult
@@ -72,9 +75,13 @@ class AmdSource:
 
     async def detect(self, probe: Probe, found: HardwareStatus, result: SourceResult) -> None:
         gpus = self._sysfs(probe, result)
-        smi = await self._rocm_smi(probe, result)
-        if smi is not None:
-            gpus = self._merge(gpus, smi)
+        from_amdsmi = self._amdsmi(probe, result)
+        if from_amdsmi is not None:
+            gpus = self._merge_amdsmi(gpus, from_amdsmi)
+        else:
+            smi = await self._rocm_smi(probe, result)
+            if smi is not None:
+                gpus = self._merge(gpus, smi)
         for gpu in gpus:
             if gpu.compute_capability:
                 gpu.architecture = amd_architecture(gpu.compute_capability)
@@ -164,6 +171,95 @@ class AmdSource:
         if used and used.isdigit():
             result.sample("obt_gpu_memory_used_bytes", int(used), **labels)
         result.sample("obt_gpu_memory_total_bytes", gpu.memory_total_bytes, **labels)
+
+    # amdsmi ----------------------------------------------------------------------------------
+
+    def _amdsmi(self, probe: Probe, result: SourceResult) -> list[GpuInfo] | None:
+        """GPUs through AMD SMI's Python API; None when it is not installed or will not start."""
+        try:
+            amdsmi = probe.load_amdsmi()
+        except ImportError:
+            return None  # not installed: the usual case without ROCm >= 6
+        except Exception as exc:  # the package imports but its library does not load
+            result.fail(f"amdsmi could not be loaded ({exc}); used rocm-smi/sysfs")
+            return None
+        try:
+            amdsmi.amdsmi_init()
+        except Exception as exc:
+            result.fail(f"amdsmi_init failed ({exc}); used rocm-smi/sysfs")
+            return None
+        try:
+            handles = list(amdsmi.amdsmi_get_processor_handles())
+            return [self._amdsmi_gpu(amdsmi, i, h, result) for i, h in enumerate(handles)]
+        except Exception as exc:
+            result.fail(f"amdsmi_get_processor_handles failed ({exc}); used rocm-smi/sysfs")
+            return None
+        finally:
+            try:
+                amdsmi.amdsmi_shut_down()
+            except Exception as exc:
+                result.fail(f"amdsmi_shut_down failed: {exc}")
+
+    @staticmethod
+    def _amdsmi_gpu(amdsmi: ModuleType, index: int, handle: Any, result: SourceResult) -> GpuInfo:
+        def call(name: str, *args: Any) -> Any:
+            try:
+                return getattr(amdsmi, name)(handle, *args)
+            except Exception as exc:
+                result.fail(f"amdsmi: {name} for GPU {index}: {exc}")
+                return None
+
+        def hex_id(value: Any, width: int) -> str | None:
+            if isinstance(value, int):
+                return f"{value:0{width}x}"
+            text = str(value or "").lower().removeprefix("0x")
+            return text.zfill(width) if re.fullmatch(r"[0-9a-f]+", text) else None
+
+        asic = call("amdsmi_get_gpu_asic_info") or {}
+        bdf = call("amdsmi_get_gpu_device_bdf")
+        device = hex_id(asic.get("device_id"), 4)
+        revision = hex_id(asic.get("rev_id"), 2)
+        market = str(asic.get("market_name") or "").strip()
+        gpu = GpuInfo(
+            index=index,
+            vendor="amd",
+            name=(market if market and market.upper() != "N/A" else "")
+            or (device_name(device, revision) if device else None)
+            or f"AMD GPU [1002:{device or '????'}]",
+            pci_bus_id=str(bdf).lower() if bdf else None,
+            pci_device_id=f"1002:{device}" if device else None,
+            unified_memory=False,
+        )
+        gpu.compute_capability = normalize_gfx(str(asic.get("target_graphics_version") or ""))
+        vram_type = getattr(getattr(amdsmi, "AmdSmiMemoryType", None), "VRAM", None)
+        total = call("amdsmi_get_gpu_memory_total", vram_type) if vram_type is not None else None
+        if isinstance(total, int) and total > 0:
+            gpu.memory_total_bytes = total
+        else:  # older amdsmi: amdsmi_get_gpu_vram_info's size in MB ("vram_size_mb" before 6.1)
+            vram = call("amdsmi_get_gpu_vram_info") or {}
+            size_mb = vram.get("vram_size", vram.get("vram_size_mb"))
+            if isinstance(size_mb, int) and size_mb > 0:
+                gpu.memory_total_bytes = size_mb * 1024 * 1024
+        driver = call("amdsmi_get_gpu_driver_info") or {}
+        gpu.driver_version = str(driver.get("driver_version") or "") or None
+        uuid = call("amdsmi_get_gpu_device_uuid")
+        gpu.uuid = str(uuid) if uuid else None
+        return gpu
+
+    @staticmethod
+    def _merge_amdsmi(gpus: list[GpuInfo], from_amdsmi: list[GpuInfo]) -> list[GpuInfo]:
+        """amdsmi's view wins; a field it could not answer keeps what sysfs found."""
+        by_bus = {g.pci_bus_id: g for g in gpus if g.pci_bus_id}
+        merged: list[GpuInfo] = []
+        for gpu in from_amdsmi:
+            seen = by_bus.pop(gpu.pci_bus_id, None) if gpu.pci_bus_id else None
+            if seen is not None:
+                for name in ("memory_total_bytes", "compute_capability", "pci_device_id", "uuid"):
+                    if getattr(gpu, name) is None:
+                        setattr(gpu, name, getattr(seen, name))
+            merged.append(gpu)
+        merged.extend(by_bus.values())  # cards amdsmi did not list (should not happen)
+        return merged
 
     # rocm-smi --------------------------------------------------------------------------------
 

@@ -100,6 +100,11 @@ def import_pynvml() -> ModuleType:
     return importlib.import_module("pynvml")
 
 
+def import_amdsmi() -> ModuleType:
+    """AMD SMI's Python package (shipped with ROCm >= 6, or `pip install amdsmi`)."""
+    return importlib.import_module("amdsmi")
+
+
 @dataclass
 class Probe:
     """Everything a source may look at. Tests build one over a recorded machine."""
@@ -109,6 +114,7 @@ class Probe:
     run: CommandRunner = run_command
     windows: WindowsQuery = windows_query
     load_nvml: Callable[[], ModuleType] = import_pynvml
+    load_amdsmi: Callable[[], ModuleType] = import_amdsmi
     ollama_url: str = "http://127.0.0.1:11434"
     report_available_memory: bool = False
     request_timeout: float = 5.0
