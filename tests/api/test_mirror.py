@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from obt.api.cluster.leader import LeaderElector
 from obt.api.db.engine import make_engine, migrate
 from obt.api.db.tables import Node, Tombstone
 from obt.api.fake import fake_report, fake_status
 from obt.api.settings import ApiSettings
 from obt.core.kube import KubeClient, kubeconfig_config
+from obt.core.leader import LeaderElector
 from tests.api.conftest import ADMIN, Api, running_api
 from tests.support.kube_api_server import KubeApiServer
 
@@ -316,8 +316,8 @@ async def test_lease_expiry_hands_over_and_a_stale_holder_loses(kube: KubeApiSer
     with the old resourceVersion gets 409 and it is no longer leader."""
     config = kubeconfig_config(kube.kubeconfig)
     async with KubeClient(config, user_agent="a") as ca, KubeClient(config, user_agent="b") as cb:
-        a = LeaderElector(ca, NS, "obt-api-mirror", "a", lease_duration=1.0)
-        b = LeaderElector(cb, NS, "obt-api-mirror", "b", lease_duration=1.0)
+        a = LeaderElector(ca.request, NS, "obt-api-mirror", "a", lease_duration=1.0)
+        b = LeaderElector(cb.request, NS, "obt-api-mirror", "b", lease_duration=1.0)
         await a.try_once()
         await b.try_once()
         assert a.is_leader and not b.is_leader

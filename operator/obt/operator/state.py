@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -13,11 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
+from obt.core.leader import LeaderElector
 from obt.core.liveness import LivenessConfig
 from obt.operator import cleanup, events
 from obt.operator.index import FleetIndex, NodeEntry
 from obt.operator.kube import ApiError, Connection, KubeClient
-from obt.operator.leader import LeaderElector
 from obt.operator.liveness import StatusChange, SweepPlan, run_sweep
 from obt.operator.metrics import OperatorMetrics, health_app
 from obt.operator.settings import OperatorSettings
@@ -45,7 +46,9 @@ class OperatorState:
         )
         leader = settings.leader
         self.elector = LeaderElector(
-            self.client,
+            # No retries inside a round: a 409 means another replica won it, and the next round
+            # comes within a retry period anyway.
+            functools.partial(self.client.request, retries=0),
             settings.leader_namespace,
             leader.lease_name,
             settings.identity,

@@ -13,11 +13,11 @@ import logging
 from typing import Any
 
 from obt.api.cluster.kube import WatchStream, default_identity, make_client, user_agent
-from obt.api.cluster.leader import LeaderElector
 from obt.api.cluster.standalone import StandaloneWriter
 from obt.api.mirror.mirror import Mirror, NotLeader, cancel
 from obt.api.nodes.store import NodeStore
 from obt.api.settings import KubeGroup
+from obt.core.leader import LeaderElector
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class ClusterRuntime:
         self.identity = kube.identity or default_identity()
         self.client = make_client(kube.kubeconfig, self.identity)
         self.elector = LeaderElector(
-            self.client,
+            self.client.request,
             kube.namespace,
             kube.leader_lease_name,
             self.identity,

@@ -20,8 +20,8 @@ import time
 from typing import Any
 
 from obt.api.cluster.kube import GROUP, LEASES, PLURAL, VERSION
-from obt.api.cluster.leader import micro_time
 from obt.core.kube import ApiError, KubeClient
+from obt.core.leader import micro_time
 from obt.core.report import AgentReport
 
 log = logging.getLogger(__name__)
