@@ -52,6 +52,13 @@ def recorded_probe(machine: str | Path, system: str = "Linux", **overrides: Any)
             raise ModuleNotFoundError("No module named 'amdsmi'", name="amdsmi")
         return cast(ModuleType, FakeAmdSmi.from_file(path))
 
+    async def cpu_info() -> dict[str, Any]:
+        path = root / "py-cpuinfo.json"
+        if not path.exists():
+            raise ModuleNotFoundError("no py-cpuinfo recording for this machine")
+        data: dict[str, Any] = load_json(path)
+        return data
+
     probe = Probe(
         host_root=root,
         system=system,
@@ -59,6 +66,7 @@ def recorded_probe(machine: str | Path, system: str = "Linux", **overrides: Any)
         windows=windows,
         load_nvml=overrides.pop("load_nvml", load_nvml),
         load_amdsmi=overrides.pop("load_amdsmi", load_amdsmi),
+        cpu_info=overrides.pop("cpu_info", cpu_info),
         ollama_url=overrides.pop("ollama_url", "http://127.0.0.1:9"),
         request_timeout=overrides.pop("request_timeout", 2.0),
         **overrides,

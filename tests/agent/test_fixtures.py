@@ -148,7 +148,11 @@ async def test_windows_pc_vram_from_registry_not_capped_adapter_ram() -> None:
     assert hw.memory.total_bytes == 68447973376
     assert (hw.os.distro, hw.os.release) == ("Windows 11 Pro", "10.0.22631")
     assert hw.os.hostname == "GAMING-PC"
-    assert hw.errors == []
+    # No py-cpuinfo output was recorded for this PC: no flags, and the gap is named.
+    assert hw.cpu.flags == []
+    assert hw.errors == [
+        "cpu: py-cpuinfo gave no CPU flags: no py-cpuinfo recording for this machine"
+    ]
 
 
 async def test_intel_npu_laptop() -> None:
@@ -253,3 +257,14 @@ async def test_amdsmi_that_fails_to_initialise_falls_back_to_rocm_smi() -> None:
     assert gpu.name == "AMD Radeon RX 7900 XT"  # from rocm-smi, over sysfs
     (error,) = d.hardware.errors
     assert error.startswith("amd: amdsmi_init failed (") and "DRIVER_NOT_LOADED" in error
+
+
+async def test_windows_cpu_flags_come_from_py_cpuinfo() -> None:
+    from obt.agent.sources.base import SourceResult
+    from obt.agent.sources.cpu import CpuSource
+
+    # get_cpu_info() of an i7-3770K under Windows (python.org 3.8.2), see the fixture's SOURCE.md.
+    probe = recorded_probe("windows-i7-3770k-desktop", system="Windows")
+    result = SourceResult()
+    assert await CpuSource._windows_flags(probe, "x86_64", result) == ["avx", "f16c"]
+    assert result.errors == []

@@ -100,6 +100,15 @@ def import_pynvml() -> ModuleType:
     return importlib.import_module("pynvml")
 
 
+async def py_cpuinfo() -> dict[str, Any]:
+    """py-cpuinfo's get_cpu_info(): on Windows its flags come from CPUID (WMI has none). It runs
+    a child Python of its own, so it is called off the event loop and its answer memoised."""
+    import cpuinfo
+
+    info: dict[str, Any] = await asyncio.to_thread(cpuinfo.get_cpu_info)
+    return info
+
+
 def import_amdsmi() -> ModuleType:
     """AMD SMI's Python package (shipped with ROCm >= 6, or `pip install amdsmi`)."""
     return importlib.import_module("amdsmi")
@@ -115,6 +124,7 @@ class Probe:
     windows: WindowsQuery = windows_query
     load_nvml: Callable[[], ModuleType] = import_pynvml
     load_amdsmi: Callable[[], ModuleType] = import_amdsmi
+    cpu_info: Callable[[], Awaitable[dict[str, Any]]] = py_cpuinfo
     ollama_url: str = "http://127.0.0.1:11434"
     report_available_memory: bool = False
     request_timeout: float = 5.0

@@ -1,7 +1,8 @@
 """CPU: model, vendor, architecture, cores, sockets, top frequency and inference-relevant flags.
 
 Linux reads /proc/cpuinfo and sysfs below the host root (py-cpuinfo would read the container's
-view and start a subprocess of itself); macOS asks sysctl; Windows asks WMI.
+view and start a subprocess of itself); macOS asks sysctl; Windows asks WMI for model and cores
+and py-cpuinfo for the flags (Win32_Processor has none; py-cpuinfo reads CPUID).
 """
 
 from __future__ import annotations
@@ -127,6 +128,7 @@ class CpuSource:
             result.cpu = self.from_sysctl(parse_sysctl(await probe.run(["sysctl", *SYSCTL_KEYS])))
         elif probe.system == "Windows":
             result.cpu = await self._windows(probe)
+            result.cpu.flags = await self._windows_flags(probe, result.cpu.arch, result)
 
     def _linux(self, probe: Probe, result: SourceResult) -> CpuInfo:
         blocks = parse_cpuinfo(probe.read("/proc/cpuinfo"))
@@ -207,6 +209,18 @@ class CpuSource:
             max_frequency_mhz=int(freq) // 1_000_000 if freq and freq.isdigit() else None,
             flags=sorted(flags),
         )
+
+    @staticmethod
+    async def _windows_flags(probe: Probe, arch: str | None, result: SourceResult) -> list[str]:
+        try:
+            info = await probe.cached("py-cpuinfo", probe.cpu_info)
+        except Exception as exc:  # not installed, or its CPUID child failed
+            result.fail(f"py-cpuinfo gave no CPU flags: {exc or type(exc).__name__}")
+            return []
+        words = {str(f).lower() for f in info.get("flags") or []}
+        if arch == "arm64":
+            return sorted({ARM_FLAGS[w] for w in words if w in ARM_FLAGS})
+        return sorted(X86_FLAGS & words)
 
     async def _windows(self, probe: Probe) -> CpuInfo:
         rows = await probe.windows("Win32_Processor")
