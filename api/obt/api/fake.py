@@ -110,7 +110,7 @@ def fake_status(
     index: int, *, models: int = 20, variant: int = 0, phase: str = "Ready"
 ) -> dict[str, Any]:
     report = fake_report(index, models=models, variant=variant)
-    status = dict(report.status_patch()["status"])  # type: ignore[arg-type]
+    status = dict(report.status_patch()["status"])
     status["phase"] = phase
     return status
 

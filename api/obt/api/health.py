@@ -90,5 +90,5 @@ async def metrics(state: StateDep) -> Response:
 
 def _registry(state: AppState) -> CollectorRegistry:
     registry = CollectorRegistry()
-    registry.register(StateCollector(state))  # type: ignore[arg-type]
+    registry.register(StateCollector(state))
     return registry

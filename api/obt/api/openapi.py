@@ -14,7 +14,7 @@ from obt.api.settings import ApiSettings
 def document() -> dict[str, Any]:
     from obt.api.app import create_app
 
-    settings = ApiSettings(_env_file=None)  # type: ignore[call-arg]
+    settings = ApiSettings(_env_file=None)
     app = create_app(settings)
     return app.openapi()
 

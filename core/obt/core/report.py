@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from pydantic import Field
 
@@ -29,7 +30,7 @@ class AgentReport(ContractModel):
     def summary(self) -> NodeSummary:
         return summarize(self.hardware, self.ollama)
 
-    def status_patch(self) -> dict[str, object]:
+    def status_patch(self) -> dict[str, dict[str, Any]]:
         """The merge patch for `OllamaNode/status` that carries this report and nothing else.
 
         It names only the agent's own fields, so it never touches the operator's `phase` or
@@ -38,7 +39,7 @@ class AgentReport(ContractModel):
         `ollama.error` once Ollama answers again) does not linger in the object.
         """
 
-        def full(model: ContractModel) -> object:
+        def full(model: ContractModel) -> dict[str, Any]:
             return model.model_dump(mode="json", by_alias=True)
 
         return {

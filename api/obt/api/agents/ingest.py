@@ -213,7 +213,7 @@ class AgentIngest:
         previous = [Condition.model_validate(c) for c in (prior or {}).get("conditions", [])]
         verdict = judge_standalone(now, now, self.liveness)
         conditions = next_condition(previous, verdict, now) or previous
-        status = dict(report.status_patch()["status"])  # type: ignore[arg-type]
+        status = dict(report.status_patch()["status"])
         status["phase"] = verdict.phase
         status["conditions"] = [c.to_wire() for c in conditions]
         await self.store.upsert(
@@ -241,15 +241,15 @@ class AgentIngest:
         async with self.sessions() as session, session.begin():
             conn = await session.connection()
             await conn.execute(
-                update(NodeCredential.__table__)
-                .where(NodeCredential.__table__.c.node_name == bindparam("n"))
+                update(NodeCredential)
+                .where(NodeCredential.node_name == bindparam("n"))
                 .values(last_heartbeat_at=bindparam("t")),
                 rows,
             )
             if self.cluster is None:  # cluster mode: node rows come only from the mirror
                 await conn.execute(
-                    update(Node.__table__)
-                    .where(Node.__table__.c.name == bindparam("n"))
+                    update(Node)
+                    .where(Node.name == bindparam("n"))
                     .values(last_seen_at=bindparam("t")),
                     rows,
                 )

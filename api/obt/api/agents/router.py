@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Request, Response
 from sqlalchemy import select
@@ -33,7 +33,7 @@ router = APIRouter(tags=["agents"], responses=VALIDATION_RESPONSES)
 NodeName = Annotated[str, Path(min_length=1, max_length=253, description="OllamaNode name.")]
 AuthHeader = Annotated[str | None, Header(description="Bearer <per-node token from enrollment>.")]
 
-_AUTH_ERRORS = {
+_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Missing or unknown node token."},
     403: {"model": Problem, "description": "The token belongs to another node."},
     413: {"model": Problem, "description": "Body larger than the limit."},
