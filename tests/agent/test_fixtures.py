@@ -73,13 +73,13 @@ async def test_mi250x_instinct() -> None:
     d = await detect("mi250x-hpe", only={"nvidia", "amd", "pci"})
     (gpu,) = d.hardware.gpus
     assert gpu.vendor == "amd"
-    assert gpu.name == "AMD Instinct MI250X"
+    assert gpu.name == "AMD Instinct MI250X"  # from Card Model 0x7408
     assert gpu.pci_device_id == "1002:7408"
-    assert gpu.pci_bus_id == "0000:c1:00.0"
-    assert gpu.memory_total_bytes == 65520 * MIB
     assert gpu.compute_capability == "gfx90a"  # rocm-smi printed 'gfx9010'
     assert gpu.architecture == "CDNA 2"
     assert gpu.features == GpuFeatures(tensor_cores=True, fp16=True, bf16=True, int8=True)
+    # The recording has neither --showbus nor --showmeminfo, and no sysfs was recorded.
+    assert (gpu.pci_bus_id, gpu.memory_total_bytes) == (None, None)
     assert d.hardware.errors == []
 
 
