@@ -457,6 +457,10 @@ def main() -> None:
                 f"{took:.1f}s ({args.nodes / took:,.0f} nodes/s, bulk insert)"
             )
             servers.append(server)
+        load = os.getloadavg()
+        print(
+            f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
+        )
         if args.baseline:
             print(
                 f"baseline = {args.baseline}, new = working tree; figures: median of alternating runs"
