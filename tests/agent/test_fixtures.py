@@ -20,7 +20,7 @@ async def detect(machine: str, system: str = "Linux", only: set[str] | None = No
 
 
 async def test_hgx_h100_eight_gpus() -> None:
-    d = await detect("hgx-h100-sys821ge", only={"nvidia", "amd", "pci"})
+    d = await detect("hgx-h100x8-thamada", only={"nvidia", "amd", "pci"})
     gpus = d.hardware.gpus
     assert [g.index for g in gpus] == list(range(8))
     assert {g.name for g in gpus} == {"NVIDIA H100 80GB HBM3"}
@@ -34,39 +34,61 @@ async def test_hgx_h100_eight_gpus() -> None:
         "0000:ba:00.0",
         "0000:db:00.0",
     ]
-    first = gpus[0]
-    assert first.memory_total_bytes == 81559 * MIB
-    assert first.pci_device_id == "10de:2330"
-    assert first.driver_version == "550.54.15"
-    assert first.compute_api == "CUDA 12.4"
-    assert first.compute_capability == "9.0"
-    assert first.architecture == "Hopper"
-    assert (first.pcie_generation, first.pcie_width, first.mig_mode) == (5, 16, False)
-    assert first.features == GpuFeatures(tensor_cores=True, fp16=True, bf16=True, int8=True)
+    assert [g.uuid for g in gpus] == [
+        "GPU-b42dd28e-ffdd-8720-1df0-98bd8cdc05b1",
+        "GPU-7c3cadbd-17e5-0913-f69b-c618122ea0cd",
+        "GPU-2d50cdf6-dd67-9f2e-855e-0d4d6d395a2f",
+        "GPU-d1838e76-90e6-4408-711d-aeeaa2e1fd14",
+        "GPU-72be6e5d-3c1b-0d37-98ac-d3ef159f2589",
+        "GPU-52378fbc-3124-3895-13b6-1dd179563e0f",
+        "GPU-83a5aebb-b71c-c570-aa83-185e1233fe97",
+        "GPU-33135771-a848-ece1-b61e-489e221d663c",
+    ]
+    for gpu in gpus:
+        assert gpu.memory_total_bytes == 81559 * MIB
+        assert gpu.pci_device_id == "10de:2330"  # Device Id 0x233010DE
+        assert gpu.driver_version == "565.57.01"
+        assert gpu.compute_api == "CUDA 12.7"
+        assert gpu.compute_capability == "9.0"
+        assert gpu.architecture == "Hopper"
+        assert (gpu.pcie_generation, gpu.pcie_width, gpu.mig_mode) == (5, 16, False)
+        assert gpu.features == GpuFeatures(tensor_cores=True, fp16=True, bf16=True, int8=True)
     assert d.hardware.errors == []
     report = AgentReport(hardware=d.hardware)
     assert report.summary().gpus == "8x H100 80GB"
     assert report.summary().vram == "0/637Gi"
     # Volatile figures go to /metrics, never into the object.
-    power = [s for s in d.samples if s.name == "obt_gpu_power_watts"]
-    assert power[0].value == 88.0 and power[0].labels["gpu"] == "0"
-    assert "88" not in report.model_dump_json()
+    power = [s.value for s in d.samples if s.name == "obt_gpu_power_watts"]
+    assert power == [100.89, 82.81, 85.98, 85.48, 84.94, 85.27, 86.05, 75.09]
+    temperature = [s.value for s in d.samples if s.name == "obt_gpu_temperature_celsius"]
+    assert temperature == [30, 30, 31, 29, 28, 30, 29, 29]
+    assert "100.89" not in report.model_dump_json()
 
 
-async def test_rtx_4090d_consumer_gpu() -> None:
-    d = await detect("rtx4090d-workstation", only={"nvidia", "amd", "pci"})
-    (gpu,) = d.hardware.gpus
-    assert gpu.name == "NVIDIA GeForce RTX 4090 D"
-    assert gpu.memory_total_bytes == 24564 * MIB
-    assert gpu.pci_bus_id == "0000:b8:00.0"
-    assert gpu.pci_device_id == "10de:2685"
-    assert gpu.driver_version == "550.107.02"
-    assert gpu.compute_capability == "8.9"
-    assert gpu.architecture == "Ada Lovelace"
-    assert gpu.mig_mode is None  # NOT_SUPPORTED on a consumer GPU: not an error
-    assert gpu.features == GpuFeatures(tensor_cores=True, fp16=True, bf16=True, int8=True)
+async def test_rtx_4060ti_consumer_desktop() -> None:
+    d = await detect("rtx4060ti-x2-desktop", only={"nvidia", "amd", "pci"})
+    gpus = d.hardware.gpus
+    assert [g.name for g in gpus] == ["NVIDIA GeForce RTX 4060 Ti"] * 2
+    assert [g.uuid for g in gpus] == [
+        "GPU-5fd2f5bb-12a1-ad58-a590-2f48aa312d92",
+        "GPU-064b552e-b923-6fed-6f91-386f97032a9d",
+    ]
+    assert [g.pci_bus_id for g in gpus] == ["0000:03:00.0", "0000:09:00.0"]
+    for gpu in gpus:
+        assert gpu.memory_total_bytes == 16380 * MIB
+        assert gpu.pci_device_id == "10de:2803"  # Device Id 0x280310DE
+        assert gpu.driver_version == "550.54.14"
+        assert gpu.compute_api == "CUDA 12.4"
+        assert gpu.compute_capability == "8.9"
+        assert gpu.architecture == "Ada Lovelace"
+        # The AD106 card's own link is Gen4 x8 (nvidia-smi 'Max: 8x'), not x16.
+        assert (gpu.pcie_generation, gpu.pcie_width) == (4, 8)
+        assert gpu.mig_mode is None  # NOT_SUPPORTED on a consumer GPU: not an error
+        assert gpu.features == GpuFeatures(tensor_cores=True, fp16=True, bf16=True, int8=True)
     assert d.hardware.errors == []
-    assert AgentReport(hardware=d.hardware).summary().gpus == "1x RTX 4090 D 24GB"
+    assert AgentReport(hardware=d.hardware).summary().gpus == "2x RTX 4060 Ti 16GB"
+    power = [s.value for s in d.samples if s.name == "obt_gpu_power_watts"]
+    assert power == [30.5, 34.51]
 
 
 async def test_mi250x_instinct() -> None:

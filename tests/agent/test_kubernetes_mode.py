@@ -21,7 +21,7 @@ NODE = "gpu-node-1"
 INTERVAL = 15.0
 
 
-def make_agent(kube_api, ollama, clock, machine: str = "rtx4090d-workstation"):
+def make_agent(kube_api, ollama, clock, machine: str = "rtx4060ti-x2-desktop"):
     probe = recorded_probe(machine, ollama_url=ollama.url)
     detector = Detector(
         probe=probe,
@@ -66,8 +66,8 @@ async def test_creates_owned_ollamanode_then_writes_only_on_change(kube_api, oll
             "blockOwnerDeletion": False,
         }
         status = obj["status"]
-        assert status["hardware"]["gpus"][0]["name"] == "NVIDIA GeForce RTX 4090 D"
-        assert status["summary"]["gpus"] == "1x RTX 4090 D 24GB"
+        assert status["hardware"]["gpus"][0]["name"] == "NVIDIA GeForce RTX 4060 Ti"
+        assert status["summary"]["gpus"] == "2x RTX 4060 Ti 16GB"
         assert status["ollama"]["version"] == "0.5.7"
         assert status["agent"]["podName"] == "obt-agent-x7k2p"
         first = agent_writes(kube_api)
@@ -183,7 +183,7 @@ async def test_readyz_follows_the_api_server(kube_api, ollama, clock) -> None:
                 text = await response.text()
             assert "# TYPE obt_gpu_temperature_celsius gauge" in text
             assert (
-                'obt_gpu_power_watts{gpu="0",name="NVIDIA GeForce RTX 4090 D",vendor="nvidia"} 44'
+                'obt_gpu_power_watts{gpu="0",name="NVIDIA GeForce RTX 4060 Ti",vendor="nvidia"} 30.5'
                 in text
             )
             assert "obt_agent_ready 1" in text
