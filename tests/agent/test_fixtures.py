@@ -178,7 +178,7 @@ async def test_windows_pc_vram_from_registry_not_capped_adapter_ram() -> None:
 
 
 async def test_intel_npu_laptop() -> None:
-    d = await detect("msi-prestige16-mtl-npu")
+    d = await detect("redmibook14pro-2024-mtl-npu")
     hw = d.hardware
     assert hw.cpu.model == "Intel(R) Core(TM) Ultra 7 155H"
     assert (hw.cpu.physical_cores, hw.cpu.logical_cores, hw.cpu.sockets) == (16, 22, 1)
@@ -199,7 +199,7 @@ async def test_intel_npu_found_through_lspci_when_sysfs_is_not_visible(tmp_path)
 
     from tests.agent.recorded import FIXTURES
 
-    src = FIXTURES / "msi-prestige16-mtl-npu"
+    src = FIXTURES / "redmibook14pro-2024-mtl-npu"
     shutil.copytree(src, tmp_path / "m", ignore=shutil.ignore_patterns("bus"))
     d = await detect_all(recorded_probe(tmp_path / "m"), default_sources())
     (npu,) = d.hardware.npus
