@@ -14,7 +14,7 @@
 // (the list response's end -> rows in the DOM: Svelte's work for that many rows).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -91,8 +91,11 @@ async function freePort() {
 async function startServer() {
 	const port = await freePort();
 	const token = `bench-${randomBytes(12).toString('hex')}`;
+	const logDir = join(frontend, 'test-results');
+	mkdirSync(logDir, { recursive: true });
+	const log = openSync(join(logDir, 'bench-server.log'), 'w'); // the server's own logging
 	const child = spawn('node', [join(frontend, 'e2e', 'start-server.mjs')], {
-		stdio: ['ignore', 'ignore', 'inherit'],
+		stdio: ['ignore', log, log],
 		env: {
 			...process.env,
 			OBT_E2E_PORT: String(port),
@@ -102,7 +105,8 @@ async function startServer() {
 	});
 	const base = `http://127.0.0.1:${port}`;
 	for (let i = 0; i < 240; i++) {
-		if (child.exitCode !== null) throw new Error(`obt serve exited (${child.exitCode})`);
+		if (child.exitCode !== null)
+			throw new Error(`obt serve exited (${child.exitCode}); see frontend/test-results/bench-server.log`);
 		try {
 			if ((await fetch(`${base}/healthz`)).ok) return { base, token, child };
 		} catch {

@@ -69,6 +69,27 @@ test('search and filters narrow the table to what the API matches', async ({ pag
 	await expect(page.getByTestId('node-row')).toHaveCount(0);
 });
 
+test('search, filters and sort are kept in the URL across a reload', async ({ page }) => {
+	await page.goto('/');
+	await searchFleet(page, PREFIX);
+	await page.getByLabel('Filter by GPU vendor').selectOption('nvidia');
+	await page.getByRole('button', { name: /^Node/ }).click();
+	await expect(page).toHaveURL(/search=e2e-fleet&gpuVendor=nvidia&sort=-name/);
+	const shown = await page
+		.getByTestId('node-row')
+		.evaluateAll((rows) => rows.map((r) => r.getAttribute('data-node')));
+	expect(shown.length).toBeGreaterThan(0);
+	await page.reload();
+	await expect(page.getByRole('searchbox', { name: 'Search nodes' })).toHaveValue(PREFIX);
+	await expect(page.getByLabel('Filter by GPU vendor')).toHaveValue('nvidia');
+	await expect(page.getByTestId('node-row')).toHaveCount(shown.length);
+	expect(
+		await page
+			.getByTestId('node-row')
+			.evaluateAll((rows) => rows.map((r) => r.getAttribute('data-node')))
+	).toEqual(shown);
+});
+
 test('sorting by a column reorders rows on the server', async ({ page }) => {
 	await page.goto('/');
 	await searchFleet(page, PREFIX);

@@ -1,6 +1,12 @@
 import { ApiError, type NodeQuery } from '$lib/api';
 import { makeDetail, makeNode, makeSummary } from '$lib/testing/fixtures';
-import { FleetStore, pickListFields, type FleetApi } from './fleet.svelte';
+import {
+	FleetStore,
+	pickListFields,
+	queryFromParams,
+	queryToParams,
+	type FleetApi
+} from './fleet.svelte';
 
 function fakeApi(names = ['a', 'b', 'c']) {
 	const rows = names.map((name) => makeNode({ name }));
@@ -123,5 +129,32 @@ describe('pickListFields', () => {
 		expect(row.gpuSummary).toBe('2x H100 80GB');
 		expect(Object.keys(row)).not.toContain('hardware');
 		expect(Object.keys(row)).not.toContain('models');
+	});
+});
+
+describe('query <-> URL parameters', () => {
+	it('round-trips search, filters, sort and page, leaving defaults out', () => {
+		const query = {
+			search: 'h100',
+			phase: ['Ready', 'NotReady'] as NodeQuery['phase'],
+			gpuVendor: ['nvidia'],
+			hasModel: 'llama3.1:8b',
+			sort: '-vramTotal' as const,
+			limit: 50,
+			offset: 100
+		};
+		const params = queryToParams(query);
+		expect(params.toString()).toBe(
+			'search=h100&phase=Ready&phase=NotReady&gpuVendor=nvidia&hasModel=llama3.1%3A8b&sort=-vramTotal&offset=100'
+		);
+		expect(queryFromParams(params)).toEqual(query);
+		expect(queryToParams({ sort: 'name', limit: 50, offset: 0 }).toString()).toBe('');
+	});
+
+	it('ignores values the API would reject', () => {
+		const query = queryFromParams(
+			new URLSearchParams('phase=Sleeping&sort=bogus&limit=9999&offset=-3')
+		);
+		expect(query).toEqual({ sort: 'name', limit: 50, offset: 0 });
 	});
 });

@@ -15,7 +15,9 @@ export interface FleetApi {
 	getFleetSummary: typeof getFleetSummary;
 }
 
-export const DEFAULT_PAGE_SIZE = 50;
+import { DEFAULT_PAGE_SIZE } from './fleetQuery';
+
+export { DEFAULT_PAGE_SIZE, queryFromParams, queryToParams } from './fleetQuery';
 
 // Live events arrive in bursts (a fleet restarting reports at once): collect them for this long,
 // then fetch once per changed row, or reload the page when too many rows changed to patch.

@@ -29,12 +29,31 @@ describe('NodeFilters', () => {
 			await fireEvent.input(search, { target: { value: 'h100' } });
 			expect(onchange).not.toHaveBeenCalled();
 			vi.advanceTimersByTime(300);
-			expect(onchange).toHaveBeenCalledExactlyOnceWith({ search: 'h100' });
+			expect(onchange).toHaveBeenCalledExactlyOnceWith({ search: 'h100', hasModel: undefined });
 			await fireEvent.input(screen.getByLabelText('Has model'), {
 				target: { value: ' llama3.1:8b ' }
 			});
 			vi.advanceTimersByTime(300);
-			expect(onchange).toHaveBeenLastCalledWith({ hasModel: 'llama3.1:8b' });
+			expect(onchange).toHaveBeenLastCalledWith({ search: 'h100', hasModel: 'llama3.1:8b' });
+		} finally {
+			vi.useRealTimers();
+		}
+	});
+
+	it('keeps text being typed when the query changes for another reason', async () => {
+		vi.useFakeTimers();
+		try {
+			const onchange = vi.fn();
+			const { rerender } = render(NodeFilters, { query: {}, vendors: ['amd'], onchange });
+			const search = screen.getByLabelText('Search nodes') as HTMLInputElement;
+			await fireEvent.input(search, { target: { value: 'gpu-1' } });
+			await rerender({ query: { gpuVendor: ['amd'] }, vendors: ['amd'], onchange });
+			expect(search.value).toBe('gpu-1');
+			vi.advanceTimersByTime(300);
+			expect(onchange).toHaveBeenLastCalledWith({ search: 'gpu-1', hasModel: undefined });
+			// A query set from outside (e.g. the URL) still fills the field.
+			await rerender({ query: { search: 'other' }, vendors: ['amd'], onchange });
+			expect(search.value).toBe('other');
 		} finally {
 			vi.useRealTimers();
 		}
