@@ -29,6 +29,7 @@ if sys.path and sys.path[0] == __import__("os").path.dirname(__file__):
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import subprocess
 import tempfile
@@ -420,6 +421,8 @@ def main() -> None:
     ap.add_argument("--skip-lists", action="store_true")
     ap.add_argument("--skip-heartbeats", action="store_true")
     args = ap.parse_args()
+    # A terminated run still stops its servers and PostgreSQL (ExitStack unwinds on SystemExit).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         import uvloop
 
