@@ -138,3 +138,15 @@ test('the theme toggle switches to light and the choice survives a reload', asyn
 	await page.getByTestId('theme-toggle').click();
 	await expect(page.locator('html')).toHaveClass(/dark/);
 });
+
+test('on a phone the table keeps name, status, GPUs and counts', async ({ page }) => {
+	await page.setViewportSize({ width: 390, height: 844 });
+	await page.goto(`/?search=${PREFIX}`);
+	const row = page.locator(`[data-node="${PREFIX}-00002"]`);
+	await expect(row.getByRole('link', { name: `${PREFIX}-00002` })).toBeVisible();
+	await expect(row.getByTestId('gpu-summary')).toBeVisible();
+	await expect(row.getByTestId('loaded-count')).toBeVisible();
+	await expect(page.getByRole('columnheader', { name: 'OS' })).toBeHidden();
+	await expect(page.getByTestId('live-indicator')).toBeVisible();
+	await snap(page, 'fleet-phone');
+});

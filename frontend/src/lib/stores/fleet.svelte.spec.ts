@@ -94,7 +94,7 @@ describe('FleetStore', () => {
 	});
 
 	it('reloads once instead of fetching many rows after a burst', async () => {
-		const names = Array.from({ length: 20 }, (_, i) => `n${i}`);
+		const names = Array.from({ length: 8 }, (_, i) => `n${i}`);
 		const { api } = fakeApi(names);
 		const store = new FleetStore(api);
 		await store.load();
@@ -105,7 +105,7 @@ describe('FleetStore', () => {
 		expect(api.getNode).not.toHaveBeenCalled();
 	});
 
-	it('batches events that arrive together into one flush', async () => {
+	it('batches events that arrive together, one flush a second at most', async () => {
 		vi.useFakeTimers();
 		try {
 			const { api } = fakeApi();
@@ -114,8 +114,14 @@ describe('FleetStore', () => {
 			store.handleEvent({ type: 'node.upserted', name: 'a' });
 			store.handleEvent({ type: 'models.changed', name: 'a' });
 			store.handleEvent({ type: 'node.upserted', name: 'c' });
-			await vi.runAllTimersAsync();
+			await vi.advanceTimersByTimeAsync(200);
 			expect(api.getNode).toHaveBeenCalledTimes(2);
+			// The next burst waits until a second has passed since this flush.
+			store.handleEvent({ type: 'node.upserted', name: 'b' });
+			await vi.advanceTimersByTimeAsync(500);
+			expect(api.getNode).toHaveBeenCalledTimes(2);
+			await vi.advanceTimersByTimeAsync(600);
+			expect(api.getNode).toHaveBeenCalledTimes(3);
 		} finally {
 			vi.useRealTimers();
 		}

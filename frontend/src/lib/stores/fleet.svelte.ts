@@ -22,7 +22,10 @@ export { DEFAULT_PAGE_SIZE, queryFromParams, queryToParams } from './fleetQuery'
 // Live events arrive in bursts (a fleet restarting reports at once): collect them for this long,
 // then fetch once per changed row, or reload the page when too many rows changed to patch.
 const FLUSH_MS = 150;
-const MAX_ROW_FETCHES = 10;
+const MAX_ROW_FETCHES = 5;
+// At most one flush a second: with at most 5 rows + the summary that is under 400 requests a
+// minute, inside the API's default per-address limit (600/min) even while the fleet churns.
+const MIN_FLUSH_INTERVAL_MS = 1000;
 
 /**
  * The fleet page's state: the query (search, filters, sort, page), the page of rows the server
@@ -47,6 +50,7 @@ export class FleetStore {
 	private pendingRows = new Set<string>();
 	private reloadPending = false;
 	private flushTimer: ReturnType<typeof setTimeout> | null = null;
+	private lastFlushAt = 0;
 
 	constructor(api: FleetApi = { listNodes, getNode, getFleetSummary }) {
 		this.api = api;
@@ -131,10 +135,12 @@ export class FleetStore {
 
 	private scheduleFlush(): void {
 		if (this.flushTimer) return;
+		const wait = Math.max(FLUSH_MS, MIN_FLUSH_INTERVAL_MS - (Date.now() - this.lastFlushAt));
 		this.flushTimer = setTimeout(() => {
 			this.flushTimer = null;
+			this.lastFlushAt = Date.now();
 			void this.flush();
-		}, FLUSH_MS);
+		}, wait);
 	}
 
 	/** Apply what collected since the last flush; exposed for tests. */
