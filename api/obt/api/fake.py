@@ -67,16 +67,22 @@ def fake_report(index: int, *, models: int = 20, variant: int = 0) -> AgentRepor
     installed = rng.sample(_POOL, min(models, len(_POOL)))
     installed.sort(key=lambda m: m["name"])
     loaded_n = (index + variant) % 3
-    loaded = [
-        {
-            "name": m["name"],
-            "digest": m["digest"],
-            "size": m["size"],
-            "sizeVram": m["size"] if gpu_count else 0,
-            "contextLength": 4096,
-        }
-        for m in installed[variant : variant + loaded_n]
-    ]
+    # Like Ollama: a loaded model takes the GPU memory that is left and the rest goes to RAM, so
+    # the VRAM held never exceeds the VRAM there is.
+    vram_left = gpu_count * gib * GIB
+    loaded = []
+    for m in installed[variant : variant + loaded_n]:
+        in_vram = min(m["size"], vram_left)
+        vram_left -= in_vram
+        loaded.append(
+            {
+                "name": m["name"],
+                "digest": m["digest"],
+                "size": m["size"],
+                "sizeVram": in_vram,
+                "contextLength": 4096,
+            }
+        )
     return AgentReport.model_validate(
         {
             "hardware": {
