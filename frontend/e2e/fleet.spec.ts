@@ -139,7 +139,9 @@ test('the theme toggle switches to light and the choice survives a reload', asyn
 	await expect(page.locator('html')).toHaveClass(/dark/);
 });
 
-test('on a phone the table keeps name, status, GPUs and counts', async ({ page }) => {
+test('on a phone the cards stack, secondary columns hide and the table scrolls sideways', async ({
+	page
+}) => {
 	await page.setViewportSize({ width: 390, height: 844 });
 	await page.goto(`/?search=${PREFIX}`);
 	const row = page.locator(`[data-node="${PREFIX}-00002"]`);
@@ -147,6 +149,10 @@ test('on a phone the table keeps name, status, GPUs and counts', async ({ page }
 	await expect(row.getByTestId('gpu-summary')).toBeVisible();
 	await expect(row.getByTestId('loaded-count')).toBeVisible();
 	await expect(page.getByRole('columnheader', { name: 'OS' })).toBeHidden();
+	// Names stay on one line; what does not fit scrolls inside the table, not the page.
+	const nameCell = row.getByRole('cell').first();
+	expect((await nameCell.boundingBox())!.height).toBeLessThan(50);
+	expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
 	await expect(page.getByTestId('live-indicator')).toBeVisible();
 	await snap(page, 'fleet-phone');
 });
