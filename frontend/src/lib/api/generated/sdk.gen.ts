@@ -183,6 +183,7 @@ export const getMetrics = <ThrowOnError extends boolean = false>(options?: Optio
 /**
  * Readyz
  *
- * Start-up finished and the database answers.
+ * Start-up finished and the database answers (cluster mode: and the mirror is synced
+ * on the leader, or standing by on a follower).
  */
 export const getReadiness = <ThrowOnError extends boolean = false>(options?: Options<GetReadinessData, ThrowOnError>) => (options?.client ?? client).get<GetReadinessResponses, GetReadinessErrors, ThrowOnError>({ url: '/readyz', ...options });
