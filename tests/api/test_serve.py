@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -62,6 +63,42 @@ def test_obt_serve_lists_this_machine(tmp_path: Path) -> None:
             headers={"Authorization": f"Bearer {token}"},
         )
         assert r.status_code == 201
+
+        # A person adds a second host the way `obt serve` tells them: `obt token create` on this
+        # machine, then the `obt agent ...` line it prints, on the other host.
+        def obt_cli(*args: str) -> str:
+            done = subprocess.run(
+                [str(obt), *args], env=env, capture_output=True, text=True, timeout=60
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            return done.stdout
+
+        data = ["--server", base, "--data-dir", str(tmp_path / "data")]
+        created = obt_cli("token", "create", *data, "--ttl", "1h", "--description", "laptop")
+        command = next(line.split() for line in created.splitlines() if "obt agent" in line)
+        enroll = command[command.index("--enroll-token") + 1]
+        assert re.fullmatch(r"[a-z0-9]{6}\.[a-z0-9]{16}", enroll)
+        obt_cli(
+            *command[1:],
+            "--host-id",
+            "laptop",
+            "--once",
+            "--listen",
+            "off",
+            "--data-dir",
+            str(tmp_path / "laptop"),
+            "--ollama-url",
+            env["OBT_AGENT__OLLAMA_URL"],
+        )
+        names = {n["name"] for n in httpx.get(f"{base}/api/v1/nodes").json()["items"]}
+        assert names == {expected, "laptop"}
+        token_id = enroll.split(".")[0]
+        assert token_id in obt_cli("token", "list", *data)
+        obt_cli("token", "revoke", token_id, *data)
+        listed = next(
+            line for line in obt_cli("token", "list", *data).splitlines() if token_id in line
+        )
+        assert listed.split()[2] == "yes"
     finally:
         proc.terminate()
         try:

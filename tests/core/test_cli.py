@@ -32,3 +32,26 @@ def test_unknown_subcommand_is_named() -> None:
     result = CliRunner().invoke(main, ["sever"])
     assert result.exit_code == 2
     assert "sever" in result.output
+
+
+def test_token_lifetimes_parse_and_bad_ones_are_named() -> None:
+    import click
+    import pytest
+
+    from obt.cli.token import parse_duration
+
+    assert parse_duration("90") == 90
+    assert parse_duration("15m") == 900
+    assert parse_duration("24h") == 86400
+    assert parse_duration("7d") == 604800
+    with pytest.raises(click.BadParameter, match="'soon'"):
+        parse_duration("soon")
+    with pytest.raises(click.BadParameter, match="positive"):
+        parse_duration("0h")
+
+
+def test_token_create_without_an_admin_token_says_where_to_get_one(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("OBT_API__ADMIN_TOKEN", raising=False)
+    result = CliRunner().invoke(main, ["token", "create", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no admin token" in result.output

@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "obt.api.cli:command",
         "Run the API server (cluster mode: mirror OllamaNodes into SQL).",
     ),
+    "token": ("obt.cli.token:command", "Create, list and revoke enrollment tokens for new hosts."),
     "crd": ("obt.cli.crd:command", "Print the OllamaNode CustomResourceDefinition as YAML."),
     "version": ("obt.cli.version:command", "Print the OBT version."),
 }

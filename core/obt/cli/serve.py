@@ -113,9 +113,8 @@ def command(host: str, port: int, data_dir: Path | None, no_agent: bool) -> None
         if created:
             click.echo(
                 f"Admin token (stored in {data_dir / 'admin-token'}, shown once):\n  {token}\n"
-                "Use it to create enrollment tokens for other hosts:\n"
-                f"  curl -X POST -H 'Authorization: Bearer {token}' "
-                f"http://{host}:{port}/api/v1/enrollment-tokens",
+                "To add another host, create an enrollment token on this machine with:\n"
+                f"  obt token create --server http://{host}:{port}",
                 err=True,
             )
     settings = settings.model_copy(update={**overrides, "api": api})
