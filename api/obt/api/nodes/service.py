@@ -93,8 +93,8 @@ def to_item(row: Node) -> NodeListItem:
     return NodeListItem(
         name=row.name,
         display_name=row.display_name,
-        source=row.source,  # type: ignore[arg-type]
-        phase=row.phase,  # type: ignore[arg-type]
+        source=row.source,
+        phase=row.phase,
         phase_since=row.phase_since,
         ollama_version=row.ollama_version,
         ollama_reachable=row.ollama_reachable,
@@ -182,8 +182,7 @@ async def get_node(session: AsyncSession, name: str) -> NodeDetail | None:
         summary=status.summary,
         conditions=status.conditions,
         history=[
-            PhaseChange(phase=h.phase, reason=h.reason, message=h.message, at=h.at)  # type: ignore[arg-type]
-            for h in history
+            PhaseChange(phase=h.phase, reason=h.reason, message=h.message, at=h.at) for h in history
         ],
     )
 
