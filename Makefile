@@ -12,7 +12,7 @@ PORT   ?= 8881
 
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: help install tools frontend-deps frontend-build run test test-python test-frontend lint format clean
+.PHONY: help install tools frontend-deps frontend-build run test test-python test-frontend lint format bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -58,6 +58,14 @@ test-frontend: frontend-deps tools ## Dashboard: lint, svelte-check, API client 
 	cd $(FRONTEND) && npm run test:e2e
 
 test: lint test-python test-frontend ## Install everything and run every test tier
+
+bench: install tools frontend-build ## Run every benchmark (minutes each; figures: docs/performance.md)
+	$(BIN)/python bench/kube_api_server.py
+	$(BIN)/python bench/agent.py
+	$(BIN)/python bench/operator_sweep.py
+	$(BIN)/python bench/api.py
+	$(BIN)/python bench/api_mirror.py
+	node bench/dashboard.mjs
 
 clean: ## Remove build outputs (keeps .venv and node_modules)
 	rm -rf $(FRONTEND)/build $(FRONTEND)/.svelte-kit .pytest_cache .mypy_cache .ruff_cache
