@@ -88,6 +88,8 @@ async def _truncate(state: AppState) -> None:
         else:
             for t in tables:
                 await conn.execute(text(f"DELETE FROM {t}"))
+        # Rows removed behind the store's back: cached list totals must not survive them.
+        await conn.execute(text("UPDATE fleet_generation SET generation = generation + 1"))
 
 
 @asynccontextmanager

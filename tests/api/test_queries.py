@@ -14,6 +14,7 @@ from sqlalchemy import inspect, text
 
 from obt.api.db.engine import make_engine, migrate
 from obt.api.fake import fake_report
+from obt.api.nodes.store import utcnow
 from tests.api.conftest import Api, make_settings, running_api
 
 TERMS = ["llama", "H100", "fake-0001", "q4_k", "mi300x", "zzzq", "a", "100%_", ":", "-000"]
@@ -220,3 +221,47 @@ async def test_sqlite_and_postgresql_answer_alike(pg_url: str | None, tmp_path: 
     for params, a, b in zip([*QUERIES, "summary"], answers["sqlite"], answers["pg"], strict=True):
         assert a == b, params
     assert any(a["total"] > 0 for a in answers["pg"][:-1])
+
+
+async def test_cached_totals_follow_every_write(api: Api) -> None:
+    """Totals are cached per fleet generation (migration 0003): every kind of node write (new
+    nodes, changed content, a removal, a phase verdict) must show in the next total, and a
+    repeated query must answer what a fresh count answers."""
+    from obt.api.nodes import service
+
+    async def total(**params: Any) -> int:
+        r = await api.client.get("/api/v1/nodes", params={"limit": 1, **params})
+        assert r.status_code == 200, r.text
+        return int(r.json()["total"])
+
+    async def fresh(**params: Any) -> int:
+        service._TOTALS.clear()
+        return await total(**params)
+
+    await seed(api, 12, models=10)
+    queries: list[dict[str, Any]] = [
+        {"search": "llama"},
+        {"search": "fake"},
+        {"phase": "NotReady"},
+        {"search": "llama", "gpuVendor": "nvidia"},
+    ]
+    before = [await total(**q) for q in queries]
+    assert before == [await total(**q) for q in queries]  # served from the cache
+    assert before == [await fresh(**q) for q in queries]
+    await seed(api, 15, models=10)  # three more nodes
+    assert await total(search="fake") == 15
+    r = await api.client.post(
+        "/api/v1/admin/seed", json={"count": 15, "models": 0}, headers=api.admin
+    )  # same nodes, no models any more
+    assert r.status_code == 200, r.text
+    assert await total(search="llama") == await fresh(search="llama") == 0
+    r = await api.client.delete("/api/v1/admin/nodes/fake-00000", headers=api.admin)
+    assert r.status_code == 204
+    assert await total(search="fake") == 14
+    await api.state.store.set_phase("fake-00001", "NotReady", [], utcnow())
+    assert await total(phase="NotReady") == await fresh(phase="NotReady")
+    # Paging through a search: every page reports the same total as a fresh count.
+    await seed(api, 30, models=10)
+    want = await fresh(search="llama")
+    for offset in range(0, 30, 7):
+        assert await total(search="llama", offset=offset) == want

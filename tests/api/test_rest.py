@@ -26,8 +26,9 @@ async def test_migrations_create_every_table_at_head(api: Api) -> None:
         "enrollment_tokens",
         "node_credentials",
         "node_condition_events",
+        "fleet_generation",
     } <= tables
-    assert version == "0002"
+    assert version == "0003"
 
 
 async def test_health_ready_metrics(api: Api) -> None:

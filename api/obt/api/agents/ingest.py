@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from obt.api.db.engine import write_session
 from obt.api.db.tables import Node, NodeCredential
 from obt.api.nodes.store import NodeRecord, NodeStore, utcnow
 from obt.api.security import hash_token
@@ -190,7 +191,7 @@ class AgentIngest:
                 await self.cluster.renew_lease(cred.node_name)
             else:
                 await self._write_local(cred, spec, report, digest)
-            async with self.sessions() as session, session.begin():
+            async with write_session(self.sessions) as session:
                 await session.execute(
                     update(NodeCredential)
                     .where(NodeCredential.node_name == cred.node_name)
@@ -238,7 +239,7 @@ class AgentIngest:
             for name in dirty
             if name in self.by_name and self.by_name[name].last_seen
         ]
-        async with self.sessions() as session, session.begin():
+        async with write_session(self.sessions) as session:
             conn = await session.connection()
             await conn.execute(
                 update(NodeCredential)

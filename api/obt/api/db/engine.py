@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +26,41 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
+def make_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    pool_size: int = 10,
+    sqlite_busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
+) -> AsyncEngine:
+    """`sqlite_busy_timeout_s`: how long a SQLite writer waits for another *process's* write
+    transaction; writers inside this process queue on `write_lock` instead and never wait here."""
     kwargs: dict[str, Any] = {"echo": echo}
     if is_sqlite(url):
         if ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:"):
             kwargs["poolclass"] = StaticPool
-        kwargs["connect_args"] = {"timeout": 30}
+        kwargs["connect_args"] = {"timeout": sqlite_busy_timeout_s}
     else:
         kwargs["pool_size"] = pool_size
         kwargs["max_overflow"] = pool_size
         kwargs["pool_pre_ping"] = True
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        busy_ms = int(sqlite_busy_timeout_s * 1000)
+        event.listen(
+            engine.sync_engine, "connect", lambda conn, rec: _sqlite_pragmas(conn, rec, busy_ms)
+        )
     return engine
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, busy_ms: int) -> None:
     cur = dbapi_conn.cursor()
     # WAL: readers never block the one writer; foreign keys: cascading child rows.
     cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={busy_ms}")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
@@ -51,6 +68,41 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class _NoLock:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_LOCK = _NoLock()
+_write_locks: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def write_lock(target: AsyncEngine | async_sessionmaker[AsyncSession]) -> Any:
+    """SQLite allows one writer per database: the write transactions of this process take turns
+    on one asyncio lock per engine, so they queue in the event loop instead of failing with
+    "database is locked" when one of them (a 5,000-node seed) holds the file longer than the busy
+    timeout. PostgreSQL: no lock (row locks do this job)."""
+    engine = target if isinstance(target, AsyncEngine) else target.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        return _NO_LOCK
+    lock = _write_locks.get(engine.sync_engine)
+    if lock is None:
+        lock = _write_locks[engine.sync_engine] = asyncio.Lock()
+    return lock
+
+
+@asynccontextmanager
+async def write_session(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A write transaction: `write_lock` held (SQLite), session begun, committed on exit."""
+    async with write_lock(sessions), sessions() as session, session.begin():
+        yield session
 
 
 def _alembic_upgrade(connection: Connection, revision: str = "head") -> None:

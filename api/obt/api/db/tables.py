@@ -166,6 +166,17 @@ class NodeLabel(Base):
     __table_args__ = (Index("ix_node_labels_key_value_node", "key", "value", "node_name"),)
 
 
+class FleetGeneration(Base):
+    """One row: a number `nodes/store.py` raises in every transaction that changes what the node
+    list filters, searches or counts (migration 0003). List totals are cached per generation
+    (nodes/service.py), so paging through a broad search counts its matches once."""
+
+    __tablename__ = "fleet_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(default=0)
+
+
 class NodeConditionEvent(Base):
     """Phase transitions, newest last: the node page's history."""
 

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obt.api.cluster.kube import NODES_PATH, WatchStream
+from obt.api.db.engine import write_session
 from obt.api.db.tables import Node
 from obt.api.nodes.store import NodeRecord, NodeStore
 from obt.core.kube import ApiError, KubeClient
@@ -170,7 +171,7 @@ class Mirror:
         names = await self.store.names()
         gone = sorted(names - listed)
         for start in range(0, len(gone), 200):
-            async with self.store.sessions() as session, session.begin():
+            async with write_session(self.store.sessions) as session:
                 events: list[dict[str, Any]] = []
                 for name in gone[start : start + 200]:
                     events += await self.store.remove_in(session, name, "Vanished")
@@ -232,7 +233,7 @@ class Mirror:
             latest[name] = (kind, obj)
         changes = list(latest.values())
         events: list[dict[str, Any]] = []
-        async with self.store.sessions() as session, session.begin():
+        async with write_session(self.store.sessions) as session:
             names = [obj["metadata"]["name"] for _, obj in changes]
             stored = dict(
                 (
@@ -241,6 +242,7 @@ class Mirror:
                     )
                 ).all()
             )
+            upserts: list[NodeRecord] = []
             for kind, obj in changes:
                 name = obj["metadata"]["name"]
                 rv = obj["metadata"].get("resourceVersion")
@@ -252,8 +254,10 @@ class Mirror:
                 if is_older(rv, stored.get(name)):
                     self.stats.skipped_older += 1
                     continue
-                events += await self.store.upsert_in(session, NodeRecord.from_object(obj))
+                upserts.append(NodeRecord.from_object(obj))
                 stored[name] = rv
+            # One batch: a fixed number of statements however many nodes changed.
+            events += await self.store.upsert_batch_in(session, upserts)
             await self._commit(session, events)
         self.store._after_commit(events)
         return sum(e["type"] != "models.changed" for e in events)

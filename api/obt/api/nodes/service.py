@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import astuple, dataclass, replace
 from typing import Any
 
 from sqlalchemy import Select, asc, desc, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obt.api.db.tables import (
+    FleetGeneration,
     Node,
     NodeConditionEvent,
     NodeGpu,
@@ -134,10 +136,35 @@ def _item(row: Any) -> NodeListItem:
     return NodeListItem.model_validate(values)
 
 
-async def list_nodes(session: AsyncSession, q: NodeQuery) -> tuple[list[NodeListItem], int]:
-    total = (
+# (database, fleet generation, filters) -> total. A total changes only when a node is written,
+# and every node write raises the generation (nodes/store.py), so a cached total is exact; the
+# dashboard's repeated and paged queries then cost only their page. With the fleet changing
+# (every write) each query counts again.
+_TOTALS: OrderedDict[tuple[Any, ...], int] = OrderedDict()
+_TOTALS_MAX = 256
+
+
+async def count_nodes(session: AsyncSession, q: NodeQuery) -> int:
+    generation = (
+        await session.execute(select(FleetGeneration.generation).where(FleetGeneration.id == 1))
+    ).scalar_one_or_none()
+    filters = replace(q, sort="", limit=0, offset=0)
+    key = (str(session.get_bind().engine.url), generation, repr(astuple(filters)))
+    if generation is not None and key in _TOTALS:
+        _TOTALS.move_to_end(key)
+        return _TOTALS[key]
+    total: int = (
         await session.execute(apply_filters(select(func.count()).select_from(Node), q))
     ).scalar_one()
+    if generation is not None:
+        _TOTALS[key] = total
+        while len(_TOTALS) > _TOTALS_MAX:
+            _TOTALS.popitem(last=False)
+    return total
+
+
+async def list_nodes(session: AsyncSession, q: NodeQuery) -> tuple[list[NodeListItem], int]:
+    total = await count_nodes(session, q)
     key = q.sort.lstrip("-")
     column = SORT_COLUMNS[key]
     order = desc(column) if q.sort.startswith("-") else asc(column)

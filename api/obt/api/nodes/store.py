@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from obt.api.db.engine import write_session
 from obt.api.db.tables import (
+    FleetGeneration,
     Node,
     NodeConditionEvent,
     NodeGpu,
@@ -165,6 +167,25 @@ def _derive(record: NodeRecord, now: datetime) -> _Derived:
     )
 
 
+# Child tables and the key of a row within its node.
+_CHILDREN: dict[Any, Any] = {
+    NodeModel: lambda row: row["name"],
+    NodeLoadedModel: lambda row: row["name"],
+    NodeGpu: lambda row: row["index"],
+    NodeLabel: lambda row: row["key"],
+}
+_KEY_COLUMN = {NodeModel: "name", NodeLoadedModel: "name", NodeGpu: "index", NodeLabel: "key"}
+
+
+def _key_params(table: Any, row: dict[str, Any]) -> dict[str, Any]:
+    return {"k_node": row["node_name"], "k_key": row[_KEY_COLUMN[table]]}
+
+
+def _delete_by_key(table: Any) -> Any:
+    column = getattr(table, _KEY_COLUMN[table])
+    return delete(table).where(table.node_name == bindparam("k_node"), column == bindparam("k_key"))
+
+
 def _insert_for(session: AsyncSession) -> Any:
     name = session.get_bind().dialect.name
     return postgresql.insert if name == "postgresql" else sqlite.insert
@@ -179,12 +200,27 @@ class NodeStore:
 
     # -- events -------------------------------------------------------------------------
     async def _announce(self, session: AsyncSession, events: list[dict[str, Any]]) -> None:
-        if self.dialect == "postgresql":
-            for event in events:
-                await session.execute(
-                    text("SELECT pg_notify(:channel, :payload)"),
-                    {"channel": CHANNEL, "payload": json.dumps(event, default=str)},
-                )
+        """Last statement of every write transaction: raise the fleet generation (cached list
+        totals, nodes/service.py) and, on PostgreSQL, queue the NOTIFYs. Last, so that the
+        generation row is locked only for the commit (no lock-order cycle with node rows)."""
+        if events:
+            await session.execute(
+                update(FleetGeneration)
+                .where(FleetGeneration.id == 1)
+                .values(generation=FleetGeneration.generation + 1)
+            )
+        if self.dialect == "postgresql" and events:
+            # One statement for the whole batch (NOTIFYs are sent in this order at commit).
+            await session.execute(
+                text(
+                    "SELECT pg_notify(:channel, p) FROM unnest(CAST(:payloads AS text[]))"
+                    " WITH ORDINALITY AS t(p, i) ORDER BY i"
+                ),
+                {
+                    "channel": CHANNEL,
+                    "payloads": [json.dumps(event, default=str) for event in events],
+                },
+            )
 
     def _after_commit(self, events: list[dict[str, Any]]) -> None:
         if self.dialect != "postgresql":
@@ -194,104 +230,182 @@ class NodeStore:
     # -- writes -------------------------------------------------------------------------
     async def upsert(self, record: NodeRecord) -> bool:
         """Write one node; False when the stored row already said the same."""
-        async with self.sessions() as session, session.begin():
+        async with write_session(self.sessions) as session:
             events = await self.upsert_in(session, record)
             await self._announce(session, events)
         self._after_commit(events)
         return bool(events)
 
-    async def upsert_many(self, records: Iterable[NodeRecord]) -> int:
+    async def upsert_many(self, records: Iterable[NodeRecord], *, chunk: int = 250) -> int:
+        """Write many nodes, `chunk` per transaction: a 5,000-node seed must not hold SQLite's
+        one write lock for half a minute while heartbeat flushes and reports wait."""
         changed = 0
-        async with self.sessions() as session, session.begin():
-            events: list[dict[str, Any]] = []
-            for record in records:
-                got = await self.upsert_in(session, record)
-                changed += bool(got)
-                events += got
-            await self._announce(session, events)
-        self._after_commit(events)
+        pending = list(records)
+        for start in range(0, len(pending), chunk):
+            async with write_session(self.sessions) as session:
+                events: list[dict[str, Any]] = []
+                # Distinct names per batch: the last record of a name wins.
+                batch = list({r.name: r for r in pending[start : start + chunk]}.values())
+                events = await self.upsert_batch_in(session, batch)
+                changed += sum(e["type"] == "node.upserted" for e in events)
+                await self._announce(session, events)
+            self._after_commit(events)
         return changed
 
     async def upsert_in(self, session: AsyncSession, record: NodeRecord) -> list[dict[str, Any]]:
-        now = utcnow()
-        derived = _derive(record, now)
-        values = derived.values
-        prior = (
-            await session.execute(
-                select(
-                    Node.resource_version,
-                    Node.report_digest,
-                    Node.phase,
-                    Node.models_digest,
-                    Node.status,
-                    Node.labels,
-                    Node.spec,
-                ).where(Node.name == record.name)
-            )
-        ).one_or_none()
-        if prior is not None and (
-            prior.resource_version == values["resource_version"]
-            and prior.report_digest == values["report_digest"]
-            and prior.status == values["status"]
-            and prior.labels == values["labels"]
-            and prior.spec == values["spec"]
-        ):
+        return await self.upsert_batch_in(session, [record])
+
+    async def upsert_batch_in(
+        self, session: AsyncSession, records: list[NodeRecord]
+    ) -> list[dict[str, Any]]:
+        """Write nodes (distinct names) in the caller's transaction; returns their events.
+
+        A fixed number of statements per batch, whatever its size: one read of the stored
+        nodes, one per child table for the nodes that changed, then batched writes. Unchanged
+        nodes are skipped; of a changed node only the child rows that differ are written.
+        """
+        if not records:
             return []
-        phase_changed = prior is None or prior.phase != values["phase"]
-        if phase_changed:
-            values["phase_since"] = now
-        if prior is None:
-            values["created_at"] = now
-            await session.execute(insert(Node).values(**values))
-        else:
-            await session.execute(update(Node).where(Node.name == record.name).values(**values))
-            for table in (NodeModel, NodeLoadedModel, NodeGpu, NodeLabel):
-                await session.execute(delete(table).where(table.node_name == record.name))
-        for table, rows in (
-            (NodeModel, derived.models),
-            (NodeLoadedModel, derived.loaded),
-            (NodeGpu, derived.gpus),
-            (
-                NodeLabel,
-                [
+        now = utcnow()
+        names = [r.name for r in records]
+        priors = {
+            row.name: row
+            for row in (
+                await session.execute(
+                    select(
+                        Node.name,
+                        Node.resource_version,
+                        Node.report_digest,
+                        Node.phase,
+                        Node.phase_since,
+                        Node.created_at,
+                        Node.models_digest,
+                        Node.status,
+                        Node.labels,
+                        Node.spec,
+                    ).where(Node.name.in_(names))
+                )
+            ).all()
+        }
+        changed: list[tuple[NodeRecord, _Derived, Any]] = []
+        for record in records:
+            derived = _derive(record, now)
+            values = derived.values
+            prior = priors.get(record.name)
+            if prior is not None and (
+                prior.resource_version == values["resource_version"]
+                and prior.report_digest == values["report_digest"]
+                and prior.status == values["status"]
+                and prior.labels == values["labels"]
+                and prior.spec == values["spec"]
+            ):
+                continue
+            changed.append((record, derived, prior))
+        if not changed:
+            return []
+        existing = [r.name for r, _, p in changed if p is not None]
+        stored = {t: await self._children(session, t, existing) for t in _CHILDREN}
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        child_inserts: dict[Any, list[dict[str, Any]]] = {t: [] for t in _CHILDREN}
+        child_deletes: dict[Any, list[dict[str, Any]]] = {t: [] for t in _CHILDREN}
+        history: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        for record, derived, prior in changed:
+            values = derived.values
+            phase_changed = prior is None or prior.phase != values["phase"]
+            values["phase_since"] = now if phase_changed else prior.phase_since
+            values["created_at"] = now if prior is None else prior.created_at
+            (inserts if prior is None else updates).append(values)
+            wanted = {
+                NodeModel: derived.models,
+                NodeLoadedModel: derived.loaded,
+                NodeGpu: derived.gpus,
+                NodeLabel: [
                     {"node_name": record.name, "key": k, "value": str(v)[:63]}
                     for k, v in record.labels.items()
                 ],
-            ),
-        ):
-            if rows:
-                await session.execute(insert(table), rows)
-        if phase_changed:
-            ready = next(
-                (c for c in derived.status.conditions if c.type == "Ready"),
-                None,
-            )
-            session.add(
-                NodeConditionEvent(
-                    node_name=record.name,
-                    phase=values["phase"],
-                    reason=ready.reason if ready else "",
-                    message=ready.message if ready else "",
-                    at=now,
+            }
+            for table, rows in wanted.items():
+                key_of = _CHILDREN[table]
+                have = stored[table].get(record.name, {})
+                want = {key_of(row): row for row in rows}
+                for key, row in want.items():
+                    old = have.get(key)
+                    if old is None:
+                        child_inserts[table].append(row)
+                    elif old != row:
+                        child_deletes[table].append(_key_params(table, row))
+                        child_inserts[table].append(row)
+                for key, old in have.items():
+                    if key not in want:
+                        child_deletes[table].append(_key_params(table, old))
+            if phase_changed:
+                ready = next((c for c in derived.status.conditions if c.type == "Ready"), None)
+                history.append(
+                    {
+                        "node_name": record.name,
+                        "phase": values["phase"],
+                        "reason": ready.reason if ready else "",
+                        "message": ready.message if ready else "",
+                        "at": now,
+                    }
                 )
+            base = {
+                "name": record.name,
+                "phase": values["phase"],
+                "resourceVersion": record.resource_version,
+                "at": now.isoformat(),
+            }
+            events.append({"type": "node.upserted", **base, "created": prior is None})
+            if prior is None or prior.models_digest != values["models_digest"]:
+                events.append({"type": "models.changed", **base})
+        conn = await session.connection()
+        if inserts:
+            await conn.execute(insert(Node), inserts)
+        if updates:
+            columns = [k for k in updates[0] if k not in ("name", "created_at")]
+            node_columns = Node.__table__.c
+            await conn.execute(
+                update(Node)
+                .where(Node.name == bindparam("b_name"))
+                .values({k: bindparam(f"v_{k}", type_=node_columns[k].type) for k in columns}),
+                [{"b_name": u["name"], **{f"v_{k}": u[k] for k in columns}} for u in updates],
             )
+        for table, params in child_deletes.items():
+            if params:
+                await conn.execute(_delete_by_key(table), params)
+        for table, rows in child_inserts.items():
+            if rows:
+                await conn.execute(insert(table), rows)
+        if history:
+            await conn.execute(insert(NodeConditionEvent), history)
         # A node that comes back is no longer removed.
-        await session.execute(delete(Tombstone).where(Tombstone.name == record.name))
-        self.writes += 1
-        base = {
-            "name": record.name,
-            "phase": values["phase"],
-            "resourceVersion": record.resource_version,
-            "at": now.isoformat(),
-        }
-        events = [{"type": "node.upserted", **base, "created": prior is None}]
-        if prior is None or prior.models_digest != values["models_digest"]:
-            events.append({"type": "models.changed", **base})
+        await conn.execute(
+            delete(Tombstone).where(Tombstone.name.in_([r.name for r, _, _ in changed]))
+        )
+        self.writes += len(changed)
         return events
+
+    @staticmethod
+    async def _children(
+        session: AsyncSession, table: Any, names: list[str]
+    ) -> dict[str, dict[Any, dict[str, Any]]]:
+        """The stored child rows of `names`, as node -> key -> row (the shape `_derive` gives)."""
+        out: dict[str, dict[Any, dict[str, Any]]] = {}
+        if not names:
+            return out
+        columns = list(table.__table__.columns)
+        key_of = _CHILDREN[table]
+        rows = await session.execute(select(*columns).where(table.node_name.in_(names)))
+        for row in rows.mappings():
+            item = dict(row)
+            out.setdefault(item["node_name"], {})[key_of(item)] = item
+        return out
 
     async def remove(self, name: str, reason: str) -> bool:
         """Delete a node and leave a tombstone; False when there was no such node."""
-        async with self.sessions() as session, session.begin():
+        async with write_session(self.sessions) as session:
             events = await self.remove_in(session, name, reason)
             await self._announce(session, events)
         self._after_commit(events)
@@ -331,7 +445,7 @@ class NodeStore:
         self, name: str, phase: str, conditions: list[Condition], at: datetime
     ) -> bool:
         """Local mode's liveness verdicts (cluster mode: the operator writes phase in the CR)."""
-        async with self.sessions() as session, session.begin():
+        async with write_session(self.sessions) as session:
             row = (
                 await session.execute(select(Node).where(Node.name == name))
             ).scalar_one_or_none()
