@@ -183,13 +183,38 @@ def extract(ref: str, stack: ExitStack) -> Path:
     return out
 
 
+# -- node writes through the store ---------------------------------------------------------------
+async def store_writes(servers: list[Server], admin: str, nodes: int) -> dict[str, list[float]]:
+    """Nodes/s written by each server's own store (POST /api/v1/admin/seed, `nodes` x 50 models):
+    new nodes, the same nodes with other loaded models (a real change), the same again (no
+    change). Alternates between the servers phase by phase."""
+    import aiohttp
+
+    out: dict[str, list[float]] = {s.label: [] for s in servers}
+    timeout = aiohttp.ClientTimeout(total=1800)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        for variant in (0, 1, 1):
+            for s in servers:
+                body = {"count": nodes, "models": 50, "prefix": "store", "variant": variant}
+                t0 = time.perf_counter()
+                async with http.post(
+                    s.base + "/api/v1/admin/seed",
+                    json=body,
+                    headers={"Authorization": f"Bearer {admin}"},
+                ) as r:
+                    got = await r.json()
+                    assert r.status == 200, got
+                out[s.label].append(nodes / (time.perf_counter() - t0))
+    return out
+
+
 # -- list latency -------------------------------------------------------------------------------
 async def list_latency(
     servers: list[Server], rounds: int
 ) -> dict[str, dict[str, tuple[float, float, int]]]:
     import aiohttp
 
-    queries = {
+    queries: dict[str, Any] = {
         "list (page 1, sort name)": {"limit": "50"},
         "search 'llama' + filter gpuVendor=nvidia, sort -vramFree": {
             "search": "llama",
@@ -197,6 +222,9 @@ async def list_latency(
             "sort": "-vramFree",
             "limit": "50",
         },
+        # The same search spelled differently each time (case, spaces: the same matches) misses
+        # the API's cache of totals: what a query costs when the fleet changed since the last one.
+        "same search, total not cached (changed fleet)": "fresh",
         "filter hasModel + phase=Ready + label": {
             "hasModel": _a_model(),
             "phase": "Ready",
@@ -211,10 +239,19 @@ async def list_latency(
             path = "/api/v1/fleet/summary" if params is None else "/api/v1/nodes"
             times: dict[str, list[float]] = {s.label: [] for s in servers}
             bodies: dict[str, Any] = {}
-            for _ in range(rounds):
+            for n in range(rounds):
+                query = params
+                if params == "fresh":
+                    query = {
+                        "search": " " * (n // 32 % 8)
+                        + "".join(c.upper() if n >> i & 1 else c for i, c in enumerate("llama")),
+                        "gpuVendor": "nvidia",
+                        "sort": "-vramFree",
+                        "limit": "50",
+                    }
                 for s in servers:  # alternate, so load spikes hit every server alike
                     t0 = time.perf_counter()
-                    async with http.get(s.base + path, params=params) as r:
+                    async with http.get(s.base + path, params=query) as r:
                         body = await r.json()
                         assert r.status == 200, body
                     times[s.label].append((time.perf_counter() - t0) * 1000)
@@ -420,6 +457,12 @@ def main() -> None:
     ap.add_argument("--client", choices=("raw", "aiohttp"), default="raw")
     ap.add_argument("--skip-lists", action="store_true")
     ap.add_argument("--skip-heartbeats", action="store_true")
+    ap.add_argument(
+        "--store-nodes",
+        type=int,
+        default=1000,
+        help="nodes written through each server's store at the end (0: skip)",
+    )
     args = ap.parse_args()
     # A terminated run still stops its servers and PostgreSQL (ExitStack unwinds on SystemExit).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -495,6 +538,18 @@ def main() -> None:
                     f"server CPU {statistics.median(r['server_cpu'] for r in got):.0%}, "
                     f"client CPU {statistics.median(r['client_cpu'] for r in got):.0%}; "
                     f"reference {REFERENCE_HEARTBEATS_PER_S:,}/s -> {rate / REFERENCE_HEARTBEATS_PER_S:.2f}x"
+                )
+
+        if args.store_nodes:
+            rates = asyncio.run(store_writes(servers, admin, args.store_nodes))
+            load = os.getloadavg()
+            print(f"machine: load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
+            for s in servers:
+                new, changed, same = rates[s.label]
+                print(
+                    f"  store writes [{s.label:8s}] ({args.store_nodes} nodes x 50 models, one "
+                    f"admin seed each): new {new:,.0f}/s, changed {changed:,.0f}/s, "
+                    f"unchanged {same:,.0f}/s"
                 )
 
 
