@@ -12,6 +12,8 @@ counter in each write transaction and the list caches totals per (generation, fi
 
 from __future__ import annotations
 
+import time
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -28,7 +30,10 @@ def upgrade() -> None:
         sa.Column("generation", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_fleet_generation")),
     )
-    op.bulk_insert(table, [{"id": 1, "generation": 0}])
+    # Starts at the clock in microseconds, not 0: a table created again (a downgrade and
+    # upgrade, a database restored at the same URL) never repeats a generation that a running
+    # API may still hold a cached total for.
+    op.bulk_insert(table, [{"id": 1, "generation": time.time_ns() // 1000}])
 
 
 def downgrade() -> None:
