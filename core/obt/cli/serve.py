@@ -39,6 +39,18 @@ def admin_token(data_dir: Path) -> tuple[str, bool]:
     return token, True
 
 
+def _this_command() -> str:
+    """How the person can call `obt` again: plain `obt` when it is on PATH, else its full path
+    (after `make run` it lives in the project's .venv/bin)."""
+    import shutil
+    import sys
+
+    found = shutil.which("obt")
+    if found and Path(found).resolve() == Path(sys.argv[0]).resolve():
+        return "obt"
+    return sys.argv[0] if sys.argv[0].endswith("obt") else "obt"
+
+
 def local_agent_hook(interval: float | None = None) -> Callable[[Any], Awaitable[Any]]:
     """A start-up hook that runs this machine's agent inside the API process."""
 
@@ -114,7 +126,8 @@ def command(host: str, port: int, data_dir: Path | None, no_agent: bool) -> None
             click.echo(
                 f"Admin token (stored in {data_dir / 'admin-token'}, shown once):\n  {token}\n"
                 "To add another host, create an enrollment token on this machine with:\n"
-                f"  obt token create --server http://{host}:{port}",
+                f"  {_this_command()} token create --server http://{host}:{port}"
+                + ("" if data_dir == default_data_dir() else f" --data-dir {data_dir}"),
                 err=True,
             )
     settings = settings.model_copy(update={**overrides, "api": api})

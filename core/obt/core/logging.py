@@ -47,5 +47,11 @@ def configure_logging(settings: LogSettings | None = None) -> None:
     root.addHandler(handler)
     root.setLevel(settings.level)
     # Libraries that log every request at INFO drown the lines people need.
-    for noisy in ("aiohttp.access", "uvicorn.access", "kubernetes_asyncio", "httpx"):
+    for noisy in (
+        "aiohttp.access",
+        "uvicorn.access",
+        "kubernetes_asyncio",
+        "httpx",
+        "alembic.runtime.plugins",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
