@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from obt.api.app import create_app
 from obt.api.settings import ApiSettings
@@ -70,26 +71,34 @@ class Api:
     admin = {"Authorization": f"Bearer {ADMIN}"}
 
 
-async def _truncate(state: AppState) -> None:
-    tables = [
-        "node_condition_events",
-        "node_models",
-        "node_loaded_models",
-        "node_gpus",
-        "node_labels",
-        "tombstones",
-        "node_credentials",
-        "enrollment_tokens",
-        "nodes",
-    ]
-    async with state.engine.begin() as conn:
+# Every table a test may fill, children first.
+TABLES = [
+    "node_condition_events",
+    "node_models",
+    "node_loaded_models",
+    "node_gpus",
+    "node_labels",
+    "tombstones",
+    "node_credentials",
+    "enrollment_tokens",
+    "nodes",
+]
+
+
+async def empty_tables(engine: AsyncEngine) -> None:
+    """Delete every row the tests write, on either backend."""
+    async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+            await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
         else:
-            for t in tables:
-                await conn.execute(text(f"DELETE FROM {t}"))
+            for table in TABLES:
+                await conn.execute(text(f"DELETE FROM {table}"))
         # Rows removed behind the store's back: cached list totals must not survive them.
         await conn.execute(text("UPDATE fleet_generation SET generation = generation + 1"))
+
+
+async def _truncate(state: AppState) -> None:
+    await empty_tables(state.engine)
 
 
 @asynccontextmanager

@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from obt.api.db.engine import make_engine, migrate
 from obt.api.db.tables import Node, Tombstone
@@ -20,23 +20,12 @@ from obt.api.fake import fake_report, fake_status
 from obt.api.settings import ApiSettings
 from obt.core.kube import KubeClient, kubeconfig_config
 from obt.core.leader import LeaderElector
-from tests.api.conftest import ADMIN, Api, running_api
+from tests.api.conftest import ADMIN, Api, empty_tables, running_api
 from tests.support.kube_api_server import KubeApiServer
 
 NODE = ("obt.dev/v1alpha1", "OllamaNode")
 LEASE = ("coordination.k8s.io/v1", "Lease")
 NS = "obt"
-TABLES = [
-    "node_condition_events",
-    "node_models",
-    "node_loaded_models",
-    "node_gpus",
-    "node_labels",
-    "tombstones",
-    "node_credentials",
-    "enrollment_tokens",
-    "nodes",
-]
 
 
 @pytest.fixture
@@ -75,12 +64,7 @@ def cluster_settings(db_url: str, kube: KubeApiServer, identity: str, **extra: A
 async def empty_db(db_url: str) -> None:
     engine = make_engine(db_url)
     await migrate(engine)
-    async with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
-        else:
-            for table in TABLES:
-                await conn.execute(text(f"DELETE FROM {table}"))
+    await empty_tables(engine)
     await engine.dispose()
 
 
