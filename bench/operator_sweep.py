@@ -14,21 +14,13 @@ Sweep interval 1 s, standalone threshold 3 s (scaled timings; removal is pushed 
 
 from __future__ import annotations
 
-import sys
-
-# Run as a script, this file's folder comes first on sys.path and its name shadows the stdlib
-# `operator` module that random, enum and re import: drop the folder before anything else.
-if sys.path and sys.path[0] == __import__("os").path.dirname(
-    __import__("os").path.abspath(__file__)
-):
-    del sys.path[0]
-
 import argparse
 import os
 import random
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -41,9 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.operator.support import (  # noqa: E402
-    AGENT_LABELS,
     NS,
-    micro_now,
+    daemonset_node,
     renew_lease,
 )
 from tests.support.fixtures import OLLAMANODE_CRD, ServerThread  # noqa: E402
@@ -63,53 +54,9 @@ def free_port() -> int:
 
 def populate(api: KubeApiServer, n: int) -> None:
     api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-    ready = {"type": "Ready", "status": "True", "lastTransitionTime": micro_now()[:19] + "Z"}
     for i in range(n):
-        name = f"gpu-{i:05d}"
-        node = api.create(
-            {
-                "apiVersion": "v1",
-                "kind": "Node",
-                "metadata": {"name": name},
-            }
-        )
-        # Status goes through the status subresource (create ignores it), as the kubelet does.
-        api.patch("v1", "Node", name, {"status": {"conditions": [ready]}}, subresource="status")
-        api.create(
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": f"agent-{name}", "namespace": NS, "labels": AGENT_LABELS},
-                "spec": {"nodeName": name, "containers": [{"name": "agent", "image": "obt"}]},
-            },
-            NS,
-        )
-        api.patch(
-            "v1",
-            "Pod",
-            f"agent-{name}",
-            {"status": {"phase": "Running", "conditions": [ready]}},
-            NS,
-            "status",
-        )
-        api.create(
-            {
-                "apiVersion": "obt.dev/v1alpha1",
-                "kind": "OllamaNode",
-                "metadata": {
-                    "name": name,
-                    "ownerReferences": [
-                        {
-                            "apiVersion": "v1",
-                            "kind": "Node",
-                            "name": name,
-                            "uid": node["metadata"]["uid"],
-                        }
-                    ],
-                },
-                "spec": {"source": "daemonset", "nodeName": name},
-            }
-        )
+        # Node, agent pod and OllamaNode, the same objects the operator tests use.
+        daemonset_node(api, f"gpu-{i:05d}")
     for i in range(STANDALONE):
         host = f"host-{i:02d}"
         api.create(
