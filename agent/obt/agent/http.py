@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 
 from obt.agent.health import Health
+from obt.core.backoff import Backoff
 from obt.core.report import AgentReport
 from obt.core.version import __version__
 
@@ -111,9 +112,8 @@ class HttpReporter:
         self.labels = labels or {}
         self.heartbeat_interval = heartbeat_interval
         self.max_backoff = max_backoff
-        self.base_backoff = base_backoff
         self.request_timeout = request_timeout
-        self.rng = rng or random.Random()
+        self.backoff = Backoff(base=base_backoff, cap=max_backoff, rng=rng or random.Random())
         self.credentials = load_state(data_dir, self.server)
         if token:
             node = self.credentials.node_name if self.credentials else host_id
@@ -123,7 +123,6 @@ class HttpReporter:
         self.rejected_digest: str | None = None
         self.next_heartbeat = 0.0
         self.blocked_until = 0.0
-        self.attempt = 0
         self._session: aiohttp.ClientSession | None = None
 
     # Loop interface ---------------------------------------------------------------------------
@@ -163,18 +162,15 @@ class HttpReporter:
             self.blocked_until = self.clock() + self.max_backoff
             log.error("http: %s", exc)
             return False
-        self.attempt = 0
+        self.backoff.reset()
         self.health.api_ok()
         return self.pending is None or self.pending.digest() == self.acked_digest
 
     def _failed(self, exc: HttpError) -> None:
         self.health.api_failed(str(exc))
-        self.attempt += 1
+        delay = self.backoff.next_delay()
         if exc.retry_after is not None:
             delay = exc.retry_after
-        else:
-            ceiling = min(self.max_backoff, self.base_backoff * 2 ** (self.attempt - 1))
-            delay = ceiling * (0.5 + self.rng.random() / 2)  # jitter: no thundering herd
         self.blocked_until = self.clock() + delay
         log.warning("http: %s; retrying in %.1fs", exc, delay)
 

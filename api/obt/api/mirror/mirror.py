@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from obt.api.cluster.kube import NODES_PATH, WatchStream
 from obt.api.db.engine import write_session
 from obt.api.db.tables import Node
 from obt.api.nodes.store import NodeRecord, NodeStore
+from obt.core.backoff import Backoff
 from obt.core.kube import ApiError, KubeClient
 
 log = logging.getLogger(__name__)
@@ -59,22 +59,6 @@ def is_older(incoming: str | None, stored: str | None) -> bool:
     """resourceVersions are opaque, but etcd's are increasing integers; compare only those."""
     a, b = _rv_int(incoming), _rv_int(stored)
     return a is not None and b is not None and a < b
-
-
-@dataclass
-class Backoff:
-    base: float = 0.2
-    cap: float = 30.0
-    attempt: int = 0
-
-    def next_delay(self) -> float:
-        """Exponential backoff with full jitter (AWS architecture blog's "full jitter")."""
-        ceiling = min(self.cap, self.base * (2**self.attempt))
-        self.attempt += 1
-        return random.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 @dataclass
@@ -107,7 +91,7 @@ class Mirror:
         self.is_leader = is_leader
         self.watch_timeout_s = watch_timeout_s
         self.page_size = page_size
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(base=0.2, cap=30.0)
         self.resume_rv: str | None = None
         self.synced = False
         self.stats = MirrorStats()
