@@ -8,7 +8,7 @@
   arrived in one read is written in one transaction (the last event per node only).
 - A watch that ends (server timeout, dropped connection) resumes from the last resourceVersion
   seen; a 410 Gone (ERROR event or HTTP status) relists and sweeps. Other failures retry with
-  exponential backoff and full jitter.
+  exponential backoff and jitter (obt.core.backoff).
 - Idempotent: the store writes nothing when the row already holds that resourceVersion and
   content, and the mirror skips an event whose resourceVersion is older than the row's.
 - Only the leader writes (leadership is re-checked inside every transaction before commit); a
