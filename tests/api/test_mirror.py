@@ -388,7 +388,9 @@ async def test_standalone_host_becomes_an_ollamanode_and_heartbeats_renew_its_le
                 f"/api/v1/agents/{name}/heartbeat", json={"digest": digest}, headers=auth
             )
             assert r.status_code == 200 and r.json() == {"reportNeeded": False}
-            assert time.monotonic() - started < 0.5
+            # Answered from memory: a heartbeat that waited on the hung server would take the
+            # client's 10 s request timeout (the bound leaves room for a busy CI machine).
+            assert time.monotonic() - started < 2.0
         finally:
             kube.faults.resume()
         await wait_for(

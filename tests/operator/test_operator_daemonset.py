@@ -42,7 +42,12 @@ def test_daemonset_liveness_end_to_end(
         wait_for(lambda: phase(kube_api, "gpu-1") == "Ready", 5, "gpu-1 Ready")
         wait_for(lambda: phase(kube_api, "gpu-2") == "Ready", 5, "gpu-2 Ready")
         assert ready_condition(kube_api, "gpu-1")["reason"] == "AgentReady"
-        wait_for(lambda: "AgentReady" in event_reasons(kube_api, "gpu-1"), 3, "AgentReady Event")
+        # Events are posted after the status write: wait for both before counting quiet writes.
+        wait_for(
+            lambda: all("AgentReady" in event_reasons(kube_api, n) for n in ("gpu-1", "gpu-2")),
+            5,
+            "AgentReady Events",
+        )
 
         # Nothing changes -> the operator writes nothing (20 sweeps): no status, no Event.
         quiet_from = time.time()

@@ -38,20 +38,24 @@ def test_standalone_lease_silence(kube_api: KubeApiServer, monkeypatch: pytest.M
         assert ready_condition(kube_api, "mac-studio")["reason"] == "HeartbeatRenewed"
 
         # Renewals stop -> NotReady after NOT_READY_AFTER, within one sweep (not before).
-        beats.running.clear()
-        stopped = time.monotonic()
+        # Measured from the last renewal written: the operator's clock starts when it observes
+        # that renewal, which is never earlier.
+        stopped = beats.pause()
         wait_for(
             lambda: phase(kube_api, "mac-studio") == "NotReady", NOT_READY_AFTER + 5, "NotReady"
         )
         not_ready_after = time.monotonic() - stopped
-        assert NOT_READY_AFTER - 0.5 <= not_ready_after <= NOT_READY_AFTER + SWEEP + SLACK
+        assert NOT_READY_AFTER <= not_ready_after <= NOT_READY_AFTER + SWEEP + SLACK
         assert ready_condition(kube_api, "mac-studio")["reason"] == "LeaseExpired"
 
         # ... and removed after REMOVE_AFTER without a renewal.
         wait_for(lambda: kube_api.get(*ONODE, "mac-studio") is None, REMOVE_AFTER + 5, "removed")
         removed_after = time.monotonic() - stopped
-        assert REMOVE_AFTER - 0.5 <= removed_after <= REMOVE_AFTER + SWEEP + SLACK
+        assert REMOVE_AFTER <= removed_after <= REMOVE_AFTER + SWEEP + SLACK
 
+        # The removal's Event is posted after the delete: on a loaded machine it lands a moment
+        # after the object is gone.
+        wait_for(lambda: "Removed" in event_reasons(kube_api, "mac-studio"), 5, "Removed Event")
         reasons = event_reasons(kube_api, "mac-studio")
         for reason in ("HeartbeatRenewed", "LeaseExpired", "Removed"):
             assert reason in reasons, reasons
@@ -64,7 +68,7 @@ def test_standalone_recovers_when_renewals_resume(
     standalone_node(kube_api, "win-pc")
     with Heartbeats(kube_api, ["win-pc"]) as beats, kopf_operator(kube_api, monkeypatch):
         wait_for(lambda: phase(kube_api, "win-pc") == "Ready", 5, "Ready")
-        beats.running.clear()
+        beats.pause()
         wait_for(lambda: phase(kube_api, "win-pc") == "NotReady", NOT_READY_AFTER + 5, "NotReady")
         beats.running.set()
         took = wait_for(lambda: phase(kube_api, "win-pc") == "Ready", 5, "Ready again")
