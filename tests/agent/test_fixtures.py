@@ -136,24 +136,30 @@ async def test_rx7900xt_from_sysfs_alone_without_rocm_smi(tmp_path) -> None:
     assert d.hardware.errors == []
 
 
-async def test_macbook_pro_m3_max() -> None:
-    d = await detect("macbook-pro-m3-max", system="Darwin")
+async def test_macbook_pro_m5(monkeypatch: pytest.MonkeyPatch) -> None:
+    # macOS `sysctl hw` does not list hw.machine: the agent falls back to the Python
+    # platform.machine() of the Mac it runs on, which reports arm64 there.
+    monkeypatch.setattr("obt.agent.sources.cpu.platform.machine", lambda: "arm64")
+    d = await detect("macbook-pro-m5-mac17-2", system="Darwin")
     hw = d.hardware
-    assert hw.cpu.model == "Apple M3 Max"
+    assert hw.cpu.model == "Apple M5"
     assert (hw.cpu.vendor, hw.cpu.arch) == ("Apple", "arm64")
-    assert (hw.cpu.physical_cores, hw.cpu.logical_cores) == (16, 16)
-    assert hw.cpu.flags == ["bf16", "dotprod", "fp16", "i8mm", "neon"]
-    assert hw.memory.total_bytes == 64 * GIB
+    assert (hw.cpu.physical_cores, hw.cpu.logical_cores, hw.cpu.sockets) == (10, 10, 1)
+    assert hw.cpu.max_frequency_mhz is None  # no hw.cpufrequency_max on Apple silicon
+    assert hw.cpu.flags == ["bf16", "dotprod", "fp16", "i8mm", "neon", "sme"]
+    assert hw.memory.total_bytes == 25769803776 == 24 * GIB
     (gpu,) = hw.gpus
-    assert (gpu.vendor, gpu.name, gpu.cores) == ("apple", "Apple M3 Max", 40)
+    assert (gpu.vendor, gpu.name, gpu.cores) == ("apple", "Apple M5", 10)
     assert gpu.unified_memory is True
-    assert gpu.memory_total_bytes == 64 * GIB
-    assert gpu.compute_api == "Metal 3"
+    assert gpu.memory_total_bytes == 24 * GIB  # SPHardwareDataType's "24 GB"
+    assert (gpu.compute_api, gpu.architecture) == ("Metal 4", "Apple M5")
     (npu,) = hw.npus
-    assert (npu.vendor, npu.cores, npu.tops) == ("apple", 16, 18.0)
-    assert hw.os.distro == "macOS" and hw.os.distro_version == "14.6.1"
-    assert hw.os.kernel == "23.6.0"
-    assert hw.os.machine_id == "56f74699-cb04-41ae-87ee-28bc498f1832"
+    assert (npu.vendor, npu.name, npu.cores) == ("apple", "Apple Neural Engine (M5)", 16)
+    assert npu.tops is None  # no Apple-rated figure in the table for the M5
+    assert (hw.os.distro, hw.os.distro_version) == ("macOS", "26.4.1")
+    assert hw.os.kernel is None  # kernel_version was not recorded
+    # The publisher replaced the platform UUID before publishing.
+    assert hw.os.machine_id == "00000000-0000-4000-8000-000000000001"
     assert hw.errors == []
 
 
