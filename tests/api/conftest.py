@@ -94,7 +94,11 @@ async def empty_tables(engine: AsyncEngine) -> None:
             for table in TABLES:
                 await conn.execute(text(f"DELETE FROM {table}"))
         # Rows removed behind the store's back: cached list totals must not survive them.
-        await conn.execute(text("UPDATE fleet_generation SET generation = generation + 1"))
+        await conn.execute(
+            text(
+                "UPDATE fleet_generation SET generation = generation + 1, reset_generation = generation + 1"
+            )
+        )
 
 
 async def _truncate(state: AppState) -> None:

@@ -240,7 +240,7 @@ async def test_cached_totals_follow_every_write(api: Api) -> None:
         return int(r.json()["total"])
 
     async def fresh(**params: Any) -> int:
-        service._TOTALS.clear()
+        service.forget_matches()
         return await total(**params)
 
     await seed(api, 12, models=10)
@@ -270,3 +270,116 @@ async def test_cached_totals_follow_every_write(api: Api) -> None:
     want = await fresh(search="llama")
     for offset in range(0, 30, 7):
         assert await total(search="llama", offset=offset) == want
+
+
+async def test_kept_match_sets_equal_a_fresh_count_through_random_writes(api: Api) -> None:
+    """The list keeps the names each recent query matched and re-tests only the nodes written
+    since (migration 0004). Through random writes of every kind — new nodes, other models and
+    GPUs, phase verdicts, removals, a removed node coming back, several writes between two
+    queries, rows deleted behind the store's back — every total equals a fresh count, and a
+    query after a write re-reads only what was written."""
+    import random
+
+    from obt.api.fake import fake_status
+    from obt.api.nodes import service
+    from obt.api.nodes.store import NodeRecord
+    from tests.api.conftest import empty_tables
+
+    rng = random.Random(4)
+    store = api.state.store
+    queries: list[dict[str, Any]] = [
+        {"search": "llama"},
+        {"search": "  LLaMa "},  # the same test as "llama": one kept set
+        {"search": "fake-0001"},
+        {"gpuVendor": "nvidia"},
+        {"search": "llama", "gpuVendor": ["amd", "nvidia"], "phase": "Ready"},
+        {"hasModel": "llama3.1:8b-instruct-q4_K_M"},
+        {"minFreeVramBytes": 1},
+        {"label": "zone=zone-1"},
+        {},
+    ]
+
+    def record(i: int) -> NodeRecord:
+        name = f"fake-{i:05d}"
+        return NodeRecord(
+            name=name,
+            spec={"source": "daemonset", "nodeName": name},
+            status=fake_status(
+                i,
+                models=rng.choice([0, 3, 10]),
+                variant=rng.randrange(4),
+                phase=rng.choice(["Ready", "NotReady"]),
+            ),
+            labels={"zone": f"zone-{rng.randrange(3)}"},
+        )
+
+    async def totals() -> list[int]:
+        out = []
+        for q in queries:
+            r = await api.client.get("/api/v1/nodes", params={"limit": 1, **q})
+            assert r.status_code == 200, r.text
+            out.append(int(r.json()["total"]))
+        return out
+
+    async def fresh() -> list[int]:
+        service.forget_matches()
+        return await totals()
+
+    await store.upsert_many([record(i) for i in range(30)])
+    assert await totals() == await fresh()
+    full_reads = {k: m.counted_at for k, m in service._MATCHES.items()}
+    assert len(full_reads) == len(queries) - 1  # "llama" and "  LLaMa " share one set
+    for step in range(60):
+        for _ in range(rng.choice([1, 1, 2, 5])):
+            action = rng.random()
+            i = rng.randrange(40)
+            if action < 0.5:
+                await store.upsert(record(i))
+            elif action < 0.7:
+                await store.remove(f"fake-{i:05d}", "test")
+            else:
+                phase = rng.choice(["Ready", "NotReady", "Unknown"])
+                await store.set_phase(f"fake-{i:05d}", phase, [], utcnow())
+        cached = await totals()
+        # Brought up to date from the written rows, not read in full again.
+        assert {k: m.counted_at for k, m in service._MATCHES.items()} == full_reads, step
+        assert cached == await fresh(), step
+        full_reads = {k: m.counted_at for k, m in service._MATCHES.items()}
+    # Rows deleted behind the store's back (no tombstones): the reset generation is raised
+    # (as tests/api/conftest.py's empty_tables does), so no kept set older than it is trusted.
+    await totals()
+    await empty_tables(api.state.engine)
+    assert await totals() == [0] * len(queries)
+    await store.upsert_many([record(i) for i in range(5)])
+    assert await totals() == await fresh()
+
+
+async def test_migration_0004_keeps_every_row(api: Api) -> None:
+    """0004 adds columns in place: on SQLite no table is copied, so the child rows that
+    reference `nodes` with ON DELETE CASCADE survive both directions."""
+    from tests.api.conftest import TABLES
+
+    await seed(api, 6, models=5)
+    r = await api.client.delete("/api/v1/admin/nodes/fake-00005", headers=api.admin)
+    assert r.status_code == 204
+
+    async def counts() -> dict[str, int]:
+        async with api.state.engine.connect() as conn:
+            return {
+                t: (await conn.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one()
+                for t in TABLES
+            }
+
+    before = await counts()
+    assert before["node_models"] == 25 and before["tombstones"] == 1
+    async with api.state.engine.begin() as conn:
+        await conn.run_sync(_downgrade, "0003")
+    assert await counts() == before
+    await migrate(api.state.engine)
+    assert await counts() == before
+    async with api.state.engine.connect() as conn:
+        stamped = (
+            await conn.execute(text("SELECT count(*) FROM nodes WHERE generation = 0"))
+        ).scalar_one()
+    assert stamped == 5  # rows from before 0004: older than any generation an API holds
+    assert (await api.client.get("/api/v1/nodes", params={"search": "fake"})).json()["total"] == 5

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from collections import OrderedDict
 from dataclasses import astuple, dataclass, replace
 from typing import Any
 
-from sqlalchemy import Select, asc, desc, exists, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    String,
+    asc,
+    cast,
+    desc,
+    exists,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from obt.api.db.tables import (
@@ -136,31 +151,98 @@ def _item(row: Any) -> NodeListItem:
     return NodeListItem.model_validate(values)
 
 
-# (database, fleet generation, filters) -> total. A total changes only when a node is written,
-# and every node write raises the generation (nodes/store.py), so a cached total is exact; the
-# dashboard's repeated and paged queries then cost only their page. With the fleet changing
-# (every write) each query counts again.
-_TOTALS: OrderedDict[tuple[Any, ...], int] = OrderedDict()
-_TOTALS_MAX = 256
+# Totals without counting every time. The store stamps each write transaction's new fleet
+# generation on the nodes and tombstones it wrote (migrations 0003, 0004). For each recent
+# query the names it matched are kept with the generation they were read at; the next time
+# only the nodes written since are tested again and the removed ones dropped: with the mirror
+# writing continuously, a broad search no longer re-reads every node's search text. The
+# generations, the changed names and their new verdicts come from one statement, so they are
+# one snapshot of the database.
+@dataclass(frozen=True)
+class _Matches:
+    generation: int
+    names: frozenset[str]
+    counted_at: float  # monotonic: when these were last read in full
+
+
+_MATCHES: OrderedDict[tuple[str, str], _Matches] = OrderedDict()
+_MATCHES_MAX = 64  # a set of 5,000 names is ~200 KiB (the strings are shared)
+_RECOUNT_AFTER_S = 300.0  # read in full now and then whatever happened (a restored backup)
+_NO_NAME = cast(null(), String)
+_NO_NUMBER = cast(null(), BigInteger)
+
+
+def forget_matches() -> None:
+    """Drop every kept match set (tests; a total is then read in full once)."""
+    _MATCHES.clear()
+
+
+def _key(session: AsyncSession, q: NodeQuery) -> tuple[str, str]:
+    search = _like(q.search.strip()) if q.search else None  # what the query really tests
+    filters = replace(q, search=search, sort="", limit=0, offset=0)
+    return str(session.get_bind().engine.url), repr(astuple(filters))
+
+
+def _member(kind: str, name: Any, number: Any) -> Any:
+    """One member of the counting UNION: rows of (kind, name, number)."""
+    return select(literal(kind), name, number)
+
+
+def _generations() -> list[Any]:
+    one = FleetGeneration.id == 1
+    return [
+        _member("g", _NO_NAME, FleetGeneration.generation).where(one),
+        _member("r", _NO_NAME, FleetGeneration.reset_generation).where(one),
+    ]
+
+
+def _matching(q: NodeQuery) -> Any:
+    return apply_filters(_member("m", Node.name, _NO_NUMBER), q)
+
+
+async def _read(session: AsyncSession, parts: list[Any]) -> tuple[int | None, int, list[Any]]:
+    rows = list((await session.execute(union_all(*parts))).all())
+    numbers = {r[0]: r[2] for r in rows if r[0] in ("g", "r")}
+    return numbers.get("g"), numbers.get("r") or 0, rows
+
+
+def _keep(key: tuple[str, str], matches: _Matches) -> None:
+    kept = _MATCHES.get(key)
+    if kept is None or kept.generation <= matches.generation:  # a slower reader is older
+        _MATCHES[key] = matches
+    _MATCHES.move_to_end(key)
+    while len(_MATCHES) > _MATCHES_MAX:
+        _MATCHES.popitem(last=False)
 
 
 async def count_nodes(session: AsyncSession, q: NodeQuery) -> int:
-    generation = (
-        await session.execute(select(FleetGeneration.generation).where(FleetGeneration.id == 1))
-    ).scalar_one_or_none()
-    filters = replace(q, sort="", limit=0, offset=0)
-    key = (str(session.get_bind().engine.url), generation, repr(astuple(filters)))
-    if generation is not None and key in _TOTALS:
-        _TOTALS.move_to_end(key)
-        return _TOTALS[key]
-    total: int = (
-        await session.execute(apply_filters(select(func.count()).select_from(Node), q))
-    ).scalar_one()
+    key = _key(session, q)
+    kept = _MATCHES.get(key)
+    now = time.monotonic()
+    if kept is not None and now - kept.counted_at < _RECOUNT_AFTER_S:
+        since = kept.generation
+        generation, reset, rows = await _read(
+            session,
+            [
+                *_generations(),
+                _member("c", Node.name, _NO_NUMBER).where(Node.generation > since),
+                _matching(q).where(Node.generation > since),
+                _member("d", Tombstone.name, _NO_NUMBER).where(Tombstone.generation > since),
+            ],
+        )
+        if generation is not None and since <= generation and reset <= since:
+            names = kept.names
+            if len(rows) > 2:
+                stale = {r[1] for r in rows if r[0] in ("c", "d")}
+                fresh = {sys.intern(r[1]) for r in rows if r[0] == "m"}
+                names = (names - stale) | fresh
+            _keep(key, _Matches(generation, names, kept.counted_at))
+            return len(names)
+    generation, _, rows = await _read(session, [*_generations(), _matching(q)])
+    names = frozenset(sys.intern(r[1]) for r in rows if r[0] == "m")
     if generation is not None:
-        _TOTALS[key] = total
-        while len(_TOTALS) > _TOTALS_MAX:
-            _TOTALS.popitem(last=False)
-    return total
+        _keep(key, _Matches(generation, names, now))
+    return len(names)
 
 
 async def list_nodes(session: AsyncSession, q: NodeQuery) -> tuple[list[NodeListItem], int]:

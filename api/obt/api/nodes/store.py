@@ -200,15 +200,33 @@ class NodeStore:
 
     # -- events -------------------------------------------------------------------------
     async def _announce(self, session: AsyncSession, events: list[dict[str, Any]]) -> None:
-        """Last statement of every write transaction: raise the fleet generation (cached list
-        totals, nodes/service.py) and, on PostgreSQL, queue the NOTIFYs. Last, so that the
-        generation row is locked only for the commit (no lock-order cycle with node rows)."""
+        """Last statements of every write transaction: raise the fleet generation, stamp it on
+        the nodes and tombstones written (the list's kept match sets, nodes/service.py) and, on
+        PostgreSQL, queue the NOTIFYs. Last, so that the generation row is locked only until
+        the commit (no lock-order cycle with node rows: those written here are locked already).
+        Holding that lock to the commit orders generations as commits are ordered, so a reader
+        that sees generation G sees every write stamped G or lower."""
         if events:
             await session.execute(
                 update(FleetGeneration)
                 .where(FleetGeneration.id == 1)
                 .values(generation=FleetGeneration.generation + 1)
             )
+            generation = (
+                await session.execute(
+                    select(FleetGeneration.generation).where(FleetGeneration.id == 1)
+                )
+            ).scalar_one_or_none()
+            if generation is not None:
+                for table, kind in ((Node, "node.upserted"), (Tombstone, "node.deleted")):
+                    names = sorted({e["name"] for e in events if e["type"] == kind})
+                    if names:
+                        await session.execute(
+                            update(table)
+                            .where(table.name.in_(names))
+                            .values(generation=generation)
+                            .execution_options(synchronize_session=False)
+                        )
         if self.dialect == "postgresql" and events:
             # One statement for the whole batch (NOTIFYs are sent in this order at commit).
             await session.execute(
