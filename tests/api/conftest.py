@@ -82,6 +82,7 @@ TABLES = [
     "node_credentials",
     "enrollment_tokens",
     "nodes",
+    "node_changes",
 ]
 
 

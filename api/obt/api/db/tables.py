@@ -105,9 +105,6 @@ class Node(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime] = mapped_column(index=True)
     last_seen_at: Mapped[datetime | None]
-    # The fleet generation of the transaction that last wrote this node (migration 0004): list
-    # totals are kept up to date from the nodes written since a cached generation.
-    generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", index=True)
 
 
 class NodeModel(Base):
@@ -171,18 +168,29 @@ class NodeLabel(Base):
 
 class FleetGeneration(Base):
     """One row: a number `nodes/store.py` raises in every transaction that changes what the node
-    list filters, searches or counts (migration 0003), and stamps on the nodes and tombstones
-    that transaction wrote (0004). The list keeps the names matching each recent query per
-    generation (nodes/service.py) and brings them up to date from the rows stamped since.
+    list filters, searches or counts (migration 0003). The list keeps the names matching each
+    recent query per generation (nodes/service.py) and brings them up to date from the
+    `node_changes` written since (0004).
 
-    `reset_generation`: whoever deletes node rows without the store (no tombstone) sets it to the
-    new generation, so that no kept match set older than that is trusted."""
+    `reset_generation`: whoever deletes node rows without the store sets it to the new
+    generation, so that no kept match set older than that is trusted."""
 
     __tablename__ = "fleet_generation"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation: Mapped[int] = mapped_column(default=0)
     reset_generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class NodeChange(Base):
+    """The fleet generation of the last write of each node name, removals included (migration
+    0004). A narrow table of its own, so that stamping a generation does not rewrite the wide
+    node rows; no foreign key, because a removed node's row must stay to say it was removed."""
+
+    __tablename__ = "node_changes"
+
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
 class NodeConditionEvent(Base):
@@ -209,8 +217,6 @@ class Tombstone(Base):
     reason: Mapped[str] = mapped_column(String(64))
     removed_at: Mapped[datetime] = mapped_column(index=True)
     last_status: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # The fleet generation of the removal (migration 0004): see Node.generation.
-    generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0", index=True)
 
 
 class EnrollmentToken(Base):

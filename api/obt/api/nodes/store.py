@@ -24,6 +24,7 @@ from obt.api.db.engine import write_session
 from obt.api.db.tables import (
     FleetGeneration,
     Node,
+    NodeChange,
     NodeConditionEvent,
     NodeGpu,
     NodeLabel,
@@ -186,6 +187,9 @@ def _delete_by_key(table: Any) -> Any:
     return delete(table).where(table.node_name == bindparam("k_node"), column == bindparam("k_key"))
 
 
+_CHANGES = ("node.upserted", "node.deleted")  # the events that change what the list matches
+
+
 def _insert_for(session: AsyncSession) -> Any:
     name = session.get_bind().dialect.name
     return postgresql.insert if name == "postgresql" else sqlite.insert
@@ -200,12 +204,12 @@ class NodeStore:
 
     # -- events -------------------------------------------------------------------------
     async def _announce(self, session: AsyncSession, events: list[dict[str, Any]]) -> None:
-        """Last statements of every write transaction: raise the fleet generation, stamp it on
-        the nodes and tombstones written (the list's kept match sets, nodes/service.py) and, on
-        PostgreSQL, queue the NOTIFYs. Last, so that the generation row is locked only until
-        the commit (no lock-order cycle with node rows: those written here are locked already).
+        """Last statements of every write transaction: raise the fleet generation, record it for
+        the node names written or removed (`node_changes`: the list's kept match sets,
+        nodes/service.py) and, on PostgreSQL, queue the NOTIFYs. Last, so that the generation
+        row is locked only until the commit, before any `node_changes` row (one lock order).
         Holding that lock to the commit orders generations as commits are ordered, so a reader
-        that sees generation G sees every write stamped G or lower."""
+        that sees generation G sees every change recorded with G or lower."""
         if events:
             await session.execute(
                 update(FleetGeneration)
@@ -217,16 +221,16 @@ class NodeStore:
                     select(FleetGeneration.generation).where(FleetGeneration.id == 1)
                 )
             ).scalar_one_or_none()
-            if generation is not None:
-                for table, kind in ((Node, "node.upserted"), (Tombstone, "node.deleted")):
-                    names = sorted({e["name"] for e in events if e["type"] == kind})
-                    if names:
-                        await session.execute(
-                            update(table)
-                            .where(table.name.in_(names))
-                            .values(generation=generation)
-                            .execution_options(synchronize_session=False)
-                        )
+            names = sorted({e["name"] for e in events if e["type"] in _CHANGES})
+            if generation is not None and names:
+                ins = _insert_for(session)(NodeChange)
+                await session.execute(
+                    ins.values(
+                        [{"name": n, "generation": generation} for n in names]
+                    ).on_conflict_do_update(
+                        index_elements=["name"], set_={"generation": ins.excluded.generation}
+                    )
+                )
         if self.dialect == "postgresql" and events:
             # One statement for the whole batch (NOTIFYs are sent in this order at commit).
             await session.execute(
