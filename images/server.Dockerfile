@@ -1,7 +1,9 @@
-# syntax=docker/dockerfile:1.7
 # The OBT server image: `obt api` (with the dashboard) and `obt operator`; the chart runs both from it.
 # Build from the repository root:  docker build -f images/server.Dockerfile -t obt-server .
-ARG NODE_IMAGE=node:20.18-bookworm-slim
+# No `# syntax=` line on purpose: the built-in Dockerfile frontend covers everything here, while
+# BuildKit would first pull the named syntax image from Docker Hub (fails without a registry).
+# Node >= 20.19: vite 7's minimum (frontend/package.json engines); 20.18 is below it.
+ARG NODE_IMAGE=node:20.19-bookworm-slim
 ARG PYTHON_IMAGE=python:3.12.7-slim-bookworm
 
 # 1. The SvelteKit dashboard, built to static files (adapter-static -> frontend/build).
@@ -24,8 +26,12 @@ COPY operator/ operator/
 COPY api/ api/
 # .gitignore is not copied on purpose: hatch would otherwise leave the ignored static/ out of the wheel.
 COPY --from=dashboard /frontend/build/ api/obt/api/static/
+# The check asks the venv's own Python where obt.api lives: no pythonX.Y path hard-coded.
 RUN /opt/obt/bin/pip install '.[server]' \
- && test -f /opt/obt/lib/python3.12/site-packages/obt/api/static/index.html \
+ && /opt/obt/bin/python -c "import importlib.util, pathlib, sys; \
+spec = importlib.util.find_spec('obt.api'); \
+index = pathlib.Path(spec.origin).parent / 'static' / 'index.html'; \
+sys.exit(0 if index.is_file() else f'dashboard missing from the wheel: {index}')" \
  && find /opt/obt -name '__pycache__' -prune -exec rm -rf {} +
 
 # 3. Runtime: the virtualenv only, as a numeric non-root user.
