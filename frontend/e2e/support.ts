@@ -10,7 +10,7 @@ export const SCREENSHOTS = join(
 	'screenshots'
 );
 
-function adminHeaders() {
+export function adminHeaders() {
 	return { authorization: `Bearer ${process.env.OBT_E2E_ADMIN_TOKEN}` };
 }
 

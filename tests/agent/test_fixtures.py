@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from obt.agent.detect import telemetry_from_samples
 from obt.agent.sources import default_sources, detect_all
 from obt.core.models import GpuFeatures
 from obt.core.report import AgentReport
@@ -89,6 +90,24 @@ async def test_rtx_4060ti_consumer_desktop() -> None:
     assert AgentReport(hardware=d.hardware).summary().gpus == "2x RTX 4060 Ti 16GB"
     power = [s.value for s in d.samples if s.name == "obt_gpu_power_watts"]
     assert power == [30.5, 34.51]
+    # The heartbeat's live figures are the same samples, per GPU (nvidia-smi -q: idle, 32/35 C).
+    telemetry = telemetry_from_samples(d.samples)
+    assert [g.model_dump() for g in telemetry.gpus] == [
+        {
+            "index": 0,
+            "utilization_percent": 0.0,
+            "temperature_c": 32.0,
+            "power_w": 30.5,
+            "memory_used_bytes": 0,
+        },
+        {
+            "index": 1,
+            "utilization_percent": 0.0,
+            "temperature_c": 35.0,
+            "power_w": 34.5,
+            "memory_used_bytes": 0,
+        },
+    ]
 
 
 async def test_mi250x_instinct() -> None:

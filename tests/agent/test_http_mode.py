@@ -18,7 +18,8 @@ from tests.agent.recorded import recorded_probe
 
 
 async def make_agent(api, ollama, clock, tmp_path, **options):
-    probe = recorded_probe("aws-c7g-graviton3", ollama_url=ollama.url)
+    machine = options.pop("machine", "aws-c7g-graviton3")
+    probe = recorded_probe(machine, ollama_url=ollama.url)
     detector = Detector(probe=probe, mode="http", sources=default_sources())
     health = Health(interval=15, clock=clock, ready_cycles=3, failure_threshold=2)
     reporter = HttpReporter(
@@ -26,7 +27,7 @@ async def make_agent(api, ollama, clock, tmp_path, **options):
         health,
         clock,
         data_dir=tmp_path / "state",
-        host_id="graviton-1",
+        host_id=options.pop("host_id", "graviton-1"),
         enroll_token=options.pop("enroll_token", ENROLLMENT_TOKEN),
         heartbeat_interval=10,
         max_backoff=options.pop("max_backoff", 8),
@@ -166,6 +167,43 @@ async def test_issued_token_is_used_and_a_refused_token_makes_the_agent_unready(
             await loop.step()
         ready, reason = health.readiness()
         assert not ready and "refused this host's node token" in reason
+    finally:
+        await reporter.close()
+        await api.stop()
+
+
+async def test_heartbeats_carry_the_gpus_live_figures(ollama, clock, tmp_path) -> None:
+    """A GPU host's heartbeats carry each GPU's utilization, temperature, power and memory in
+    use (from the same samples as /metrics); its report stays free of them, so idle stays idle."""
+    api = await FakeObtApi().start()
+    loop, reporter, _ = await make_agent(
+        api, ollama, clock, tmp_path, machine="rtx4060ti-x2-desktop", host_id="gpu-desk"
+    )
+    try:
+        await run_for(loop, clock, 60)
+        beats = [c.body for c in api.calls if c.path.endswith("/heartbeat")]
+        assert len(beats) >= 4
+        for beat in beats:
+            assert beat["telemetry"] == {
+                "gpus": [
+                    {
+                        "index": 0,
+                        "utilizationPercent": 0.0,
+                        "temperatureC": 32.0,
+                        "powerW": 30.5,
+                        "memoryUsedBytes": 0,
+                    },
+                    {
+                        "index": 1,
+                        "utilizationPercent": 0.0,
+                        "temperatureC": 35.0,
+                        "powerW": 34.5,
+                        "memoryUsedBytes": 0,
+                    },
+                ]
+            }
+        assert api.count("PUT", "/report") == 1
+        assert "utilizationPercent" not in str(api.reports["gpu-desk"])
     finally:
         await reporter.close()
         await api.stop()

@@ -11,6 +11,7 @@ from obt.api.db.tables import EnrollmentToken, Node
 from obt.api.fake import fake_report
 from obt.api.nodes.store import utcnow
 from obt.core.liveness import LivenessConfig
+from obt.core.report import AgentReport
 from tests.api.conftest import Api, make_settings, running_api
 
 
@@ -33,10 +34,7 @@ async def enroll(api: Api, host_id: str, token: str | None = None) -> tuple[str,
     return body["nodeName"], {"Authorization": f"Bearer {body['token']}"}
 
 
-async def test_enroll_report_appears_in_nodes(api: Api) -> None:
-    name, auth = await enroll(api, "Mac Studio (Office)")
-    assert name == "mac-studio-office"
-    report = fake_report(3)
+async def put_report(api: Api, name: str, auth: dict[str, str], report: AgentReport) -> None:
     r = await api.client.put(
         f"/api/v1/agents/{name}/report",
         content=report.model_dump_json(by_alias=True),
@@ -44,6 +42,13 @@ async def test_enroll_report_appears_in_nodes(api: Api) -> None:
     )
     assert r.status_code == 200, r.text
     assert r.json() == {"accepted": True, "digest": report.digest()}
+
+
+async def test_enroll_report_appears_in_nodes(api: Api) -> None:
+    name, auth = await enroll(api, "Mac Studio (Office)")
+    assert name == "mac-studio-office"
+    report = fake_report(3)
+    await put_report(api, name, auth, report)
     nodes = (await api.client.get("/api/v1/nodes", params={"source": "standalone"})).json()
     assert [n["name"] for n in nodes["items"]] == [name]
     assert nodes["items"][0]["phase"] == "Ready" and nodes["items"][0]["labels"] == {
@@ -243,3 +248,65 @@ async def test_enroll_again_replaces_the_token(api: Api) -> None:
         "/api/v1/agents/enroll", json={"enrollmentToken": token, "hostId": "SAME host"}
     )
     assert r.status_code == 409 and r.json()["detail"].startswith("hostId:")
+
+
+async def test_heartbeat_telemetry_reaches_the_node_page_and_other_replicas(api: Api) -> None:
+    """Live GPU figures ride on heartbeats: shown in the node's detail, persisted with the
+    batched last-seen flush (so a replica that did not receive the heartbeat shows them too),
+    never written to the node row (no node event, no new resourceVersion)."""
+    name, auth = await enroll(api, "gaming-pc")
+    report = fake_report(1)
+    await put_report(api, name, auth, report)
+    before = (await api.client.get(f"/api/v1/nodes/{name}")).json()
+    assert before["telemetry"] is None
+    writes = api.state.store.writes
+    telemetry = {
+        "gpus": [
+            {"index": 0, "utilizationPercent": 87.5, "temperatureC": 71, "powerW": 312.4},
+            {"index": 1, "utilizationPercent": 0, "memoryUsedBytes": 1048576},
+        ]
+    }
+    r = await api.client.post(
+        f"/api/v1/agents/{name}/heartbeat",
+        json={"digest": report.digest(), "telemetry": telemetry},
+        headers=auth,
+    )
+    assert r.status_code == 200 and r.json() == {"reportNeeded": False}, r.text
+    node = (await api.client.get(f"/api/v1/nodes/{name}")).json()
+    assert node["telemetry"]["gpus"][0] == {
+        "index": 0,
+        "utilizationPercent": 87.5,
+        "temperatureC": 71.0,
+        "powerW": 312.4,
+        "memoryUsedBytes": None,
+    }
+    assert node["telemetry"]["gpus"][1]["memoryUsedBytes"] == 1048576
+    assert node["telemetryAt"] is not None
+    assert api.state.store.writes == writes  # the node row was not written
+    assert node["updatedAt"] == before["updatedAt"]
+
+    # Another replica knows only what the flush persisted.
+    await api.state.ingest.flush()
+    cred = api.state.ingest.by_name[name]
+    cred.telemetry = cred.telemetry_at = None
+    node = (await api.client.get(f"/api/v1/nodes/{name}")).json()
+    assert node["telemetry"]["gpus"][0]["utilizationPercent"] == 87.5
+
+    # Wrong figures: 422 naming the field, and what was stored stays.
+    r = await api.client.post(
+        f"/api/v1/agents/{name}/heartbeat",
+        json={"digest": report.digest(), "telemetry": {"gpus": [{"index": 0, "powerW": -5}]}},
+        headers=auth,
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("telemetry.gpus[0].powerW:"), r.json()
+    node = (await api.client.get(f"/api/v1/nodes/{name}")).json()
+    assert node["telemetry"]["gpus"][0]["utilizationPercent"] == 87.5
+
+    # A heartbeat without figures (the GPU went away, or a CPU-only host) clears them.
+    r = await api.client.post(
+        f"/api/v1/agents/{name}/heartbeat", json={"digest": report.digest()}, headers=auth
+    )
+    assert r.status_code == 200
+    await api.state.ingest.flush()
+    assert (await api.client.get(f"/api/v1/nodes/{name}")).json()["telemetry"] is None

@@ -10,6 +10,7 @@ from obt.agent.sources import Detection, Probe, Sample, Source, default_sources,
 from obt.core.models import AgentStatus
 from obt.core.models.node import AgentMode
 from obt.core.report import AgentReport
+from obt.core.telemetry import MAX_GPUS, GpuTelemetry, Telemetry
 from obt.core.version import __version__
 
 
@@ -48,3 +49,31 @@ class Detector:
                 pod_namespace=self.pod_namespace,
             ),
         )
+
+    def telemetry(self) -> Telemetry:
+        """The last cycle's live GPU figures, for heartbeats (the same samples as /metrics)."""
+        return telemetry_from_samples(self.last_samples)
+
+
+_TELEMETRY_FIELDS = {
+    "obt_gpu_utilization_ratio": ("utilization_percent", 100.0),
+    "obt_gpu_temperature_celsius": ("temperature_c", 1.0),
+    "obt_gpu_power_watts": ("power_w", 1.0),
+    "obt_gpu_memory_used_bytes": ("memory_used_bytes", 1.0),
+}
+
+
+def telemetry_from_samples(samples: list[Sample]) -> Telemetry:
+    by_gpu: dict[int, dict[str, float | int]] = {}
+    for sample in samples:
+        field_scale = _TELEMETRY_FIELDS.get(sample.name)
+        index = sample.labels.get("gpu", "")
+        if field_scale is None or not index.isdigit():
+            continue
+        name, scale = field_scale
+        value = sample.value * scale
+        by_gpu.setdefault(int(index), {})[name] = (
+            int(value) if name == "memory_used_bytes" else round(value, 1)
+        )
+    gpus = [GpuTelemetry(index=i, **values) for i, values in sorted(by_gpu.items())]
+    return Telemetry(gpus=gpus[:MAX_GPUS])

@@ -24,6 +24,7 @@ import aiohttp
 from obt.agent.health import Health
 from obt.core.backoff import Backoff
 from obt.core.report import AgentReport
+from obt.core.telemetry import Telemetry
 from obt.core.version import __version__
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ class HttpReporter:
             node = self.credentials.node_name if self.credentials else host_id
             self.credentials = NodeCredentials(self.server, node, token)
         self.pending: AgentReport | None = None
+        self.telemetry: Telemetry | None = None  # sent with each heartbeat (GPU figures)
         self.acked_digest: str | None = None
         self.rejected_digest: str | None = None
         self.next_heartbeat = 0.0
@@ -127,8 +129,9 @@ class HttpReporter:
 
     # Loop interface ---------------------------------------------------------------------------
 
-    def offer(self, report: AgentReport) -> None:
+    def offer(self, report: AgentReport, telemetry: Telemetry | None = None) -> None:
         self.pending = report  # only the latest report is kept
+        self.telemetry = telemetry if telemetry is not None and telemetry.gpus else None
 
     def next_due(self) -> float:
         return max(self.blocked_until, min(self.next_heartbeat, self._report_due()))
@@ -260,9 +263,10 @@ class HttpReporter:
     async def _heartbeat(self) -> bool:
         """True when the server asks for the full report."""
         try:
-            _, data = await self._call(
-                "POST", self._node_path("heartbeat"), {"digest": self.acked_digest or NO_DIGEST}
-            )
+            body: dict[str, Any] = {"digest": self.acked_digest or NO_DIGEST}
+            if self.telemetry is not None:
+                body["telemetry"] = self.telemetry.model_dump(by_alias=True, exclude_none=True)
+            _, data = await self._call("POST", self._node_path("heartbeat"), body)
         except HttpError as exc:
             if exc.status in (401, 403):
                 self._token_refused(exc)

@@ -22,6 +22,7 @@ from obt.agent.health import Health
 from obt.core.kube import ApiError, KubeClient
 from obt.core.models import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from obt.core.report import AgentReport
+from obt.core.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ class KubernetesReporter:
         self.max_retry_after = max_retry_after
         self.backoff_until = 0.0  # no request before this clock() value (Retry-After)
 
-    def offer(self, report: AgentReport) -> None:
+    def offer(self, report: AgentReport, telemetry: Telemetry | None = None) -> None:
+        """`telemetry` is not written: live figures stay on /metrics (no writes while idle)."""
         self.pending = report
 
     def next_due(self) -> float:

@@ -17,12 +17,13 @@ from obt.agent.settings import AgentSettings
 from obt.agent.sources import Probe
 from obt.core.models.node import AgentMode
 from obt.core.report import AgentReport
+from obt.core.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
 
 class Reporter(Protocol):
-    def offer(self, report: AgentReport) -> None: ...
+    def offer(self, report: AgentReport, telemetry: Telemetry | None = None) -> None: ...
 
     def next_due(self) -> float: ...
 
@@ -74,7 +75,7 @@ class AgentLoop:
         if self.clock() >= self.next_detect:
             self.last_report = await self.detector.detect()
             self.health.cycle_done()
-            self.reporter.offer(self.last_report)
+            self.reporter.offer(self.last_report, self.detector.telemetry())
             self.next_detect = self.clock() + self.interval
         return await self.reporter.step()
 

@@ -71,6 +71,7 @@ def local_agent_hook(interval: float | None = None) -> Callable[[Any], Awaitable
                     report = await detector.detect()
                     # Unchanged reports are not written (digest); each one renews liveness.
                     await state.ingest.report(cred, report)
+                    state.ingest.set_telemetry(cred, detector.telemetry())
                 except asyncio.CancelledError:
                     raise
                 except Exception:

@@ -14,7 +14,12 @@ import math
 import re
 from typing import Any
 
+from fastapi.encoders import jsonable_encoder
+from pydantic import ValidationError
+
+from obt.api.errors import field_path
 from obt.api.security import _reply, bearer
+from obt.core.telemetry import Telemetry
 
 _PATH = re.compile(r"^/api/v1/agents/([^/]{1,253})/heartbeat$")
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -81,9 +86,10 @@ class HeartbeatFastPath:
             )
             return
         try:
-            digest = json.loads(body)["digest"] if body else None
+            parsed = json.loads(body) if body else {}
+            digest = parsed["digest"]
         except (ValueError, TypeError, KeyError):
-            digest = None
+            parsed, digest = {}, None
         if not isinstance(digest, str) or not _DIGEST.match(digest):
             await _reply(
                 send,
@@ -95,7 +101,27 @@ class HeartbeatFastPath:
                 [],
             )
             return
-        needed = await ingest.heartbeat(cred, digest)
+        telemetry = None
+        if parsed.get("telemetry") is not None:
+            try:
+                telemetry = Telemetry.model_validate(parsed["telemetry"])
+            except ValidationError as exc:
+                raw = exc.errors()
+                detail = "; ".join(
+                    f"{field_path(('body', 'telemetry', *e['loc']))}: {e['msg']}" for e in raw
+                )
+                errors = [{**e, "loc": ["body", "telemetry", *e["loc"]]} for e in raw]
+                await _reply(
+                    send,
+                    422,
+                    {
+                        "detail": detail,
+                        "errors": jsonable_encoder(errors, exclude={"input", "ctx", "url"}),
+                    },
+                    [],
+                )
+                return
+        needed = await ingest.heartbeat(cred, digest, telemetry)
         payload = _TRUE if needed else _FALSE
         await send(
             {

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import JSON, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from obt.api.db.engine import write_session
@@ -33,6 +33,7 @@ from obt.core.liveness import (
 )
 from obt.core.models import Condition
 from obt.core.report import AgentReport
+from obt.core.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class Credential:
     digest: str | None = None
     last_seen: datetime | None = None  # on this API's clock
     monotonic_seen: float = 0.0
+    telemetry: Telemetry | None = None  # live GPU figures of the last heartbeat
+    telemetry_at: datetime | None = None
 
 
 @dataclass
@@ -162,13 +165,29 @@ class AgentIngest:
         return self.by_hash.get(hash_token(token))
 
     # -- the hot path -------------------------------------------------------------------
-    async def heartbeat(self, cred: Credential, digest: str) -> bool:
+    async def heartbeat(
+        self, cred: Credential, digest: str, telemetry: Telemetry | None = None
+    ) -> bool:
         """Record the heartbeat; True when a report is needed."""
         self.stats.heartbeats += 1
         self._seen(cred)
+        self.set_telemetry(cred, telemetry)
         if self.cluster is not None:
             await self.cluster.renew_lease(cred.node_name)
         return cred.digest != digest
+
+    def set_telemetry(self, cred: Credential, telemetry: Telemetry | None) -> None:
+        """Keep a node's live GPU figures (persisted with the next flush of last-seen times)."""
+        cred.telemetry = telemetry if telemetry is not None and telemetry.gpus else None
+        cred.telemetry_at = datetime.now(timezone.utc) if cred.telemetry is not None else None
+        self._dirty.add(cred.node_name)
+
+    def live_telemetry(self, name: str) -> tuple[Telemetry, datetime] | None:
+        """What this process received last for `name` (another replica may have newer)."""
+        cred = self.by_name.get(name)
+        if cred is None or cred.telemetry is None or cred.telemetry_at is None:
+            return None
+        return cred.telemetry, cred.telemetry_at
 
     def _seen(self, cred: Credential) -> None:
         cred.last_seen = datetime.now(timezone.utc)
@@ -234,18 +253,32 @@ class AgentIngest:
         if not self._dirty:
             return 0
         dirty, self._dirty = self._dirty, set()
-        rows = [
-            {"n": name, "t": self.by_name[name].last_seen}
+        creds = [
+            self.by_name[name]
             for name in dirty
             if name in self.by_name and self.by_name[name].last_seen
         ]
+        rows = [{"n": c.node_name, "t": c.last_seen} for c in creds]
         async with write_session(self.sessions) as session:
             conn = await session.connection()
             await conn.execute(
                 update(NodeCredential)
                 .where(NodeCredential.node_name == bindparam("n"))
-                .values(last_heartbeat_at=bindparam("t")),
-                rows,
+                .values(
+                    last_heartbeat_at=bindparam("t"),
+                    telemetry=bindparam("m", type_=JSON),
+                    telemetry_at=bindparam("a", type_=NodeCredential.telemetry_at.type),
+                ),
+                [
+                    {
+                        **row,
+                        "m": c.telemetry.model_dump(by_alias=True, exclude_none=True)
+                        if c.telemetry is not None
+                        else None,
+                        "a": c.telemetry_at,
+                    }
+                    for row, c in zip(rows, creds, strict=True)
+                ],
             )
             if self.cluster is None:  # cluster mode: node rows come only from the mirror
                 await conn.execute(

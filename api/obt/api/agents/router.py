@@ -141,7 +141,7 @@ async def post_heartbeat(
 ) -> Response:
     """Keep a standalone node alive; `reportNeeded` asks for a full report."""
     cred = _node_auth(state, name, authorization)
-    needed = await state.ingest.heartbeat(cred, body.digest)
+    needed = await state.ingest.heartbeat(cred, body.digest, body.telemetry)
     # Pre-encoded: the hot path skips response-model validation.
     return Response(
         b'{"reportNeeded":true}' if needed else b'{"reportNeeded":false}',

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import Field
 
 from obt.api.schemas import ApiModel
+from obt.core.telemetry import Telemetry
 
 ENROLLMENT_TOKEN_PATTERN = r"^[a-z0-9]{6}\.[a-z0-9]{16}$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
@@ -41,6 +42,11 @@ class ReportAccepted(ApiModel):
 class HeartbeatRequest(ApiModel):
     digest: str = Field(
         ..., pattern=SHA256_PATTERN, description="Digest of the last report the agent sent."
+    )
+    telemetry: Telemetry | None = Field(
+        None,
+        description="Live GPU figures of the agent's last cycle, shown on the node page; never "
+        "written to the node or the OllamaNode.",
     )
 
 

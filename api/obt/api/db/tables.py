@@ -246,3 +246,7 @@ class NodeCredential(Base):
     last_digest: Mapped[str | None] = mapped_column(String(64))
     display_name: Mapped[str | None] = mapped_column(String(253))
     labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The live GPU figures of the last heartbeat (obt.core.telemetry, migration 0005): kept here,
+    # not in the node row, so that they cost no node write and no event.
+    telemetry: Mapped[dict[str, Any] | None]
+    telemetry_at: Mapped[datetime | None]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from obt.api.deps import SessionDep
+from obt.api.deps import SessionDep, StateDep
 from obt.api.nodes import service
 from obt.api.nodes.schemas import NodeDetail, NodePage, NodeSort, Phase, RemovedNode
 from obt.api.schemas import VALIDATION_RESPONSES, Problem
@@ -83,9 +83,15 @@ async def list_removed(
     response_model=NodeDetail,
     responses={404: {"model": Problem}},
 )
-async def get_node(name: str, session: SessionDep) -> NodeDetail:
-    """Everything known about one node: hardware, Ollama, models, conditions and history."""
+async def get_node(name: str, session: SessionDep, state: StateDep) -> NodeDetail:
+    """Everything known about one node: hardware, Ollama, models, conditions, history, and the
+    live GPU figures of its agent's last heartbeat."""
     node = await service.get_node(session, name)
     if node is None:
         raise HTTPException(404, f"node {name!r} not found")
+    stored = await service.stored_telemetry(session, name)
+    live = state.ingest.live_telemetry(name)
+    newest = max((t for t in (stored, live) if t is not None), key=lambda t: t[1], default=None)
+    if newest is not None:
+        node.telemetry, node.telemetry_at = newest
     return node

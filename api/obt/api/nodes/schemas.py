@@ -17,6 +17,7 @@ from obt.core.models import (
     NodeSummary,
     OllamaNodeSpec,
 )
+from obt.core.telemetry import Telemetry
 
 Phase = Literal["Pending", "Ready", "NotReady", "Unknown"]
 NodeSort = Literal[
@@ -101,6 +102,12 @@ class NodeDetail(NodeListItem):
     history: list[PhaseChange] = Field(
         default_factory=list, description="Phase changes, newest first (at most 50)."
     )
+    telemetry: Telemetry | None = Field(
+        None,
+        description="Live GPU figures from the last heartbeat of a standalone or embedded agent "
+        "(DaemonSet agents export them on their /metrics only).",
+    )
+    telemetry_at: datetime | None = Field(None, description="When those figures arrived.")
 
 
 class RemovedNode(ApiModel):

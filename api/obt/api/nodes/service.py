@@ -6,6 +6,7 @@ import sys
 import time
 from collections import OrderedDict
 from dataclasses import astuple, dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -30,6 +31,7 @@ from obt.api.db.tables import (
     Node,
     NodeChange,
     NodeConditionEvent,
+    NodeCredential,
     NodeGpu,
     NodeLabel,
     NodeLoadedModel,
@@ -38,6 +40,7 @@ from obt.api.db.tables import (
 )
 from obt.api.nodes.schemas import NodeDetail, NodeListItem, NodeOllama, PhaseChange, RemovedNode
 from obt.core.models import OllamaNodeStatus
+from obt.core.telemetry import Telemetry
 
 SORT_COLUMNS: dict[str, Any] = {
     "name": Node.name,
@@ -274,6 +277,20 @@ async def list_nodes(session: AsyncSession, q: NodeQuery) -> tuple[list[NodeList
     )
     rows = (await session.execute(stmt)).all()
     return [_item(r) for r in rows], total
+
+
+async def stored_telemetry(session: AsyncSession, name: str) -> tuple[Telemetry, datetime] | None:
+    """The live GPU figures persisted with the last flush of heartbeats (any replica's)."""
+    row = (
+        await session.execute(
+            select(NodeCredential.telemetry, NodeCredential.telemetry_at).where(
+                NodeCredential.node_name == name
+            )
+        )
+    ).first()
+    if row is None or not row.telemetry or row.telemetry_at is None:
+        return None
+    return Telemetry.model_validate(row.telemetry), row.telemetry_at
 
 
 async def get_node(session: AsyncSession, name: str) -> NodeDetail | None:

@@ -4,6 +4,7 @@ export type {
 	CpuInfo,
 	FleetSummary,
 	GpuInfo,
+	GpuTelemetry,
 	HardwareStatus,
 	InstalledModel,
 	LoadedModel,
@@ -17,7 +18,8 @@ export type {
 	NodePage,
 	NpuInfo,
 	OsInfo,
-	PhaseChange
+	PhaseChange,
+	Telemetry
 } from './generated';
 import type { NodeListItem, ListNodesData, ListModelsData } from './generated';
 

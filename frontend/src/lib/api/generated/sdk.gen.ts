@@ -162,7 +162,8 @@ export const listRemovedNodes = <ThrowOnError extends boolean = false>(options?:
 /**
  * Get Node
  *
- * Everything known about one node: hardware, Ollama, models, conditions and history.
+ * Everything known about one node: hardware, Ollama, models, conditions, history, and the
+ * live GPU figures of its agent's last heartbeat.
  */
 export const getNode = <ThrowOnError extends boolean = false>(options: Options<GetNodeData, ThrowOnError>) => (options.client ?? client).get<GetNodeResponses, GetNodeErrors, ThrowOnError>({ url: '/api/v1/nodes/{name}', ...options });
 

@@ -527,6 +527,44 @@ export type GpuInfo = {
 };
 
 /**
+ * GpuTelemetry
+ *
+ * One GPU's figures at the agent's last detection cycle.
+ */
+export type GpuTelemetry = {
+    /**
+     * Index
+     *
+     * The GPU's index, as in hardware.gpus.
+     */
+    index: number;
+    /**
+     * Memoryusedbytes
+     *
+     * GPU memory in use, in bytes.
+     */
+    memoryUsedBytes?: number | null;
+    /**
+     * Powerw
+     *
+     * Power draw in watts.
+     */
+    powerW?: number | null;
+    /**
+     * Temperaturec
+     *
+     * Core temperature in degrees Celsius.
+     */
+    temperatureC?: number | null;
+    /**
+     * Utilizationpercent
+     *
+     * Busy time over the driver's last sample period, in %.
+     */
+    utilizationPercent?: number | null;
+};
+
+/**
  * HardwareStatus
  *
  * Hardware facts written by the agent.
@@ -581,6 +619,10 @@ export type HeartbeatRequest = {
      * Digest of the last report the agent sent.
      */
     digest: string;
+    /**
+     * Live GPU figures of the agent's last cycle, shown on the node page; never written to the node or the OllamaNode.
+     */
+    telemetry?: Telemetry | null;
 };
 
 /**
@@ -976,6 +1018,16 @@ export type NodeDetail = {
     source: 'daemonset' | 'standalone';
     spec: OllamaNodeSpec;
     summary?: NodeSummary | null;
+    /**
+     * Live GPU figures from the last heartbeat of a standalone or embedded agent (DaemonSet agents export them on their /metrics only).
+     */
+    telemetry?: Telemetry | null;
+    /**
+     * Telemetryat
+     *
+     * When those figures arrived.
+     */
+    telemetryAt?: string | null;
     /**
      * Uid
      *
@@ -1622,6 +1674,20 @@ export type SeedResult = {
      * Names
      */
     names: Array<string>;
+};
+
+/**
+ * Telemetry
+ *
+ * What a heartbeat carries beside the report digest.
+ */
+export type Telemetry = {
+    /**
+     * Gpus
+     *
+     * Per-GPU figures, by index.
+     */
+    gpus?: Array<GpuTelemetry>;
 };
 
 /**

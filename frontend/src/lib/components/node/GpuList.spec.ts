@@ -35,26 +35,40 @@ describe('GpuList', () => {
 		expect(within(m2).queryByText('Driver')).toBeNull();
 	});
 
-	it('shows utilization, temperature and power when the API sends them', () => {
+	it("shows each GPU's live figures from the last heartbeat, matched by index", () => {
 		render(GpuList, {
 			gpus: [
-				{
-					index: 0,
-					vendor: 'amd',
-					name: 'AMD Instinct MI300X',
-					memoryTotalBytes: 192 * GIB,
-					memoryUsedBytes: 64 * GIB,
-					utilizationPercent: 87,
-					temperatureC: 71,
-					powerW: 650
-				}
-			]
+				{ index: 0, vendor: 'amd', name: 'AMD Instinct MI300X', memoryTotalBytes: 192 * GIB },
+				{ index: 1, vendor: 'amd', name: 'AMD Instinct MI300X', memoryTotalBytes: 192 * GIB }
+			],
+			telemetry: {
+				gpus: [
+					{
+						index: 1,
+						memoryUsedBytes: 64 * GIB,
+						utilizationPercent: 87.4,
+						temperatureC: 71,
+						powerW: 650.2
+					}
+				]
+			},
+			telemetryAt: new Date(Date.now() - 20_000).toISOString()
 		});
-		const card = screen.getByTestId('gpu-card');
-		expect(card).toHaveTextContent('64 GiB / 192 GiB');
-		expect(card).toHaveTextContent('87%');
-		expect(card).toHaveTextContent('71 °C');
-		expect(card).toHaveTextContent('650 W');
+		const [first, second] = screen.getAllByTestId('gpu-card');
+		expect(second).toHaveTextContent('64 GiB / 192 GiB');
+		expect(second).toHaveTextContent('87%');
+		expect(second).toHaveTextContent('71 °C');
+		expect(second).toHaveTextContent('650 W');
+		expect(first).not.toHaveTextContent('Utilization');
+		expect(screen.getByTestId('gpu-live-note')).toHaveTextContent("agent's last heartbeat");
+	});
+
+	it('says where live figures come from when a node sends none', () => {
+		render(GpuList, {
+			gpus: [{ index: 0, vendor: 'nvidia', name: 'NVIDIA L4', memoryTotalBytes: 24 * GIB }]
+		});
+		expect(screen.getByTestId('gpu-card')).not.toHaveTextContent('Utilization');
+		expect(screen.getByTestId('gpu-live-note')).toHaveTextContent('/metrics');
 	});
 
 	it('says the node runs on the CPU when it has no GPU', () => {
