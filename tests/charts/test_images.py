@@ -1,8 +1,10 @@
 """The Dockerfiles and compose.yaml, checked as text: no Docker engine runs on the build machines,
-so the images are NOT built by this suite."""
+so the images are NOT built by this suite. scripts/images/check.sh (`make images`, by hand, as
+root) builds and runs them for real without a registry; docs/install.md."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -78,6 +80,44 @@ def test_multi_stage_non_root_with_healthcheck(dockerfile: Path) -> None:
     assert [rest for keyword, rest in final if keyword == "COPY"] == [
         "--from=build /opt/obt /opt/obt"
     ]
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_builds_anywhere(dockerfile: Path) -> None:
+    text = dockerfile.read_text()
+    # A `# syntax=` directive makes BuildKit pull that frontend image from Docker Hub first: the
+    # built-in frontend covers what these files use, and they must build without a registry.
+    assert not re.match(r"#\s*syntax\s*=", text, re.IGNORECASE), "drop the # syntax= line"
+    # The base's Python version is the base's business (python:3.12 or a stand-in with 3.11):
+    # no pythonX.Y path in a step.
+    for keyword, rest in instructions(dockerfile):
+        if keyword in ("RUN", "COPY", "ENV"):
+            assert not re.search(r"python3\.\d+", rest), f"hard-coded Python version: {rest}"
+
+
+def test_node_image_meets_the_dashboards_engines() -> None:
+    (node,) = [b for b in resolved_bases(REPO / "images" / "server.Dockerfile") if "node" in b]
+    tag = re.search(r":(\d+)\.(\d+)", node)
+    assert tag, node
+    engines = json.loads((REPO / "frontend" / "package.json").read_text())["engines"]["node"]
+    minimum = re.fullmatch(r">=\s*(\d+)\.(\d+)(?:\.\d+)?", engines.strip())
+    assert minimum, f"update this test for engines {engines!r}"
+    have = (int(tag[1]), int(tag[2]))
+    need = (int(minimum[1]), int(minimum[2]))
+    assert have >= need, f"{node} is older than frontend/package.json's engines {engines}"
+
+
+def test_agent_image_has_a_writable_data_dir() -> None:
+    # uid 10001 has no home: without this the default state dir is /.local/state, and enrolling
+    # (--enroll-token) fails to save the node token, read-only root or not.
+    steps = instructions(REPO / "images" / "agent.Dockerfile")
+    envs = " ".join(rest for keyword, rest in steps if keyword == "ENV")
+    assert "OBT_AGENT__DATA_DIR=/var/lib/obt-agent" in envs
+    assert ("VOLUME", '["/var/lib/obt-agent"]') in steps
+    assert any(
+        keyword == "RUN" and "-o 10001 -g 10001" in rest and "/var/lib/obt-agent" in rest
+        for keyword, rest in steps
+    )
 
 
 def test_agent_image_installs_only_the_agent_extra() -> None:
