@@ -12,7 +12,7 @@ PORT   ?= 8881
 
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: help install tools frontend-deps frontend-build run test test-python test-frontend lint format bench clean
+.PHONY: help install tools frontend-deps frontend-build run test test-python test-frontend lint format bench images clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ bench: install tools frontend-build ## Run every benchmark (minutes each; figure
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/api_mirror.py
 	node bench/dashboard.mjs
+
+images: ## Build and run both Docker images without a registry (root; not part of `make test`)
+	bash scripts/images/check.sh
 
 clean: ## Remove build outputs (keeps .venv and node_modules)
 	rm -rf $(FRONTEND)/build $(FRONTEND)/.svelte-kit .pytest_cache .mypy_cache .ruff_cache
