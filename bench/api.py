@@ -367,12 +367,36 @@ class _Http1(asyncio.Protocol):
         return await self.waiter
 
 
+# What a heartbeat of an 8-GPU host carries with --telemetry (obt.core.telemetry's wire form).
+TELEMETRY = {
+    "gpus": [
+        {
+            "index": i,
+            "utilizationPercent": 87.5,
+            "temperatureC": 71.0,
+            "powerW": 612.4,
+            "memoryUsedBytes": 61_203_283_968,
+        }
+        for i in range(8)
+    ]
+}
+
+
 async def heartbeats(
-    server: Server, creds: list[tuple[str, str]], digest: str, total: int, senders: int, client: str
+    server: Server,
+    creds: list[tuple[str, str]],
+    digest: str,
+    total: int,
+    senders: int,
+    client: str,
+    telemetry: bool = False,
 ) -> dict[str, float]:
     import json
 
-    body = json.dumps({"digest": digest}).encode()
+    payload: dict[str, Any] = {"digest": digest}
+    if telemetry:
+        payload["telemetry"] = TELEMETRY
+    body = json.dumps(payload).encode()
     host, port = server.base.removeprefix("http://").split(":")
     latencies: list[float] = []
     counter = iter(range(total))
@@ -403,7 +427,6 @@ async def heartbeats(
         import aiohttp
 
         http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=senders))
-        payload = {"digest": digest}
 
         async def sender_aiohttp() -> None:
             for n in counter:
@@ -446,7 +469,9 @@ async def heartbeat_runs(
         for s in servers:  # alternate, so load spikes hit every server alike
             creds, digest = enrolled[s.label]
             runs[s.label].append(
-                await heartbeats(s, creds, digest, args.heartbeats, args.senders, args.client)
+                await heartbeats(
+                    s, creds, digest, args.heartbeats, args.senders, args.client, args.telemetry
+                )
             )
     return runs
 
@@ -468,6 +493,11 @@ def main() -> None:
     ap.add_argument("--hb-runs", type=int, default=3, help="heartbeat runs per server")
     ap.add_argument("--senders", type=int, default=50)
     ap.add_argument("--client", choices=("raw", "aiohttp"), default="raw")
+    ap.add_argument(
+        "--telemetry",
+        action="store_true",
+        help="heartbeats carry the live figures of 8 GPUs (as agents on GPU hosts send them)",
+    )
     ap.add_argument("--skip-lists", action="store_true")
     ap.add_argument("--skip-heartbeats", action="store_true")
     ap.add_argument(
