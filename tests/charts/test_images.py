@@ -156,4 +156,13 @@ def test_compose_runs_api_and_postgresql() -> None:
     # The agent is opt-in and mounts the host's facts read-only, as in the chart.
     agent = services["agent"]
     assert agent["profiles"] == ["agent"]
-    assert all(volume.endswith(":ro") for volume in agent["volumes"])
+    host_paths = [volume for volume in agent["volumes"] if volume.startswith("/")]
+    assert host_paths and all(volume.endswith(":ro") for volume in host_paths)
+    # It enrolls with what `obt token create` prints and keeps the node token in a volume.
+    assert "--token" not in agent["command"]
+    assert agent["environment"]["OBT_AGENT__ENROLL_TOKEN"] == "${OBT_AGENT_ENROLL_TOKEN:-}"
+    assert "agent-state:/var/lib/obt-agent" in agent["volumes"]
+    assert "agent-state" in compose["volumes"]
+    # Compose interpolates services of inactive profiles too: no required (`:?`) variable in the
+    # opt-in agent, or a plain `docker compose up` fails.
+    assert ":?" not in yaml.safe_dump(agent)
