@@ -45,7 +45,7 @@ mkdir -p "$WORK"
 STARTED_DOCKERD=
 cleanup() {
   local rc=$?
-  docker rm -f "$CONTAINER" "$AGENT_CONTAINER" "$API_CONTAINER" >/dev/null 2>&1 || true
+  docker rm -f -v "$CONTAINER" "$AGENT_CONTAINER" "$API_CONTAINER" >/dev/null 2>&1 || true
   if [[ -n $STARTED_DOCKERD ]]; then
     echo "stopping the dockerd this script started (pid $STARTED_DOCKERD)"
     kill "$STARTED_DOCKERD" 2>/dev/null || true
@@ -172,7 +172,7 @@ wait_health() {  # CONTAINER: wait up to 90 s for its HEALTHCHECK to report heal
 PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
 say "$SERVER_IMAGE: serve on $BASE (SQLite in a tmpfs data dir)"
-docker rm -f "$CONTAINER" "$AGENT_CONTAINER" "$API_CONTAINER" >/dev/null 2>&1 || true
+docker rm -f -v "$CONTAINER" "$AGENT_CONTAINER" "$API_CONTAINER" >/dev/null 2>&1 || true
 docker run -d --name "$CONTAINER" --network host "${LOCKED[@]}" \
   --tmpfs /data:uid=10001,gid=10001,mode=0700 \
   "$SERVER_IMAGE" serve --host 127.0.0.1 --port "$PORT" --data-dir /data >/dev/null
@@ -190,7 +190,7 @@ docker run --rm --network host "${LOCKED[@]}" "${HOST_FACTS[@]}" "$AGENT_IMAGE" 
   agent --server "$BASE" --enroll-token "$ENROLL" --host-id obt-images-check --once --listen off
 curl -fsS "$BASE/api/v1/nodes" >"$WORK/nodes.json"
 $CHECK nodes "$WORK/nodes.json" obt-images-check
-docker rm -f "$CONTAINER" >/dev/null
+docker rm -f -v "$CONTAINER" >/dev/null
 
 # compose.yaml's pair, as close as this machine allows: the default command (`api`) on its default
 # port 8881 in a network namespace of its own (--network none: nothing on the host is touched),
@@ -213,13 +213,13 @@ $CHECK nodes "$WORK/nodes.json"
 in_api / >"$WORK/index.html"
 $CHECK dashboard "$WORK/index.html"
 
-say "$AGENT_IMAGE: a long-running agent next to it (enrolls, reports); HEALTHCHECK"
+say "$AGENT_IMAGE: a long-running agent next to it, enrolling as compose.yaml's does; HEALTHCHECK"
 ENROLL=$(docker exec "$API_CONTAINER" obt token create --ttl 10m --description images-check 2>&1 \
   | sed -n 's/.*--enroll-token \([^ ]*\).*/\1/p')
 [[ -n $ENROLL ]] || fail "obt token create printed no enrollment token"
 docker run -d --name "$AGENT_CONTAINER" --network container:"$API_CONTAINER" "${LOCKED[@]}" \
-  "${HOST_FACTS[@]}" --health-interval 2s "$AGENT_IMAGE" \
-  agent --server http://127.0.0.1:8881 --enroll-token "$ENROLL" --host-id obt-images-agent >/dev/null
+  "${HOST_FACTS[@]}" --health-interval 2s -e OBT_AGENT__ENROLL_TOKEN="$ENROLL" "$AGENT_IMAGE" \
+  agent --server http://127.0.0.1:8881 --host-id obt-images-agent >/dev/null
 wait_health "$AGENT_CONTAINER"
 for _ in $(seq 30); do
   in_api /api/v1/nodes >"$WORK/nodes.json"
@@ -227,7 +227,7 @@ for _ in $(seq 30); do
   sleep 1
 done
 $CHECK nodes "$WORK/nodes.json" obt-images-agent
-docker rm -f "$AGENT_CONTAINER" "$API_CONTAINER" >/dev/null
+docker rm -f -v "$AGENT_CONTAINER" "$API_CONTAINER" >/dev/null
 
 # --- 5. sizes --------------------------------------------------------------------------------
 say "image sizes"
