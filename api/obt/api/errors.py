@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,17 +26,19 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return out or where
 
 
+def validation_problem(errors: Sequence[Any], prefix: tuple[Any, ...] = ()) -> dict[str, Any]:
+    """The 422 body: one sentence naming each field, and pydantic's list (locations prefixed)."""
+    located = [{**e, "loc": (*prefix, *e.get("loc", ()))} for e in errors]
+    detail = "; ".join(f"{field_path(e['loc'])}: {e.get('msg', 'invalid')}" for e in located)
+    return {
+        "detail": detail,
+        "errors": jsonable_encoder(located, exclude={"input", "ctx", "url"}),
+    }
+
+
 async def validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = exc.errors()
-    detail = "; ".join(f"{field_path(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors)
-    return JSONResponse(
-        status_code=422,
-        content={
-            "detail": detail,
-            "errors": jsonable_encoder(errors, exclude={"input", "ctx", "url"}),
-        },
-    )
+    return JSONResponse(status_code=422, content=validation_problem(exc.errors()))
 
 
 def install(app: FastAPI) -> None:

@@ -14,10 +14,9 @@ import math
 import re
 from typing import Any
 
-from fastapi.encoders import jsonable_encoder
 from pydantic import ValidationError
 
-from obt.api.errors import field_path
+from obt.api.errors import validation_problem
 from obt.api.security import _reply, bearer
 from obt.core.telemetry import Telemetry
 
@@ -106,20 +105,8 @@ class HeartbeatFastPath:
             try:
                 telemetry = Telemetry.model_validate(parsed["telemetry"])
             except ValidationError as exc:
-                raw = exc.errors()
-                detail = "; ".join(
-                    f"{field_path(('body', 'telemetry', *e['loc']))}: {e['msg']}" for e in raw
-                )
-                errors = [{**e, "loc": ["body", "telemetry", *e["loc"]]} for e in raw]
-                await _reply(
-                    send,
-                    422,
-                    {
-                        "detail": detail,
-                        "errors": jsonable_encoder(errors, exclude={"input", "ctx", "url"}),
-                    },
-                    [],
-                )
+                problem = validation_problem(exc.errors(), ("body", "telemetry"))
+                await _reply(send, 422, problem, [])
                 return
         needed = await ingest.heartbeat(cred, digest, telemetry)
         payload = _TRUE if needed else _FALSE
