@@ -301,7 +301,7 @@ async def test_a_revoked_token_is_401_said_once_then_slow_retries(
         loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
         assert len(loud) == 1, loud
         assert REVOKED_LINE in loud[0] and "graviton-1" in loud[0]
-        assert f"obt agent --server {api.url} --enroll-token <new token>" in loud[0]
+        assert f"obt agent --server {api.url} --enroll-token TOKEN" in loud[0]
         assert 8 * 2 ** (reporter.refused.attempt - 1) > 1800  # waits reached the cap ...
         assert reporter.blocked_until - clock() <= 1800  # ... and stay under it
         ready, reason = health.readiness()

@@ -191,7 +191,7 @@ class HttpReporter:
             delay = self.refused.next_delay()
             self.blocked_until = self.clock() + delay
             self._log_fatal(
-                f"{exc} Checking again in {delay:.0f}s, then at most every "
+                f"{exc}; checking again in {delay:.0f}s, then at most every "
                 f"{self.refused.cap / 60:.0f} min.",
                 str(exc),
             )
@@ -357,16 +357,16 @@ class HttpReporter:
         if exc.status == 403:
             raise TokenRefused(
                 f"the API at {self.server} says this host's node token belongs to another "
-                f"node, not {node!r} ({exc}). Re-enroll this host: on the server run "
-                f"`obt token create`, then here: obt agent --server {self.server} "
-                "--enroll-token <new token>."
+                f"node, not {node!r} ({exc}). To re-enroll, create an enrollment token on the "
+                f"server (obt token create) and restart this agent with it: obt agent "
+                f"--server {self.server} --enroll-token TOKEN"
             ) from exc
         raise TokenRefused(
             f"the API at {self.server} no longer accepts this host's node token (node {node!r} "
             f"was revoked or decommissioned, or the server does not know it; {exc}). This "
-            "agent does not re-enroll with an enrollment token it already used. To re-enroll: "
-            f"on the server run `obt token create`, then here: obt agent --server "
-            f"{self.server} --enroll-token <new token>."
+            "agent does not re-enroll with an enrollment token it already used. To re-enroll, "
+            "create an enrollment token on the server (obt token create) and restart this "
+            f"agent with it: obt agent --server {self.server} --enroll-token TOKEN"
         ) from exc
 
     async def close(self) -> None:

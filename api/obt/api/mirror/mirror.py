@@ -4,8 +4,9 @@
   resourceVersion, then tombstone every row the list did not contain (reason `Vanished`): after a
   sync the table equals the cluster, whatever happened while nobody watched (API restarts).
 - Then watch from the list's resourceVersion with bookmarks; ADDED/MODIFIED -> upsert, DELETED ->
-  tombstone (reason `Deleted`), BOOKMARK -> only advances the resume resourceVersion. Whatever
-  arrived in one read is written in one transaction (the last event per node only).
+  tombstone (reason `Deleted`, or the `obt.dev/removal-reason` annotation the deleter set),
+  BOOKMARK -> only advances the resume resourceVersion. Whatever arrived in one read is written in
+  one transaction (the last event per node only).
 - A watch that ends (server timeout, dropped connection) resumes from the last resourceVersion
   seen; a 410 Gone (ERROR event or HTTP status) relists and sweeps. Other failures retry with
   exponential backoff and jitter (obt.core.backoff).
