@@ -8,6 +8,7 @@ socket (the command speaks HTTP with urllib, as a person's shell would)."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 from typing import Any
 
 import httpx
@@ -112,6 +113,10 @@ async def test_decommission_local_mode_leaves_a_tombstone(api: Api) -> None:
     assert r.status_code == 409, r.text
     assert "kubectl delete node ds-00000" in r.json()["detail"]
     assert (await api.client.get("/api/v1/nodes/ds-00000")).status_code == 200
+    own = api.state.ingest.embedded("server-box", "server-box")  # `obt serve`'s own agent
+    await api.state.ingest.report(own, fake_report(3))
+    r = await api.client.delete("/api/v1/nodes/server-box", headers=api.admin)
+    assert r.status_code == 409 and "obt serve --no-agent" in r.json()["detail"]
     r = await api.client.delete("/api/v1/nodes/nobody", headers=api.admin)
     assert r.status_code == 404 and r.json()["detail"] == "name: no node 'nobody' (see `obt nodes`)"
     assert (await api.client.delete(f"/api/v1/nodes/{name}")).status_code == 401
@@ -273,3 +278,50 @@ async def _listed(api: Api, name: str) -> bool:
 
 async def _tombstone_is(api: Api, name: str, reason: str) -> bool:
     return (await tombstones(api)).get(name) == reason and not await _listed(api, name)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_obt_agent_replace_flag_takes_a_listed_name_over(db_url: str, tmp_path: Any) -> None:
+    """The real `obt agent --once` command line: refused (409, said once) without --replace,
+    enrolled and reported with it."""
+    from tests.agent.recorded import FIXTURES
+
+    root = tmp_path / "root"  # a recorded host whose /etc/machine-id differs from the holder's
+    shutil.copytree(FIXTURES / "aws-c7g-graviton3", root)
+    (root / "etc" / "machine-id").write_text("bbbb\n")
+    async with served_api(make_settings(db_url)) as api:
+        name, auth = await enroll(api, "desk")
+        await put_report(api, name, auth, machine_report(1, "aaaa"))
+        token = await new_token(api)
+        argv = [
+            "agent",
+            "--once",
+            "--server",
+            str(api.client.base_url),
+            "--enroll-token",
+            token,
+            "--host-id",
+            "desk",
+            "--host-root",
+            str(root),
+            "--data-dir",
+            str(tmp_path / "state"),
+            "--listen",
+            "off",
+            "--ollama-url",
+            "http://127.0.0.1:9",
+        ]
+        refused = await asyncio.to_thread(CliRunner().invoke, main, argv)
+        assert refused.exit_code == 1, refused.output
+        assert "HTTP 409" in refused.output and "--replace" in refused.output
+        node = (await api.client.get(f"/api/v1/nodes/{name}")).json()
+        assert node["hardware"]["os"]["machineId"] == "aaaa"
+
+        taken = await asyncio.to_thread(CliRunner().invoke, main, [*argv, "--replace"])
+        assert taken.exit_code == 0, taken.output
+        node = (await api.client.get(f"/api/v1/nodes/{name}")).json()
+        assert node["hardware"]["os"]["machineId"] == "bbbb"
+        r = await api.client.post(
+            f"/api/v1/agents/{name}/heartbeat", json={"digest": "0" * 64}, headers=auth
+        )
+        assert r.status_code == 401  # the machine it replaced is refused from now on

@@ -92,6 +92,13 @@ async def decommission(state: AppState, name: str) -> None:
             f"Node and its agent pod. Drain and delete the Kubernetes Node instead "
             f"(`kubectl drain {name} --ignore-daemonsets` then `kubectl delete node {name}`).",
         )
+    own = state.ingest.by_name.get(name)
+    if own is not None and own.token_hash is None:
+        raise HostError(
+            409,
+            f"name: {name!r} is this server's own machine, reported by the agent built into "
+            "`obt serve`; run `obt serve --no-agent` to leave it out.",
+        )
     # Token first: no heartbeat or report can bring the node back while it is being removed.
     async with write_session(state.sessions) as session:
         await state.ingest.revoke(session, name)
