@@ -24,7 +24,7 @@ def command() -> None:
     """
 
 
-@command.command(name="rm")
+@command.command(name="rm", short_help="Decommission a standalone host: revoke + remove.")
 @click.argument("name")
 @admin_api_options
 def remove(name: str, server: str, admin_token: str | None, data_dir: Path | None) -> None:
@@ -41,7 +41,7 @@ def token() -> None:
     """Node tokens: the per-host secrets agents got at enrollment."""
 
 
-@token.command(name="list")
+@token.command(name="list", short_help="List node tokens (never the secrets).")
 @admin_api_options
 def list_(server: str, admin_token: str | None, data_dir: Path | None) -> None:
     """List node tokens: node, host id, created, last heartbeat (never the secret)."""
@@ -61,7 +61,7 @@ def list_(server: str, admin_token: str | None, data_dir: Path | None) -> None:
         )
 
 
-@token.command(name="revoke")
+@token.command(name="revoke", short_help="Revoke the node token of NAME.")
 @click.argument("name")
 @admin_api_options
 def revoke(name: str, server: str, admin_token: str | None, data_dir: Path | None) -> None:
