@@ -1,4 +1,7 @@
-"""A fake of the OBT API's agent endpoints (docs/agent.md "HTTP mode"), with an outage switch."""
+"""A fake of the OBT API's agent endpoints (docs/agent.md "HTTP mode").
+
+Kept for the one case the real app (tests/agent/real_obt_api.py) cannot produce: `forget()`, a
+server that still accepts the node token but has lost the report digest."""
 
 from __future__ import annotations
 
@@ -27,7 +30,6 @@ class FakeObtApi:
     reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)  # token -> node name
     digests: dict[str, str] = field(default_factory=dict)
-    too_many: int = 0  # answer the next N requests with 429 Retry-After: 2
     url: str = ""
     _runner: web.AppRunner | None = None
 
@@ -45,7 +47,7 @@ class FakeObtApi:
         return self
 
     async def stop(self) -> None:
-        """The server goes away: connections are refused until start() again (same port)."""
+        """The server goes away."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -67,9 +69,6 @@ class FakeObtApi:
         return web.json_response(data, status=status, headers=headers)
 
     def _auth(self, request: web.Request, body: dict[str, Any]) -> web.Response | None:
-        if self.too_many:
-            self.too_many -= 1
-            return self._answer(request, body, 429, {"detail": "slow down"}, {"Retry-After": "2"})
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         node = self.tokens.get(token)
         if node is None:

@@ -74,9 +74,11 @@ def test_operator_permissions(default_rbac: Rbac) -> None:
 
 
 def test_api_permissions(default_rbac: Rbac) -> None:
-    for verb in ("get", "list", "watch", "create", "patch"):
+    # delete: decommissioning a standalone host (`obt node rm`); never a whole collection.
+    for verb in ("get", "list", "watch", "create", "patch", "delete"):
         assert can(default_rbac, API, verb, *ONODES), verb
-    assert not can(default_rbac, API, "delete", *ONODES)
+    assert not can(default_rbac, API, "deletecollection", *ONODES)
+    assert not can(default_rbac, API, "update", *ONODES)
     assert can(default_rbac, API, "update", "coordination.k8s.io", "leases", NAMESPACE)
     assert not can(default_rbac, API, "update", "coordination.k8s.io", "leases", "kube-node-lease")
 

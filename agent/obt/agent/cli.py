@@ -39,6 +39,13 @@ def _settings(**overrides: Any) -> AgentSettings:
 @click.option("--host-id", help="Name of this host in the inventory (default: the host name).")
 @click.option("--display-name", help="Friendly name shown in the dashboard.")
 @click.option(
+    "--replace",
+    is_flag=True,
+    default=None,
+    help="At enrollment, take over the node of this host id even if another machine holds it "
+    "(a reinstalled or replaced host). Without it that is refused (409).",
+)
+@click.option(
     "--kubernetes/--no-kubernetes",
     default=None,
     help="Kubernetes (DaemonSet) mode: write this node's OllamaNode directly. Default: on when "
@@ -77,6 +84,8 @@ def command(ctx: click.Context, /, node_name: str | None, once: bool, **options:
     In a Kubernetes DaemonSet it writes its node's OllamaNode, only when something changed.
     On a standalone host it reports to the OBT API:
       obt agent --server https://obt.example:8881 --enroll-token abcdef.0123456789abcdef
+    If the server revokes this host's token (`obt node rm`, `obt node token revoke`), the agent
+    says so once and waits; it enrolls again only with an enrollment token it has not used.
     Every setting can also come from the environment (OBT_AGENT__SERVER, OBT_AGENT__TOKEN, ...;
     see docs/agent.md).
     """

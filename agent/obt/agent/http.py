@@ -6,6 +6,10 @@
   `reportNeeded` (the server lost it, e.g. after a restart). Heartbeats carry the digest.
 - While the server is away, requests back off exponentially with jitter; 429 waits Retry-After.
   Only the latest report is kept, and it is the first thing sent when the server is back.
+- A node token the server refuses (401: revoked, the host decommissioned, or unknown) is never
+  silently traded for a new one with the enrollment token this host already used: the agent logs
+  one line saying how to re-enroll and retries slowly (doubling up to 30 min). Only an enrollment
+  token it has not used before (a new `--enroll-token`) enrolls it again.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ USER_AGENT = f"obt-agent/{__version__}"
 STATE_FILE = "agent-state.json"
 # Sent before any report was accepted: the server has no such digest and asks for the report.
 NO_DIGEST = "0" * 64
+# Longest wait between two checks of a refused node token: nothing but a person can fix it, so
+# one request per half hour is plenty (and costs the server nothing).
+REFUSED_RETRY_CAP_S = 1800.0
 
 
 class FatalReportError(RuntimeError):
@@ -40,11 +47,21 @@ class FatalReportError(RuntimeError):
     enroll again)."""
 
 
+class TokenRefused(FatalReportError):
+    """The server refused this host's node token (401/403) and re-enrolling is not allowed."""
+
+
 @dataclass
 class NodeCredentials:
     server: str
     node_name: str
     token: str
+    enroll_token_id: str | None = None  # the enrollment token this node token came from
+
+
+def token_id(enroll_token: str) -> str:
+    """The public part of an enrollment token ('abcdef' of 'abcdef.0123456789abcdef')."""
+    return enroll_token.split(".", 1)[0]
 
 
 def load_state(data_dir: Path, server: str) -> NodeCredentials | None:
@@ -55,7 +72,10 @@ def load_state(data_dir: Path, server: str) -> NodeCredentials | None:
         return None
     if data.get("server") != server or not data.get("token") or not data.get("nodeName"):
         return None
-    return NodeCredentials(server, str(data["nodeName"]), str(data["token"]))
+    used = data.get("enrollTokenId")
+    return NodeCredentials(
+        server, str(data["nodeName"]), str(data["token"]), str(used) if used else None
+    )
 
 
 def save_state(data_dir: Path, credentials: NodeCredentials) -> Path:
@@ -70,6 +90,7 @@ def save_state(data_dir: Path, credentials: NodeCredentials) -> Path:
                 "server": credentials.server,
                 "nodeName": credentials.node_name,
                 "token": credentials.token,
+                "enrollTokenId": credentials.enroll_token_id,
             },
             handle,
         )
@@ -97,6 +118,7 @@ class HttpReporter:
         enroll_token: str | None = None,
         display_name: str | None = None,
         labels: dict[str, str] | None = None,
+        replace: bool = False,
         heartbeat_interval: float = 10.0,
         max_backoff: float = 60.0,
         base_backoff: float = 1.0,
@@ -111,10 +133,12 @@ class HttpReporter:
         self.enroll_token = enroll_token
         self.display_name = display_name
         self.labels = labels or {}
+        self.replace = replace
         self.heartbeat_interval = heartbeat_interval
         self.max_backoff = max_backoff
         self.request_timeout = request_timeout
-        self.backoff = Backoff(base=base_backoff, cap=max_backoff, rng=rng or random.Random())
+        rng = rng or random.Random()
+        self.backoff = Backoff(base=base_backoff, cap=max_backoff, rng=rng)
         self.credentials = load_state(data_dir, self.server)
         if token:
             node = self.credentials.node_name if self.credentials else host_id
@@ -125,6 +149,9 @@ class HttpReporter:
         self.rejected_digest: str | None = None
         self.next_heartbeat = 0.0
         self.blocked_until = 0.0
+        # While the node token is refused: slow retries, logged once (see TokenRefused).
+        self.refused = Backoff(base=max_backoff, cap=max(max_backoff, REFUSED_RETRY_CAP_S), rng=rng)
+        self._fatal_logged: str | None = None
         self._session: aiohttp.ClientSession | None = None
 
     # Loop interface ---------------------------------------------------------------------------
@@ -158,16 +185,39 @@ class HttpReporter:
         except HttpError as exc:
             self._failed(exc)
             return False
+        except TokenRefused as exc:
+            # Only a person can fix this: one clear line, then check again rarely and quietly.
+            self.health.api_failed(str(exc))
+            delay = self.refused.next_delay()
+            self.blocked_until = self.clock() + delay
+            self._log_fatal(
+                f"{exc}; checking again in {delay:.0f}s, then at most every "
+                f"{self.refused.cap / 60:.0f} min.",
+                str(exc),
+            )
+            return False
         except FatalReportError as exc:
             # Retrying soon cannot help, exiting would only make the service manager restart
             # us in a loop: stay up, unready, and try again at the slowest pace.
             self.health.api_failed(str(exc))
             self.blocked_until = self.clock() + self.max_backoff
-            log.error("http: %s", exc)
+            self._log_fatal(str(exc), str(exc))
             return False
+        if self._fatal_logged is not None:
+            log.info("http: the API at %s accepts this host again", self.server)
+            self._fatal_logged = None
+        self.refused.reset()
         self.backoff.reset()
         self.health.api_ok()
         return self.pending is None or self.pending.digest() == self.acked_digest
+
+    def _log_fatal(self, line: str, key: str) -> None:
+        """Log a refusal once; the same refusal again is only a debug line."""
+        if self._fatal_logged == key:
+            log.debug("http: still refused: %s", key)
+            return
+        self._fatal_logged = key
+        log.error("http: %s", line)
 
     def _failed(self, exc: HttpError) -> None:
         self.health.api_failed(str(exc))
@@ -221,19 +271,29 @@ class HttpReporter:
             raise FatalReportError(
                 "no node token: give --token, or --enroll-token to enroll this host"
             )
+        machine_id = self.pending.hardware.os.machine_id if self.pending is not None else None
         body = {
             "enrollmentToken": self.enroll_token,
             "hostId": self.host_id,
             "displayName": self.display_name,
             "labels": self.labels,
+            "machineId": machine_id,
+            "replace": self.replace,
         }
         try:
             _, data = await self._call("POST", "/api/v1/agents/enroll", body, auth=False)
         except HttpError as exc:
+            if exc.status == 409:
+                raise FatalReportError(
+                    f"enrollment refused: {exc} (restart the agent with the fix; "
+                    "`obt agent --help` lists --host-id and --replace)"
+                ) from exc
             if exc.status in (401, 403, 422):
                 raise FatalReportError(f"enrollment refused: {exc}") from exc
             raise
-        self.credentials = NodeCredentials(self.server, str(data["nodeName"]), str(data["token"]))
+        self.credentials = NodeCredentials(
+            self.server, str(data["nodeName"]), str(data["token"]), token_id(self.enroll_token)
+        )
         path = save_state(self.data_dir, self.credentials)
         log.info("http: enrolled as %s; node token saved in %s", self.credentials.node_name, path)
 
@@ -279,12 +339,34 @@ class HttpReporter:
         return False
 
     def _token_refused(self, exc: HttpError) -> None:
-        if self.enroll_token and exc.status == 401:
-            log.warning("http: node token refused; enrolling again")
+        """A 401/403 on a node request: enroll again only with an enrollment token this host
+        has not used yet (a person handed out a new one); else TokenRefused."""
+        assert self.credentials is not None
+        node = self.credentials.node_name
+        fresh = self.enroll_token and token_id(self.enroll_token) != (
+            self.credentials.enroll_token_id
+        )
+        if fresh and exc.status == 401:
+            log.warning(
+                "http: node token of %s refused; enrolling again with enrollment token %s",
+                node,
+                token_id(self.enroll_token or ""),
+            )
             self.credentials = None
             return
-        raise FatalReportError(
-            f"the API refused this host's node token ({exc}); enroll again with --enroll-token"
+        if exc.status == 403:
+            raise TokenRefused(
+                f"the API at {self.server} says this host's node token belongs to another "
+                f"node, not {node!r} ({exc}). To re-enroll, create an enrollment token on the "
+                f"server (obt token create) and restart this agent with it: obt agent "
+                f"--server {self.server} --enroll-token TOKEN"
+            ) from exc
+        raise TokenRefused(
+            f"the API at {self.server} no longer accepts this host's node token (node {node!r} "
+            f"was revoked or decommissioned, or the server does not know it; {exc}). This "
+            "agent does not re-enroll with an enrollment token it already used. To re-enroll, "
+            "create an enrollment token on the server (obt token create) and restart this "
+            f"agent with it: obt agent --server {self.server} --enroll-token TOKEN"
         ) from exc
 
     async def close(self) -> None:

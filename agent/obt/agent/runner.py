@@ -152,6 +152,7 @@ async def run_agent(settings: AgentSettings, once: bool = False) -> int:
             enroll_token=enroll,
             display_name=settings.agent.display_name,
             labels=settings.agent.labels,
+            replace=settings.agent.replace,
             heartbeat_interval=settings.agent.heartbeat_interval,
             max_backoff=settings.agent.max_backoff,
             request_timeout=settings.agent.request_timeout,

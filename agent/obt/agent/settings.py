@@ -50,6 +50,11 @@ class AgentConfig(BaseModel):
         description="Id of this host in standalone mode (the OllamaNode name); default the host name.",
     )
     display_name: str | None = Field(None, description="Friendly name shown in the dashboard.")
+    replace: bool = Field(
+        False,
+        description="At enrollment, take the host id's node over even when a listed node of "
+        "another machine holds it (that machine's token stops working).",
+    )
     labels: dict[str, str] = Field(
         default_factory=dict, description="Labels sent at enrollment (JSON in the environment)."
     )

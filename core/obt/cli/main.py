@@ -26,6 +26,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "Run the API server (cluster mode: mirror OllamaNodes into SQL).",
     ),
     "token": ("obt.cli.token:command", "Create, list and revoke enrollment tokens for new hosts."),
+    "node": (
+        "obt.cli.node:command",
+        "Decommission a standalone host; list and revoke node tokens.",
+    ),
     "crd": ("obt.cli.crd:command", "Print the OllamaNode CustomResourceDefinition as YAML."),
     "version": ("obt.cli.version:command", "Print the OBT version."),
 }

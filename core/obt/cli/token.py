@@ -82,6 +82,11 @@ data_dir_option = click.option(
 )
 
 
+def admin_api_options(command: Any) -> Any:
+    """--server, --admin-token and --data-dir: what every admin command needs."""
+    return server_option(admin_option(data_dir_option(command)))
+
+
 @click.group(name="token")
 def command() -> None:
     """Enrollment tokens: how a new host joins the fleet.

@@ -47,6 +47,8 @@ class ClusterWriter(Protocol):
 
     async def renew_lease(self, name: str) -> None: ...
 
+    async def delete_lease(self, name: str) -> None: ...
+
 
 @dataclass
 class Credential:
@@ -59,6 +61,7 @@ class Credential:
     monotonic_seen: float = 0.0
     telemetry: Telemetry | None = None  # live GPU figures of the last heartbeat
     telemetry_at: datetime | None = None
+    token_hash: str | None = None  # None: the embedded agent of `obt serve` (no token)
 
 
 @dataclass
@@ -109,6 +112,7 @@ class AgentIngest:
             labels=dict(row.labels or {}),
             digest=row.last_digest,
             last_seen=old.last_seen if old else None,
+            token_hash=token_hash,
         )
         self.by_hash[token_hash] = cred
         self.by_name[row.node_name] = cred
@@ -158,6 +162,25 @@ class AgentIngest:
         )
         self.by_name[node_name] = cred
         return cred
+
+    async def revoke(self, session: AsyncSession, node_name: str) -> bool:
+        """Delete a node's token (in the caller's transaction) and forget it here at once; other
+        replicas forget it at their next heartbeat flush. False when the node had no token."""
+        row = await session.get(NodeCredential, node_name)
+        if row is not None:
+            await session.delete(row)
+            await session.flush()
+        return self.forget(node_name) or row is not None
+
+    def forget(self, node_name: str) -> bool:
+        """Drop a node's token from memory: its next request is 401."""
+        cred = self.by_name.get(node_name)
+        if cred is None or cred.token_hash is None:
+            return False
+        del self.by_name[node_name]
+        self.by_hash.pop(cred.token_hash, None)
+        self._dirty.discard(node_name)
+        return True
 
     def authenticate(self, token: str | None) -> Credential | None:
         if not token:
@@ -287,8 +310,27 @@ class AgentIngest:
                     .values(last_seen_at=bindparam("t")),
                     rows,
                 )
+            with_token = [c.node_name for c in creds if c.token_hash is not None]
+            stored = await self._stored_names(session, with_token)
+        # A token revoked through another replica stops working here too (within one flush of
+        # the host's next heartbeat). Only a missing row counts: a row replaced by an
+        # enrollment not yet committed must not make its brand-new token fail.
+        for name in with_token:
+            if name not in stored:
+                self.forget(name)
         self.stats.flushes += 1
         return len(rows)
+
+    @staticmethod
+    async def _stored_names(session: AsyncSession, names: list[str]) -> set[str]:
+        out: set[str] = set()
+        for start in range(0, len(names), 500):
+            chunk = names[start : start + 500]
+            rows = await session.execute(
+                select(NodeCredential.node_name).where(NodeCredential.node_name.in_(chunk))
+            )
+            out.update(rows.scalars())
+        return out
 
     async def _flush_loop(self) -> None:
         while True:

@@ -1,4 +1,5 @@
-"""/api/v1/agents (standalone agents) and /api/v1/enrollment-tokens (admins)."""
+"""/api/v1/agents (standalone agents), /api/v1/enrollment-tokens and /api/v1/node-tokens
+(admins), and decommissioning a standalone host (`DELETE /api/v1/nodes/{name}`, admin)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Path, Request, Response
 from sqlalchemy import select
 
-from obt.api.agents import tokens
+from obt.api.agents import hosts, tokens
 from obt.api.agents.ingest import Credential
 from obt.api.agents.schemas import (
     EnrollmentTokenCreate,
@@ -18,6 +19,7 @@ from obt.api.agents.schemas import (
     EnrollResponse,
     HeartbeatRequest,
     HeartbeatResponse,
+    NodeTokenInfo,
     ReportAccepted,
 )
 from obt.api.db.tables import EnrollmentToken, Node, NodeCredential
@@ -64,7 +66,11 @@ def _node_auth(state: AppState, name: str, authorization: str | None) -> Credent
     response_model=EnrollResponse,
     responses={
         401: {"model": Problem, "description": "Unknown, expired or revoked enrollment token."},
-        409: {"model": Problem, "description": "The name belongs to a node of another source."},
+        409: {
+            "model": Problem,
+            "description": "The name belongs to a node of another source or host, or to a "
+            "listed node of another machine (without `replace`).",
+        },
         429: {"model": Problem},
     },
 )
@@ -96,6 +102,10 @@ async def enroll(
             409,
             f"hostId: {body.host_id!r} maps to node {name!r}, enrolled by host {other.host_id!r}",
         )
+    try:
+        await hosts.check_takeover(session, name, body)
+    except hosts.HostError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
     if state.cluster is not None:  # cluster mode: the OllamaNode is the source of truth
         from obt.api.cluster.standalone import NodeConflict
 
@@ -203,6 +213,61 @@ async def revoke_enrollment_token(
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         await session.commit()
+    return Response(status_code=204)
+
+
+_ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Missing or wrong admin token."},
+    403: {"model": Problem, "description": "No admin token is configured."},
+    404: {"model": Problem, "description": "No such node (or it has no token)."},
+}
+
+
+@router.get(
+    "/api/v1/node-tokens",
+    operation_id="listNodeTokens",
+    response_model=list[NodeTokenInfo],
+    responses={401: _ADMIN_ERRORS[401], 403: _ADMIN_ERRORS[403]},
+)
+async def list_node_tokens(
+    _: AdminDep, state: StateDep, session: SessionDep
+) -> list[NodeTokenInfo]:
+    """Enrolled hosts' node tokens (admin), by node name; the secrets are never shown."""
+    return await hosts.list_tokens(state, session)
+
+
+@router.delete(
+    "/api/v1/node-tokens/{name}",
+    operation_id="revokeNodeToken",
+    status_code=204,
+    responses=_ADMIN_ERRORS,
+)
+async def revoke_node_token(_: AdminDep, name: NodeName, state: StateDep) -> Response:
+    """Revoke a node's token (admin): its next heartbeat or report is 401. The node stays
+    listed until the liveness rules remove it; `DELETE /api/v1/nodes/{name}` does both."""
+    try:
+        await hosts.revoke_token(state, name)
+    except hosts.HostError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/api/v1/nodes/{name}",
+    operation_id="decommissionNode",
+    status_code=204,
+    responses={
+        **_ADMIN_ERRORS,
+        409: {"model": Problem, "description": "A DaemonSet node: delete its Kubernetes Node."},
+    },
+)
+async def decommission_node(_: AdminDep, name: NodeName, state: StateDep) -> Response:
+    """Decommission a standalone host (admin): revoke its token and remove the node, leaving a
+    tombstone with reason `Decommissioned` (cluster mode: its OllamaNode and Lease are deleted)."""
+    try:
+        await hosts.decommission(state, name)
+    except hosts.HostError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
     return Response(status_code=204)
 
 

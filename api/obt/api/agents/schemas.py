@@ -27,6 +27,18 @@ class EnrollRequest(ApiModel):
     )
     display_name: str | None = Field(None, max_length=253, description="Friendly name.")
     labels: dict[str, str] = Field(default_factory=dict, description="Labels for the node.")
+    machine_id: str | None = Field(
+        None,
+        max_length=128,
+        description="The host's stable machine id (/etc/machine-id, IOPlatformUUID or "
+        "MachineGuid), when the agent could read it: a listed node of this name reported from "
+        "another machine id is not taken over unless `replace` is true.",
+    )
+    replace: bool = Field(
+        False,
+        description="Take the name over even from a listed node of another machine (its token "
+        "stops working). `obt agent --replace`.",
+    )
 
 
 class EnrollResponse(ApiModel):
@@ -74,3 +86,13 @@ class EnrollmentTokenInfo(ApiModel):
 
 class EnrollmentTokenCreated(EnrollmentTokenInfo):
     token: str = Field(..., description="The whole token; shown once, stored only as a hash.")
+
+
+class NodeTokenInfo(ApiModel):
+    node_name: str = Field(..., description="The node the token belongs to.")
+    host_id: str = Field(..., description="The host id it enrolled with.")
+    display_name: str | None = None
+    created_at: datetime = Field(..., description="When the node first enrolled.")
+    last_heartbeat_at: datetime | None = Field(
+        None, description="Last heartbeat or report this API knows of (None: never)."
+    )

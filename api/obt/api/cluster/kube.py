@@ -22,6 +22,9 @@ from obt.core.version import __version__
 GROUP, VERSION, PLURAL = "obt.dev", "v1alpha1", "ollamanodes"
 NODES_PATH = f"/apis/{GROUP}/{VERSION}/{PLURAL}"
 LEASES = "coordination.k8s.io", "v1", "leases"
+# Set on an OllamaNode just before the API deletes it: the mirror records this reason in the
+# tombstone instead of `Deleted` (e.g. `Decommissioned` for `obt node rm`).
+REMOVAL_REASON = "obt.dev/removal-reason"
 
 
 def default_identity() -> str:

@@ -9,6 +9,9 @@ Heartbeats renew the host's Lease (`obt-node-<nodeName>`, label `obt.dev/standal
 docs/operator.md) without waiting for the API server: `renew_lease` only marks the host, and one
 background loop renews the marked hosts, each at most every `min_interval_s` (heartbeats come
 every 10 s, so in practice each heartbeat renews once).
+
+Decommissioning (`obt node rm`) annotates the OllamaNode with the tombstone reason, deletes it and
+deletes its Lease; the mirror's DELETED event then writes the tombstone with that reason.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ import logging
 import time
 from typing import Any
 
-from obt.api.cluster.kube import GROUP, LEASES, PLURAL, VERSION
-from obt.core.kube import ApiError, KubeClient
+from obt.api.cluster.kube import GROUP, LEASES, PLURAL, REMOVAL_REASON, VERSION
+from obt.core.kube import ApiError, KubeClient, custom_path
 from obt.core.leader import micro_time
 from obt.core.report import AgentReport
 
@@ -56,6 +59,7 @@ class StandaloneWriter:
         self._due: set[str] = set()
         self._renewed: dict[str, float] = {}  # node -> monotonic time of the last renewal
         self._known: set[str] = set()  # nodes whose OllamaNode this process has seen/created
+        self._gone: set[str] = set()  # decommissioned here: a late renewal must not recreate
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.lease_writes = 0
@@ -108,6 +112,58 @@ class StandaloneWriter:
                 )
                 self.node_writes += 1
         self._known.add(name)
+        self._gone.discard(name)
+
+    async def get_node(self, name: str) -> dict[str, Any] | None:
+        """The OllamaNode `name`, or None when there is none."""
+        try:
+            return await self.client.get_custom(GROUP, VERSION, PLURAL, name)
+        except ApiError as error:
+            if error.not_found:
+                return None
+            raise
+
+    async def delete_node(self, name: str, uid: str | None, reason: str) -> bool:
+        """Annotate the OllamaNode with the tombstone `reason`, then delete exactly that object
+        (uid precondition). False when it was already gone."""
+        self._known.discard(name)
+        self._gone.add(name)
+        try:
+            await self.client.merge_patch_custom(
+                GROUP,
+                VERSION,
+                PLURAL,
+                name,
+                {"metadata": {"annotations": {REMOVAL_REASON: reason}}},
+            )
+            body: dict[str, Any] = {
+                "apiVersion": "v1",
+                "kind": "DeleteOptions",
+                "propagationPolicy": "Background",
+            }
+            if uid:
+                body["preconditions"] = {"uid": uid}
+            await self.client.request("DELETE", custom_path(GROUP, VERSION, PLURAL, name), body)
+        except ApiError as error:
+            if error.not_found:
+                return False
+            raise
+        self.node_writes += 2
+        return True
+
+    async def delete_lease(self, name: str) -> None:
+        """Delete the host's Lease (`obt-node-<name>`); one already gone is fine."""
+        self._due.discard(name)
+        self._renewed.pop(name, None)
+        group, version, plural = LEASES
+        try:
+            await self.client.request(
+                "DELETE", custom_path(group, version, plural, lease_name(name), self.namespace)
+            )
+        except ApiError as error:
+            if not error.not_found:
+                raise
+        self.lease_writes += 1
 
     async def write_report(
         self, name: str, spec: dict[str, Any], labels: dict[str, str], report: AgentReport
@@ -171,6 +227,8 @@ class StandaloneWriter:
         return len(due) - len(failed)
 
     async def _renew(self, name: str) -> None:
+        if name in self._gone:
+            return
         group, version, plural = LEASES
         labels = {HOST_LABEL: name[:63].rstrip("-.")}
         spec: dict[str, Any] = {

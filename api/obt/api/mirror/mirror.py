@@ -4,8 +4,9 @@
   resourceVersion, then tombstone every row the list did not contain (reason `Vanished`): after a
   sync the table equals the cluster, whatever happened while nobody watched (API restarts).
 - Then watch from the list's resourceVersion with bookmarks; ADDED/MODIFIED -> upsert, DELETED ->
-  tombstone (reason `Deleted`), BOOKMARK -> only advances the resume resourceVersion. Whatever
-  arrived in one read is written in one transaction (the last event per node only).
+  tombstone (reason `Deleted`, or the `obt.dev/removal-reason` annotation the deleter set),
+  BOOKMARK -> only advances the resume resourceVersion. Whatever arrived in one read is written in
+  one transaction (the last event per node only).
 - A watch that ends (server timeout, dropped connection) resumes from the last resourceVersion
   seen; a 410 Gone (ERROR event or HTTP status) relists and sweeps. Other failures retry with
   exponential backoff and jitter (obt.core.backoff).
@@ -30,7 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from obt.api.cluster.kube import NODES_PATH, WatchStream
+from obt.api.cluster.kube import NODES_PATH, REMOVAL_REASON, WatchStream
 from obt.api.db.engine import write_session
 from obt.api.db.tables import Node
 from obt.api.nodes.store import NodeRecord, NodeStore
@@ -53,6 +54,12 @@ def _rv_int(rv: str | None) -> int | None:
         return int(rv) if rv is not None else None
     except ValueError:
         return None
+
+
+def _removal_reason(obj: dict[str, Any]) -> str:
+    """The tombstone reason of a deleted OllamaNode: what the deleter annotated, else `Deleted`."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(REMOVAL_REASON) or "Deleted")[:64]
 
 
 def is_older(incoming: str | None, stored: str | None) -> bool:
@@ -232,7 +239,7 @@ class Mirror:
                 rv = obj["metadata"].get("resourceVersion")
                 if kind == "DELETED":
                     if name in stored:
-                        events += await self.store.remove_in(session, name, "Deleted")
+                        events += await self.store.remove_in(session, name, _removal_reason(obj))
                         stored.pop(name)
                     continue
                 if is_older(rv, stored.get(name)):

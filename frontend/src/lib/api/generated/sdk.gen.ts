@@ -2,7 +2,7 @@
 
 import type { Client, Options as Options2, TDataShape } from './client';
 import { client } from './client.gen';
-import type { CreateEnrollmentTokenData, CreateEnrollmentTokenErrors, CreateEnrollmentTokenResponses, DeleteNodeData, DeleteNodeErrors, DeleteNodeResponses, EnrollAgentData, EnrollAgentErrors, EnrollAgentResponses, GetFleetSummaryData, GetFleetSummaryResponses, GetHealthData, GetHealthResponses, GetMetricsData, GetMetricsResponses, GetModelData, GetModelErrors, GetModelPlacementData, GetModelPlacementErrors, GetModelPlacementResponses, GetModelResponses, GetNodeData, GetNodeErrors, GetNodeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, ListEnrollmentTokensData, ListEnrollmentTokensErrors, ListEnrollmentTokensResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListNodesData, ListNodesErrors, ListNodesResponses, ListRemovedNodesData, ListRemovedNodesErrors, ListRemovedNodesResponses, PostAgentHeartbeatData, PostAgentHeartbeatErrors, PostAgentHeartbeatResponses, PutAgentReportData, PutAgentReportErrors, PutAgentReportResponses, RevokeEnrollmentTokenData, RevokeEnrollmentTokenErrors, RevokeEnrollmentTokenResponses, SeedNodesData, SeedNodesErrors, SeedNodesResponses, StreamEventsData, StreamEventsResponse, StreamEventsResponses } from './types.gen';
+import type { CreateEnrollmentTokenData, CreateEnrollmentTokenErrors, CreateEnrollmentTokenResponses, DecommissionNodeData, DecommissionNodeErrors, DecommissionNodeResponses, DeleteNodeData, DeleteNodeErrors, DeleteNodeResponses, EnrollAgentData, EnrollAgentErrors, EnrollAgentResponses, GetFleetSummaryData, GetFleetSummaryResponses, GetHealthData, GetHealthResponses, GetMetricsData, GetMetricsResponses, GetModelData, GetModelErrors, GetModelPlacementData, GetModelPlacementErrors, GetModelPlacementResponses, GetModelResponses, GetNodeData, GetNodeErrors, GetNodeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, ListEnrollmentTokensData, ListEnrollmentTokensErrors, ListEnrollmentTokensResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListNodesData, ListNodesErrors, ListNodesResponses, ListNodeTokensData, ListNodeTokensErrors, ListNodeTokensResponses, ListRemovedNodesData, ListRemovedNodesErrors, ListRemovedNodesResponses, PostAgentHeartbeatData, PostAgentHeartbeatErrors, PostAgentHeartbeatResponses, PutAgentReportData, PutAgentReportErrors, PutAgentReportResponses, RevokeEnrollmentTokenData, RevokeEnrollmentTokenErrors, RevokeEnrollmentTokenResponses, RevokeNodeTokenData, RevokeNodeTokenErrors, RevokeNodeTokenResponses, SeedNodesData, SeedNodesErrors, SeedNodesResponses, StreamEventsData, StreamEventsResponse, StreamEventsResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -146,6 +146,21 @@ export const getModelPlacement = <ThrowOnError extends boolean = false>(options:
 export const getModel = <ThrowOnError extends boolean = false>(options: Options<GetModelData, ThrowOnError>) => (options.client ?? client).get<GetModelResponses, GetModelErrors, ThrowOnError>({ url: '/api/v1/models/{name}', ...options });
 
 /**
+ * List Node Tokens
+ *
+ * Enrolled hosts' node tokens (admin), by node name; the secrets are never shown.
+ */
+export const listNodeTokens = <ThrowOnError extends boolean = false>(options?: Options<ListNodeTokensData, ThrowOnError>) => (options?.client ?? client).get<ListNodeTokensResponses, ListNodeTokensErrors, ThrowOnError>({ url: '/api/v1/node-tokens', ...options });
+
+/**
+ * Revoke Node Token
+ *
+ * Revoke a node's token (admin): its next heartbeat or report is 401. The node stays
+ * listed until the liveness rules remove it; `DELETE /api/v1/nodes/{name}` does both.
+ */
+export const revokeNodeToken = <ThrowOnError extends boolean = false>(options: Options<RevokeNodeTokenData, ThrowOnError>) => (options.client ?? client).delete<RevokeNodeTokenResponses, RevokeNodeTokenErrors, ThrowOnError>({ url: '/api/v1/node-tokens/{name}', ...options });
+
+/**
  * List Nodes
  *
  * Nodes matching a search and filters, sorted and paginated; `total` counts all matches.
@@ -158,6 +173,14 @@ export const listNodes = <ThrowOnError extends boolean = false>(options?: Option
  * Recently removed nodes (tombstones), newest first.
  */
 export const listRemovedNodes = <ThrowOnError extends boolean = false>(options?: Options<ListRemovedNodesData, ThrowOnError>) => (options?.client ?? client).get<ListRemovedNodesResponses, ListRemovedNodesErrors, ThrowOnError>({ url: '/api/v1/nodes/-/removed', ...options });
+
+/**
+ * Decommission Node
+ *
+ * Decommission a standalone host (admin): revoke its token and remove the node, leaving a
+ * tombstone with reason `Decommissioned` (cluster mode: its OllamaNode and Lease are deleted).
+ */
+export const decommissionNode = <ThrowOnError extends boolean = false>(options: Options<DecommissionNodeData, ThrowOnError>) => (options.client ?? client).delete<DecommissionNodeResponses, DecommissionNodeErrors, ThrowOnError>({ url: '/api/v1/nodes/{name}', ...options });
 
 /**
  * Get Node

@@ -192,6 +192,18 @@ export type EnrollRequest = {
     labels?: {
         [key: string]: string;
     };
+    /**
+     * Machineid
+     *
+     * The host's stable machine id (/etc/machine-id, IOPlatformUUID or MachineGuid), when the agent could read it: a listed node of this name reported from another machine id is not taken over unless `replace` is true.
+     */
+    machineId?: string | null;
+    /**
+     * Replace
+     *
+     * Take the name over even from a listed node of another machine (its token stops working). `obt agent --replace`.
+     */
+    replace?: boolean;
 };
 
 /**
@@ -1317,6 +1329,40 @@ export type NodeSummary = {
 };
 
 /**
+ * NodeTokenInfo
+ */
+export type NodeTokenInfo = {
+    /**
+     * Createdat
+     *
+     * When the node first enrolled.
+     */
+    createdAt: string;
+    /**
+     * Displayname
+     */
+    displayName?: string | null;
+    /**
+     * Hostid
+     *
+     * The host id it enrolled with.
+     */
+    hostId: string;
+    /**
+     * Lastheartbeatat
+     *
+     * Last heartbeat or report this API knows of (None: never).
+     */
+    lastHeartbeatAt?: string | null;
+    /**
+     * Nodename
+     *
+     * The node the token belongs to.
+     */
+    nodeName: string;
+};
+
+/**
  * NpuInfo
  *
  * One neural processing unit.
@@ -1798,7 +1844,7 @@ export type EnrollAgentErrors = {
      */
     401: Problem;
     /**
-     * The name belongs to a node of another source.
+     * The name belongs to a node of another source or host, or to a listed node of another machine (without `replace`).
      */
     409: Problem;
     /**
@@ -2202,6 +2248,85 @@ export type GetModelResponses = {
 
 export type GetModelResponse = GetModelResponses[keyof GetModelResponses];
 
+export type ListNodeTokensData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/node-tokens';
+};
+
+export type ListNodeTokensErrors = {
+    /**
+     * Missing or wrong admin token.
+     */
+    401: Problem;
+    /**
+     * No admin token is configured.
+     */
+    403: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+};
+
+export type ListNodeTokensError = ListNodeTokensErrors[keyof ListNodeTokensErrors];
+
+export type ListNodeTokensResponses = {
+    /**
+     * Response Listnodetokens
+     *
+     * Successful Response
+     */
+    200: Array<NodeTokenInfo>;
+};
+
+export type ListNodeTokensResponse = ListNodeTokensResponses[keyof ListNodeTokensResponses];
+
+export type RevokeNodeTokenData = {
+    body?: never;
+    path: {
+        /**
+         * Name
+         *
+         * OllamaNode name.
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/api/v1/node-tokens/{name}';
+};
+
+export type RevokeNodeTokenErrors = {
+    /**
+     * Missing or wrong admin token.
+     */
+    401: Problem;
+    /**
+     * No admin token is configured.
+     */
+    403: Problem;
+    /**
+     * No such node (or it has no token).
+     */
+    404: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+};
+
+export type RevokeNodeTokenError = RevokeNodeTokenErrors[keyof RevokeNodeTokenErrors];
+
+export type RevokeNodeTokenResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type RevokeNodeTokenResponse = RevokeNodeTokenResponses[keyof RevokeNodeTokenResponses];
+
 export type ListNodesData = {
     body?: never;
     path?: never;
@@ -2327,6 +2452,54 @@ export type ListRemovedNodesResponses = {
 };
 
 export type ListRemovedNodesResponse = ListRemovedNodesResponses[keyof ListRemovedNodesResponses];
+
+export type DecommissionNodeData = {
+    body?: never;
+    path: {
+        /**
+         * Name
+         *
+         * OllamaNode name.
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/api/v1/nodes/{name}';
+};
+
+export type DecommissionNodeErrors = {
+    /**
+     * Missing or wrong admin token.
+     */
+    401: Problem;
+    /**
+     * No admin token is configured.
+     */
+    403: Problem;
+    /**
+     * No such node (or it has no token).
+     */
+    404: Problem;
+    /**
+     * A DaemonSet node: delete its Kubernetes Node.
+     */
+    409: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+};
+
+export type DecommissionNodeError = DecommissionNodeErrors[keyof DecommissionNodeErrors];
+
+export type DecommissionNodeResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DecommissionNodeResponse = DecommissionNodeResponses[keyof DecommissionNodeResponses];
 
 export type GetNodeData = {
     body?: never;
