@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from obt.operator.settings import DEFAULT_AGENT_SELECTOR
 from tests.agent.fake_ollama import QWEN
 from tests.e2e.conftest import OllamaThread, free_port, processes
 from tests.support.fixtures import require_kubectl
@@ -28,6 +29,8 @@ NODE = "gpu-node-1"
 HOST = "mac-studio"
 ADMIN = "e2e-admin-token-0123456789abcdef"
 ONODE = ("obt.dev/v1alpha1", "OllamaNode")
+# The agent pod's labels: the ones the operator's default selector (and the chart) use.
+AGENT_LABELS = dict(pair.split("=", 1) for pair in DEFAULT_AGENT_SELECTOR.split(","))
 # Operator timings scaled down so the test runs in seconds (defaults: sweep 2 s, 30 s, 60 s).
 OPERATOR_ENV = {
     "OBT_NAMESPACE": NS,
@@ -102,9 +105,7 @@ def test_cluster_pipeline_end_to_end(
     kubeconfig = Path(kube_api.kubeconfig)
     kube_api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
     kube_api.set_node_ready(NODE)
-    kube_api.set_pod_ready(
-        NS, "obt-agent-x7k2p", True, node_name=NODE, labels={"app.kubernetes.io/name": "obt-agent"}
-    )
+    kube_api.set_pod_ready(NS, "obt-agent-x7k2p", True, node_name=NODE, labels=AGENT_LABELS)
     api_port = free_port()
     api = f"http://127.0.0.1:{api_port}"
     kube = {"OBT_KUBE__KUBECONFIG": str(kubeconfig)}
