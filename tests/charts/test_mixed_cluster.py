@@ -26,6 +26,7 @@ from obt.operator.settings import DEFAULT_AGENT_SELECTOR, OperatorSettings
 from tests.charts.conftest import CHART, NAMESPACE, Manifest, by_kind, one, template
 from tests.charts.kubelet import command, free_port, kubectl_apply, pod_env, process, wait_for
 from tests.charts.scheduling import daemonset_nodes, expression_matches, schedulable
+from tests.e2e.test_cluster_fleet import kubectl_rows
 from tests.support.fixtures import REPO, require_kubectl
 from tests.support.kube_api_server import KubeApiServer
 
@@ -342,6 +343,15 @@ def test_mixed_cluster_applied_every_node_ready_with_its_gpus(
         wait_for(all_ready, 120, "every OllamaNode Ready", logs)
         # Several operator sweeps later, still all there and Ready: nothing judged missing.
         time.sleep(5)
+        # What the cluster's operator sees: `kubectl get ollamanodes`, GPUs of every GPU node.
+        rows = kubectl_rows(kubectl, Path(kube_api.kubeconfig))
+        assert set(rows) == set(NODES)
+        for name, (_, _, profile) in NODES.items():
+            assert rows[name]["STATUS"] == "Ready", rows[name]
+            if profile == "nvidia":
+                assert rows[name]["GPUS"].startswith("8x "), rows[name]
+            elif profile == "amd":
+                assert rows[name]["GPUS"].startswith("1x "), rows[name]
         assert all_ready(), json.dumps(
             {n: o.get("status", {}).get("phase") for n, o in onodes().items()}
         )
