@@ -5,7 +5,8 @@
 #   2. build the two images (images/*.Dockerfile) and load them into the cluster's nodes;
 #   3. install the chart with them (bundled PostgreSQL; the nvidia profile without a RuntimeClass,
 #      since kind's nodes have no NVIDIA runtime), wait until every kind node's OllamaNode is
-#      Ready, then uninstall it (the CRD stays), so that the suite's own processes own the fleet;
+#      Ready, then uninstall it and delete those OllamaNodes (the CRD stays), so that the suite's
+#      own processes own the fleet;
 #   4. run `pytest tests/e2e` with OBT_E2E_CLUSTER=1 and KUBECONFIG naming the kind cluster;
 #   5. delete the cluster (also on failure; --keep leaves it).
 #
@@ -125,6 +126,8 @@ run helm install obt charts/obt --kubeconfig "$KUBECONFIG_FILE" -n "$NS" --wait 
 run kubectl --kubeconfig "$KUBECONFIG_FILE" wait ollamanodes --all --for=jsonpath='{.status.phase}'=Ready --timeout=180s
 run kubectl --kubeconfig "$KUBECONFIG_FILE" get ollamanodes -o wide
 run helm uninstall obt --kubeconfig "$KUBECONFIG_FILE" -n "$NS" --wait
+# The kind nodes' OllamaNodes would now be judged agent-less by the suite's operator: start clean.
+run kubectl --kubeconfig "$KUBECONFIG_FILE" delete ollamanodes --all
 # 4. the end-to-end suite, its Kubernetes API being the kind cluster
 run env OBT_E2E_CLUSTER=1 KUBECONFIG="$KUBECONFIG_FILE" "$REPO/.venv/bin/pytest" tests/e2e -q
 # 5. the cluster goes (trap), unless --keep

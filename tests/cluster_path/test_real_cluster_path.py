@@ -103,12 +103,14 @@ def test_kind_e2e_dry_run_prints_every_step_and_runs_none() -> None:
         ["kubectl", "--kubeconfig"],
         ["kubectl", "--kubeconfig"],
         ["helm", "uninstall"],
+        ["kubectl", "--kubeconfig"],
         ["env", "OBT_E2E_CLUSTER=1"],
     ]
     assert "--name obt-ci" in steps[0]
     assert "docker.io/library/obt-agent:t1" in steps[1]
     assert "agent.image.tag=t1" in steps[6]
     assert steps[-1].endswith("pytest tests/e2e -q")
+    assert steps[-2].endswith("delete ollamanodes --all")
     # The fake accelerator labels of the workers are ones the chart's profiles match.
     assert 'nvidia.com/gpu.present: "true"' in result.stdout
     assert 'feature.node.kubernetes.io/amd-gpu: "true"' in result.stdout
