@@ -12,7 +12,7 @@ PORT   ?= 8881
 
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: help install tools frontend-deps frontend-build run test test-python test-frontend lint format bench images clean
+.PHONY: help install tools frontend-deps frontend-build run test test-python test-frontend lint format bench images e2e-cluster kind-e2e clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -69,6 +69,13 @@ bench: install tools frontend-build ## Run every benchmark (minutes each; figure
 
 images: ## Build and run both Docker images without a registry (root; not part of `make test`)
 	bash scripts/images/check.sh
+
+e2e-cluster: install ## The e2e suite against the cluster $KUBECONFIG names (OBT_E2E_CLUSTER=1), e.g. a kind cluster
+	@test -n "$$KUBECONFIG" || { echo "make e2e-cluster: set KUBECONFIG to the cluster's kubeconfig file" >&2; exit 2; }
+	OBT_E2E_CLUSTER=1 $(BIN)/pytest tests/e2e -q
+
+kind-e2e: install ## Create a kind cluster, install the chart, run the e2e suite on it, delete it (needs docker, kind; not here)
+	bash scripts/kind-e2e.sh
 
 clean: ## Remove build outputs (keeps .venv and node_modules)
 	rm -rf $(FRONTEND)/build $(FRONTEND)/.svelte-kit .pytest_cache .mypy_cache .ruff_cache

@@ -80,6 +80,17 @@ def by_kind(manifests: list[Manifest], kind: str) -> list[Manifest]:
     return [m for m in manifests if m["kind"] == kind]
 
 
+def agent(manifests: list[Manifest], profile: str) -> Manifest:
+    """The agent DaemonSet of one accelerator profile."""
+    found = [
+        m
+        for m in by_kind(manifests, "DaemonSet")
+        if m["metadata"]["labels"].get("obt.dev/agent-profile") == profile
+    ]
+    assert len(found) == 1, f"expected one {profile} agent DaemonSet, found {len(found)}"
+    return found[0]
+
+
 def one(manifests: list[Manifest], kind: str, component: str) -> Manifest:
     found = [
         m
@@ -88,3 +99,7 @@ def one(manifests: list[Manifest], kind: str, component: str) -> Manifest:
     ]
     assert len(found) == 1, f"expected one {kind} of component {component}, found {len(found)}"
     return found[0]
+
+
+# A database of its own on the session's PostgreSQL (the API's cluster mode in test_apply.py).
+from tests.e2e.conftest import e2e_database, pg_url  # noqa: E402, F401

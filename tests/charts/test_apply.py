@@ -1,139 +1,91 @@
 """The rendered default scenario applied with the real kubectl to the Kubernetes API test server,
-then the operator and an agent started as processes with the env the chart gives their pods.
+then the operator, the API (against a real PostgreSQL, cluster mode) and an agent started as
+processes with the env the chart gives their pods.
 
 The test plays the kubelet: it creates the Node and the agent pod (labels from the rendered
-DaemonSet), resolves the downward API fields and $(VAR) references of the rendered env, and stands
-in for the hostPath mounts by pointing the agent's host root at this machine's own /.
+DaemonSet that selects the Node), resolves the downward API fields, Secret keys and $(VAR)
+references of the rendered env, and stands in for the hostPath mounts by pointing the agent's host
+root at this machine's own /.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import socket
-import subprocess
-import time
+import json
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.charts.conftest import NAMESPACE, Manifest, one, template
-from tests.support.fixtures import REPO, require_kubectl
+from tests.charts.conftest import NAMESPACE, by_kind, one, template
+from tests.charts.kubelet import (
+    command,
+    free_port,
+    http_status,
+    kubectl_apply,
+    kubectl_run,
+    pod_env,
+    process,
+    wait_for,
+)
+from tests.charts.scheduling import daemonset_nodes
+from tests.support.fixtures import require_kubectl
 from tests.support.kube_api_server import KubeApiServer
 
-pytestmark = [pytest.mark.helm, pytest.mark.kubectl, pytest.mark.slow]
+pytestmark = [pytest.mark.helm, pytest.mark.kubectl, pytest.mark.slow, pytest.mark.postgres]
 
-OBT = REPO / ".venv" / "bin" / "obt"
 NODE = "gpu-node-1"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def api_nodes(url: str) -> dict[str, str]:
+    with urllib.request.urlopen(f"{url}/api/v1/nodes", timeout=5) as response:
+        page: dict[str, Any] = json.load(response)
+    return {item["name"]: item["phase"] for item in page["items"]}
 
 
-def pod_env(workload: Manifest, fields: dict[str, str]) -> dict[str, str]:
-    """The container's env as the kubelet would set it: downward API fields, then $(VAR)."""
-    env: dict[str, str] = {}
-    for entry in workload["spec"]["template"]["spec"]["containers"][0]["env"]:
-        if "value" in entry:
-            env[entry["name"]] = re.sub(
-                r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), entry["value"]
-            )
-        else:
-            env[entry["name"]] = fields[entry["valueFrom"]["fieldRef"]["fieldPath"]]
-    return env
-
-
-@contextmanager
-def process(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[str]]:
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, text=True
-        )
-        try:
-            yield proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-
-
-def http_status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            status: int = response.status
-            return status
-    except OSError:
-        return 0
-
-
-def wait_for(check: Any, timeout: float, what: str, logs: list[Path]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    tails = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in logs)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{tails}")
+def kubectl_nodes(kubectl: str, kube_api: KubeApiServer, tmp_path: Path) -> dict[str, str]:
+    result = kubectl_run(kubectl, kube_api, tmp_path, "get", "ollamanodes", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    items = json.loads(result.stdout)["items"]
+    return {i["metadata"]["name"]: i.get("status", {}).get("phase") for i in items}
 
 
 def test_default_scenario_applies_and_yields_a_ready_ollamanode(
-    helm: str, kube_api: KubeApiServer, tmp_path: Path
+    helm: str, kube_api: KubeApiServer, e2e_database: str, tmp_path: Path
 ) -> None:
     kubectl = require_kubectl()
     manifests = template(helm, include_crds=True)
     kube_api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-    rendered = tmp_path / "default.yaml"
-    rendered.write_text(yaml.safe_dump_all(manifests))
+    kubectl_apply(kubectl, kube_api, tmp_path, manifests, "default")
+    # The external database URL, as the chart's NOTES tell the user to create it (built on the
+    # client: the test server speaks JSON, not the protobuf `kubectl create` sends).
+    secret = kubectl_run(
+        kubectl, kube_api, tmp_path, "-n", NAMESPACE, "create", "secret", "generic",
+        "obt-database", f"--from-literal=url={e2e_database}", "--dry-run=client", "-o", "yaml",
+    )  # fmt: skip
+    assert secret.returncode == 0, secret.stderr
+    kubectl_apply(kubectl, kube_api, tmp_path, [yaml.safe_load(secret.stdout)], "database")
 
-    applied = subprocess.run(
-        [
-            kubectl,
-            "--kubeconfig",
-            str(kube_api.kubeconfig),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            "apply",
-            "-n",
-            NAMESPACE,
-            "-f",
-            str(rendered),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert applied.returncode == 0, applied.stdout + applied.stderr
-    for manifest in manifests:
-        meta = manifest["metadata"]
-        stored = kube_api.get(
-            manifest["apiVersion"], manifest["kind"], meta["name"], meta.get("namespace")
-        )
-        assert stored is not None, f"{manifest['kind']} {meta['name']} was not created"
-
-    # The kubelet's part: a Ready Node and a Ready agent pod on it, labelled as the DaemonSet says.
-    daemonset = one(manifests, "DaemonSet", "agent")
-    operator = one(manifests, "Deployment", "operator")
-    pod_labels = daemonset["spec"]["template"]["metadata"]["labels"]
+    # The kubelet's part: a Ready Node (no GPU labels) and a Ready agent pod on it, labelled as
+    # the one DaemonSet that selects the Node says: the default profile's.
     kube_api.set_node_ready(NODE)
-    node_uid = kube_api.get("v1", "Node", NODE)["metadata"]["uid"]
+    node = kube_api.get("v1", "Node", NODE)
+    node_uid = node["metadata"]["uid"]
+    daemonsets = [ds for ds in by_kind(manifests, "DaemonSet") if daemonset_nodes(ds, [node])]
+    assert [ds["metadata"]["name"] for ds in daemonsets] == ["obt-agent-default"]
+    daemonset = daemonsets[0]
+    operator = one(manifests, "Deployment", "operator")
+    api = one(manifests, "Deployment", "api")
+    pod_labels = daemonset["spec"]["template"]["metadata"]["labels"]
     agent_pod = f"{daemonset['metadata']['name']}-x7k2p"
     kube_api.set_pod_ready(NAMESPACE, agent_pod, True, node_name=NODE, labels=pod_labels)
 
     operator_env = pod_env(
         operator, {"metadata.name": "obt-operator-5d9c7-abcde", "metadata.namespace": NAMESPACE}
+    )
+    api_env = pod_env(
+        api, {"metadata.name": "obt-api-6f8d9-fghij", "metadata.namespace": NAMESPACE}, kube_api
     )
     agent_env = pod_env(
         daemonset,
@@ -147,32 +99,31 @@ def test_default_scenario_applies_and_yields_a_ready_ollamanode(
     assert agent_env["OBT_AGENT__HOST_ROOT"] == "/host"
     assert agent_env["OBT_AGENT__KUBERNETES"] == "true"
     assert operator_env["OBT_NAMESPACE"] == NAMESPACE
-    operator_port, agent_port = free_port(), free_port()
+    assert api_env["OBT_MODE"] == "cluster" and api_env["OBT_DATABASE__URL"] == e2e_database
+    assert len(api_env["OBT_API__ADMIN_TOKEN"]) == 40
+    operator_port, agent_port, api_port = free_port(), free_port(), free_port()
     # Outside a pod: a kubeconfig instead of the in-cluster token, 127.0.0.1 instead of the pod
     # IP, and / standing for the read-only hostPath mounts under /host.
-    operator_env |= {
-        "OBT_KUBE__KUBECONFIG": str(kube_api.kubeconfig),
-        "OBT_LISTEN": f"127.0.0.1:{operator_port}",
-    }
+    kube = {"OBT_KUBE__KUBECONFIG": str(kube_api.kubeconfig)}
+    operator_env |= {**kube, "OBT_LISTEN": f"127.0.0.1:{operator_port}"}
+    api_env |= {**kube, "OBT_API__HOST": "127.0.0.1", "OBT_API__PORT": str(api_port)}
     agent_env |= {
         "OBT_AGENT__KUBECONFIG": str(kube_api.kubeconfig),
         "OBT_AGENT__LISTEN": f"127.0.0.1:{agent_port}",
         "OBT_AGENT__HOST_ROOT": "/",
     }
-    commands = {}
-    for name, workload in (("operator", operator), ("agent", daemonset)):
-        command = workload["spec"]["template"]["spec"]["containers"][0]["command"]
-        assert command[0] == "obt"
-        commands[name] = [str(OBT), *command[1:]]
+    api_url = f"http://127.0.0.1:{api_port}"
 
-    logs = [tmp_path / "operator.log", tmp_path / "agent.log"]
+    logs = [tmp_path / "operator.log", tmp_path / "agent.log", tmp_path / "api.log"]
     with (
-        process(commands["operator"], operator_env, logs[0]) as op_proc,
-        process(commands["agent"], agent_env, logs[1]) as agent_proc,
+        process(command(operator), operator_env, logs[0]) as op_proc,
+        process(command(daemonset), agent_env, logs[1]) as agent_proc,
+        process(command(api), api_env, logs[2]) as api_proc,
     ):
 
         def phase() -> str | None:
-            assert op_proc.poll() is None and agent_proc.poll() is None, "a process exited"
+            for name, proc in (("operator", op_proc), ("agent", agent_proc), ("api", api_proc)):
+                assert proc.poll() is None, f"{name} exited\n{logs}"
             onode = kube_api.get("obt.dev/v1alpha1", "OllamaNode", NODE)
             return (onode or {}).get("status", {}).get("phase")
 
@@ -184,6 +135,12 @@ def test_default_scenario_applies_and_yields_a_ready_ollamanode(
             logs,
         )
         assert http_status(f"http://127.0.0.1:{operator_port}/healthz") == 200
+        wait_for(lambda: http_status(f"{api_url}/readyz") == 200, 60, "API /readyz", logs)
+        # kubectl and the API (fed only by its mirror of the OllamaNodes) agree.
+        listed = wait_for(
+            lambda: (n := api_nodes(api_url)).get(NODE) == "Ready" and n, 30, "API: Ready", logs
+        )
+        assert listed == kubectl_nodes(kubectl, kube_api, tmp_path) == {NODE: "Ready"}
 
     onode = kube_api.get("obt.dev/v1alpha1", "OllamaNode", NODE)
     assert onode["spec"]["source"] == "daemonset"
@@ -191,8 +148,9 @@ def test_default_scenario_applies_and_yields_a_ready_ollamanode(
     assert onode["status"]["hardware"]["cpu"]["logicalCores"] >= 1
     owners = onode["metadata"]["ownerReferences"]
     assert [(o["kind"], o["name"], o["uid"]) for o in owners] == [("Node", NODE, node_uid)]
-    # The leader Lease named by the chart, in the release namespace.
-    lease = kube_api.get(
-        "coordination.k8s.io/v1", "Lease", operator_env["OBT_LEADER__LEASE_NAME"], NAMESPACE
-    )
-    assert lease is not None
+    # The leader Leases named by the chart, in the release namespace.
+    for lease_name in (
+        operator_env["OBT_LEADER__LEASE_NAME"],
+        api_env["OBT_KUBE__LEADER_LEASE_NAME"],
+    ):
+        assert kube_api.get("coordination.k8s.io/v1", "Lease", lease_name, NAMESPACE) is not None

@@ -19,6 +19,7 @@ from tests.charts.conftest import (
     REPO,
     SCENARIOS,
     Manifest,
+    agent,
     by_kind,
     one,
     run_helm,
@@ -30,11 +31,24 @@ pytestmark = pytest.mark.helm
 # The oldest Kubernetes the chart supports (ValidatingAdmissionPolicy v1, node-name claim) and the
 # newest kubernetes-validate knows.
 KUBE_VERSIONS = ["1.30", kubernetes_validate.latest_version()]
+MONITORING = "monitoring.coreos.com/v1"
+WITH_MONITORING = ("--api-versions", MONITORING)
+# hostPath volumes of every agent: read-only hardware facts (AMD `devices` mode adds /dev nodes).
+HOST_PATHS = {"/proc", "/sys", "/etc/os-release", "/etc/machine-id"}
 SCENARIO_IDS = [path.name.removesuffix("-values.yaml") for path in SCENARIOS]
 
 
 def test_every_required_scenario_exists() -> None:
-    assert set(SCENARIO_IDS) >= {"default", "external-postgresql", "nvidia-only", "no-agent"}
+    assert set(SCENARIO_IDS) >= {
+        "default",
+        "external-postgresql",
+        "nvidia-only",
+        "no-agent",
+        "mixed",
+        "no-nfd",
+        "monitoring-enabled",
+        "ingress",
+    }
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=SCENARIO_IDS)
@@ -49,9 +63,15 @@ def test_helm_lint_strict(helm: str, scenario: Path) -> None:
 def test_rendered_manifests_pass_kubernetes_schemas(
     helm: str, scenario: Path, kube_version: str
 ) -> None:
-    manifests = template(helm, "-f", str(scenario), include_crds=True)
+    # Every scenario as a cluster with the Prometheus Operator would render it (the monitors
+    # appear only where monitoring.coreos.com/v1 is served).
+    manifests = template(helm, "-f", str(scenario), *WITH_MONITORING, include_crds=True)
     assert manifests
     for manifest in manifests:
+        if manifest["apiVersion"] == MONITORING:
+            # Not a built-in type: kubernetes-validate has no schema for the Prometheus
+            # Operator's CRDs; test_monitors_* check their shape.
+            continue
         kubernetes_validate.validate(manifest, kube_version, strict=True)
 
 
@@ -109,7 +129,12 @@ def test_nvidia_scenario_uses_the_runtime_class_and_no_gpu_request(
         "template"
     ]["spec"]
     assert pod["runtimeClassName"] == "nvidia"
-    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
+    assert {"key": "nvidia.com/gpu.present", "operator": "In", "values": ["true"]} in [
+        term["matchExpressions"][0] for term in terms
+    ]
     container = pod["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["NVIDIA_VISIBLE_DEVICES"] == "all"
@@ -131,7 +156,7 @@ def test_nvidia_scenario_uses_the_runtime_class_and_no_gpu_request(
 def test_agent_reaches_ollama_on_the_host_ip_by_default(
     render: Callable[..., list[Manifest]],
 ) -> None:
-    container = one(render(), "DaemonSet", "agent")["spec"]["template"]["spec"]["containers"][0]
+    container = agent(render(), "default")["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
     assert env["OBT_HOST_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
     assert env["OBT_NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
@@ -163,7 +188,7 @@ def test_pods_meet_the_restricted_standard_except_the_agents_host_mounts(
         if workload["kind"] != "DaemonSet":
             assert not host_paths, workload["metadata"]["name"]
             continue
-        assert {v["hostPath"]["path"] for v in host_paths} == {"/proc", "/sys", "/etc/os-release"}
+        assert {v["hostPath"]["path"] for v in host_paths} == HOST_PATHS
         mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
         for volume in host_paths:
             mount = mounts[volume["name"]]
@@ -175,18 +200,135 @@ def test_every_agent_host_mount_is_commented() -> None:
     lines = (CHART / "templates" / "agent" / "daemonset.yaml").read_text().splitlines()
     mounts = [i for i, line in enumerate(lines) if line.strip().startswith("- name: host-")]
     mount_lines = [i for i in mounts if "mountPath" in lines[i + 1]]
-    assert len(mount_lines) == 3
+    assert len(mount_lines) == 4
     for index in mount_lines:
         assert lines[index - 1].strip().startswith("#"), lines[index]
 
 
 def test_amd_devices_mode_mounts_the_device_nodes(render: Callable[..., list[Manifest]]) -> None:
-    pod = one(render(None, "--set", "agent.gpu.amd.mode=devices"), "DaemonSet", "agent")["spec"][
-        "template"
-    ]["spec"]
+    manifests = render(None, "--set", "agent.profiles.amd.mode=devices")
+    pod = agent(manifests, "amd")["spec"]["template"]["spec"]
     paths = {v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v}
-    assert {"/dev/kfd", "/dev/dri"} <= paths
+    assert paths == HOST_PATHS | {"/dev/kfd", "/dev/dri"}
     assert pod["containers"][0]["securityContext"]["privileged"] is True
+    mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["/dev/kfd"]["readOnly"] is True and mounts["/dev/dri"]["readOnly"] is True
+    # Only the AMD agent: the other profiles stay within the restricted container context.
+    for profile in ("nvidia", "intel", "default"):
+        context = agent(manifests, profile)["spec"]["template"]["spec"]["containers"][0][
+            "securityContext"
+        ]
+        assert "privileged" not in context and context["allowPrivilegeEscalation"] is False
+
+
+def test_amd_sysfs_mode_mounts_no_device_nodes(render: Callable[..., list[Manifest]]) -> None:
+    pod = agent(render(), "amd")["spec"]["template"]["spec"]
+    assert {v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v} == HOST_PATHS
+    assert "supplementalGroups" not in pod["securityContext"]
+
+
+def test_machine_id_is_mounted_read_only_where_docs_agent_md_says(
+    render: Callable[..., list[Manifest]],
+) -> None:
+    pod = agent(render(), "default")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "host-machine-id")
+    assert volume["hostPath"] == {"path": "/etc/machine-id", "type": "File"}
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "host-machine-id")
+    assert mount == {
+        "name": "host-machine-id",
+        "mountPath": "/host/etc/machine-id",
+        "readOnly": True,
+    }
+    assert "`/etc/machine-id` under `/host/etc`" in (REPO / "docs" / "agent.md").read_text()
+
+
+def test_trusted_proxies_reach_the_api_as_forwarded_allow_ips(
+    render: Callable[..., list[Manifest]],
+) -> None:
+    def api_env(*args: str) -> dict[str, str | None]:
+        container = one(render(*args), "Deployment", "api")["spec"]["template"]["spec"][
+            "containers"
+        ][0]
+        return {e["name"]: e.get("value") for e in container["env"]}
+
+    assert "FORWARDED_ALLOW_IPS" not in api_env()
+    assert api_env(CHART / "ci" / "ingress-values.yaml")["FORWARDED_ALLOW_IPS"] == "10.0.0.0/8"
+    both = api_env(None, "--set", "api.trustedProxies={10.0.0.0/8,fd00::/8}")
+    assert both["FORWARDED_ALLOW_IPS"] == "10.0.0.0/8,fd00::/8"
+
+
+def test_ingress_scenario_renders_hosts_tls_and_annotations(
+    render: Callable[..., list[Manifest]],
+) -> None:
+    ingress = one(render(CHART / "ci" / "ingress-values.yaml"), "Ingress", "api")
+    assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt"
+    assert ingress["spec"]["tls"] == [{"secretName": "obt-tls", "hosts": ["obt.example.com"]}]
+    assert [r["host"] for r in ingress["spec"]["rules"]] == ["obt.example.com"]
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]
+    assert backend == {"service": {"name": "obt-api", "port": {"name": "http"}}}
+    assert not by_kind(render(), "Ingress")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--set", "api.ingress.enabled=true"),
+        ("--set", "api.ingress.enabled=true", "--set-json", "api.ingress.hosts=[]"),
+    ],
+    ids=["no-hosts", "empty-hosts"],
+)
+def test_values_schema_rejects_an_ingress_without_hosts(helm: str, args: tuple[str, ...]) -> None:
+    for verb in ("template", "lint"):
+        result = run_helm(helm, verb, *(["obt"] if verb == "template" else []), str(CHART), *args)
+        assert result.returncode != 0, verb
+        assert "api.ingress.hosts: Array must have at least 1 items" in (
+            result.stdout + result.stderr
+        ), result.stdout + result.stderr
+
+
+def test_monitors_render_only_when_enabled_and_the_api_is_served(helm: str) -> None:
+    scenario = str(CHART / "ci" / "monitoring-enabled-values.yaml")
+    assert not [m for m in template(helm, "-f", scenario) if m["apiVersion"] == MONITORING]
+    assert not [m for m in template(helm, *WITH_MONITORING) if m["apiVersion"] == MONITORING]
+    monitors = [
+        m for m in template(helm, "-f", scenario, *WITH_MONITORING) if m["apiVersion"] == MONITORING
+    ]
+    found = {(m["kind"], m["metadata"]["labels"]["app.kubernetes.io/component"]) for m in monitors}
+    assert found == {("PodMonitor", "agent"), ("PodMonitor", "operator"), ("ServiceMonitor", "api")}
+    for monitor in monitors:
+        assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+        endpoints = monitor["spec"].get("podMetricsEndpoints") or monitor["spec"]["endpoints"]
+        assert endpoints == [
+            {
+                "port": "http" if monitor["kind"] == "ServiceMonitor" else "health",
+                "path": "/metrics",
+                "interval": "30s",
+            }
+        ]
+        assert (
+            monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"]
+            == (monitor["metadata"]["labels"]["app.kubernetes.io/component"])
+        )
+
+
+def test_monitors_select_pods_that_serve_metrics_on_that_port(helm: str) -> None:
+    manifests = template(
+        helm, "-f", str(CHART / "ci" / "monitoring-enabled-values.yaml"), *WITH_MONITORING
+    )
+    pods = [m for m in manifests if m["kind"] in {"Deployment", "DaemonSet"}]
+    for monitor in [m for m in manifests if m["kind"] == "PodMonitor"]:
+        selector = monitor["spec"]["selector"]["matchLabels"]
+        matched = [
+            w
+            for w in pods
+            if selector.items() <= w["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert matched, monitor["metadata"]["name"]
+        for workload in matched:
+            ports = {
+                p["name"] for p in workload["spec"]["template"]["spec"]["containers"][0]["ports"]
+            }
+            assert "health" in ports
 
 
 @pytest.mark.parametrize(
@@ -195,7 +337,10 @@ def test_amd_devices_mode_mounts_the_device_nodes(render: Callable[..., list[Man
         ("agent.health.port=notaport", "Invalid type. Expected: integer"),
         ("agent.enabled=maybe", "Invalid type. Expected: boolean"),
         ("agent.ollama.discovery=mdns", "must be one of the following"),
-        ("agent.gpu.amd.mode=rocm", "must be one of the following"),
+        ("agent.profiles.amd.mode=rocm", "must be one of the following"),
+        ("agent.profiles.nvidia.nodeLabels=", "Invalid type. Expected: array"),
+        ("agent.profiles.tpu.enabled=true", "Additional property tpu is not allowed"),
+        ("api.trustedProxies={proxy.example.com}", "Does not match pattern"),
         ("api.typo=1", "Additional property typo is not allowed"),
     ],
 )

@@ -3,7 +3,8 @@
 `obt agent` (DaemonSet mode) and `obt agent --server` (a standalone host) report; `obt operator`
 judges liveness; `obt api` in cluster mode mirrors the OllamaNodes into PostgreSQL and writes the
 standalone host's OllamaNode and Lease; `kubectl` reads the objects. The Kubernetes API test
-server stands in for the control plane and the test plays the kubelet (Node and pod readiness).
+server (or, with OBT_E2E_CLUSTER=1, the cluster $KUBECONFIG names: tests/e2e/conftest.py) stands in
+for the control plane and the test plays the kubelet (Node and pod readiness).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from obt.operator.settings import DEFAULT_AGENT_SELECTOR
 from tests.agent.fake_ollama import QWEN
-from tests.e2e.conftest import OllamaThread, free_port, processes
+from tests.e2e.conftest import Cluster, OllamaThread, free_port, processes
 from tests.support.fixtures import require_kubectl
-from tests.support.kube_api_server import KubeApiServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.kubectl, pytest.mark.postgres]
 
@@ -28,6 +29,8 @@ NODE = "gpu-node-1"
 HOST = "mac-studio"
 ADMIN = "e2e-admin-token-0123456789abcdef"
 ONODE = ("obt.dev/v1alpha1", "OllamaNode")
+# The agent pod's labels: the ones the operator's default selector (and the chart) use.
+AGENT_LABELS = dict(pair.split("=", 1) for pair in DEFAULT_AGENT_SELECTOR.split(","))
 # Operator timings scaled down so the test runs in seconds (defaults: sweep 2 s, 30 s, 60 s).
 OPERATOR_ENV = {
     "OBT_NAMESPACE": NS,
@@ -93,18 +96,16 @@ def api_node(api: str, name: str) -> dict[str, Any] | None:
 
 
 def test_cluster_pipeline_end_to_end(
-    kube_api: KubeApiServer,
+    cluster: Cluster,
     e2e_database: str,
     ollama: OllamaThread,
     tmp_path: Path,
 ) -> None:
     kubectl = require_kubectl()
-    kubeconfig = Path(kube_api.kubeconfig)
-    kube_api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-    kube_api.set_node_ready(NODE)
-    kube_api.set_pod_ready(
-        NS, "obt-agent-x7k2p", True, node_name=NODE, labels={"app.kubernetes.io/name": "obt-agent"}
-    )
+    kubeconfig = Path(cluster.kubeconfig)
+    cluster.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    cluster.set_node_ready(NODE)
+    cluster.set_pod_ready(NS, "obt-agent-x7k2p", True, node_name=NODE, labels=AGENT_LABELS)
     api_port = free_port()
     api = f"http://127.0.0.1:{api_port}"
     kube = {"OBT_KUBE__KUBECONFIG": str(kubeconfig)}
@@ -205,7 +206,7 @@ def test_cluster_pipeline_end_to_end(
         )
         assert wide[HOST]["SOURCE"] == "standalone"
         assert wide[NODE]["SOURCE"] == "daemonset"
-        lease = kube_api.get("coordination.k8s.io/v1", "Lease", f"obt-node-{HOST}", NS)
+        lease = cluster.get("coordination.k8s.io/v1", "Lease", f"obt-node-{HOST}", NS)
         assert lease is not None
         assert lease["metadata"]["labels"]["obt.dev/standalone-host"] == HOST
         host = procs.wait_for(
@@ -215,10 +216,10 @@ def test_cluster_pipeline_end_to_end(
 
         # 4. The kubelet marks the agent pod NotReady: the operator flips the object, the
         #    mirror carries it to the API; and back.
-        kube_api.set_pod_ready(NS, "obt-agent-x7k2p", False)
+        cluster.set_pod_ready(NS, "obt-agent-x7k2p", False)
         procs.wait_for(lambda: api_node(api, NODE)["phase"] == "NotReady", 30, "API: NotReady")
         assert kubectl_rows(kubectl, kubeconfig)[NODE]["STATUS"] == "NotReady"
-        kube_api.set_pod_ready(NS, "obt-agent-x7k2p", True)
+        cluster.set_pod_ready(NS, "obt-agent-x7k2p", True)
         procs.wait_for(lambda: api_node(api, NODE)["phase"] == "Ready", 30, "API: Ready again")
 
         # The node page carries the operator's conditions and their history, and the models.

@@ -20,7 +20,7 @@ from kopf.testing import KopfRunner
 from tests.support.kube_api_server import KubeApiServer
 
 NS = "obt"
-AGENT_LABELS = {"app.kubernetes.io/name": "obt-agent"}
+AGENT_LABELS = {"app.kubernetes.io/name": "obt", "app.kubernetes.io/component": "agent"}
 SWEEP = 0.3
 NOT_READY_AFTER = 3.0
 REMOVE_AFTER = 6.0

@@ -8,7 +8,15 @@ import click
 @click.command(name="api")
 @click.option("--host", default=None, help="Address to bind (default OBT_API__HOST, 0.0.0.0).")
 @click.option("--port", default=None, type=int, help="Port (default OBT_API__PORT, 8881).")
-def command(host: str | None, port: int | None) -> None:
+@click.option(
+    "--forwarded-allow-ips",
+    envvar="FORWARDED_ALLOW_IPS",
+    default=None,
+    help="Trusted proxies (comma-separated IPs or CIDRs, '*' for any) whose X-Forwarded-For is "
+    "taken as the client address, e.g. for per-address rate limits behind an Ingress "
+    "(default FORWARDED_ALLOW_IPS, else loopback only).",
+)
+def command(host: str | None, port: int | None, forwarded_allow_ips: str | None) -> None:
     """Run the API server: REST + SSE + agent ingress on the database in OBT_DATABASE__URL.
 
     Cluster mode (mirroring OllamaNodes, standalone CRs and Leases) is switched on with
@@ -34,4 +42,5 @@ def command(host: str | None, port: int | None) -> None:
         log_level="warning",
         access_log=False,
         proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
     )

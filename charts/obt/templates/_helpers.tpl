@@ -158,3 +158,15 @@ seccompProfile:
 {{- required "agent.ollama.url is required with agent.ollama.discovery=url" $ollama.url }}
 {{- end }}
 {{- end }}
+
+{{/* Agent profiles in precedence order (a node of two vendors gets the first one's agent), then
+the catch-all `default`. A JSON list, for fromJsonArray. */}}
+{{- define "obt.agentProfileOrder" -}}
+["nvidia", "amd", "intel", "default"]
+{{- end }}
+
+{{/* Name of one profile's agent DaemonSet: "<fullname>-agent-<profile>". Call with (list . "nvidia"). */}}
+{{- define "obt.agentName" -}}
+{{- $root := index . 0 }}
+{{- printf "%s-%s" (include "obt.componentName" (list $root "agent")) (index . 1) | trunc 63 | trimSuffix "-" }}
+{{- end }}

@@ -14,6 +14,11 @@ from pydantic import BaseModel, Field
 from obt.core.liveness import LivenessConfig
 from obt.core.settings import ObtSettings
 
+# The labels the Helm chart puts on the pods of every agent DaemonSet (one per accelerator profile,
+# any release): charts/obt/templates/_helpers.tpl "obt.selectorLabels" with component "agent". The
+# chart also sets OBT_AGENT_SELECTOR, adding its release's app.kubernetes.io/instance.
+DEFAULT_AGENT_SELECTOR = "app.kubernetes.io/name=obt,app.kubernetes.io/component=agent"
+
 
 def default_identity() -> str:
     """The pod name in a cluster (HOSTNAME), plus the pid so two replicas on one host differ."""
@@ -63,8 +68,8 @@ class OperatorSettings(ObtSettings):
         "obt", description="OBT namespace: standalone heartbeat Leases, the leader Lease, Events."
     )
     agent_selector: str = Field(
-        "app.kubernetes.io/name=obt-agent",
-        description="Label selector of the agent DaemonSet's pods (server-side).",
+        DEFAULT_AGENT_SELECTOR,
+        description="Label selector of the agent DaemonSets' pods (server-side).",
     )
     listen: str = Field(
         "0.0.0.0:8882", description="host:port of /healthz and /metrics; empty: do not serve."
