@@ -16,7 +16,7 @@ import pytest
 import trustme
 
 from tests.api.pg import free_port
-from tests.support.processes import stop
+from tests.support.processes import stop, wait_ready
 
 OBT = str(Path(sys.executable).with_name("obt"))
 
@@ -56,16 +56,7 @@ def test_agent_enrolls_and_reports_over_native_tls(
     ca = str(private_ca["ca"])
     trust = ssl.create_default_context(cafile=ca)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert serve.poll() is None, serve.stdout.read() if serve.stdout else ""
-            try:
-                if httpx.get(f"{base}/readyz", verify=trust, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "obt serve --tls-cert never answered over HTTPS"
-            time.sleep(0.3)
+        wait_ready(base, serve, verify=trust)
         # It is TLS for real: a client without the private CA refuses the certificate, and
         # plain HTTP on the same port gets no answer from the API.
         with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):

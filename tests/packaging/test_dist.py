@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tarfile
 import zipfile
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from tests.api.pg import free_port
-from tests.packaging.conftest import fresh_venv
+from tests.packaging.conftest import REPO, fresh_venv
 from tests.support.processes import stop, wait_for_nodes
 
 FORBIDDEN = {"fastapi", "sqlalchemy", "kopf", "kubernetes-asyncio", "uvicorn", "alembic", "asyncpg"}
@@ -97,3 +98,33 @@ def test_server_extra_serves_the_dashboard_from_the_wheel(dist_wheel: Path, tmp_
     finally:
         out = stop(proc)
     assert "dashboard not built" not in out
+
+
+# `pip install obt`, `pip install 'obt[agent]'`, `pip install -U obt` ... and "obt[agent]" as a
+# requirement: PyPI's `obt` is an unrelated project.
+PIP_OBT = re.compile(r"pip3?\s+install\s+(?:-\S+\s+)*['\"]?obt(?:\[|['\"]?(?:\s|$))")
+REQUIREMENT_OBT = re.compile(r"['\"]obt\[(?:agent|server|dev)\]")
+SHIPPED_TEXT = ("*.md", "*.py", "*.sh", "*.ps1", "*.plist", "*.service", "*.yaml", "*.toml")
+
+
+def _shipped_files() -> list[Path]:
+    found: list[Path] = [REPO / "pyproject.toml", REPO / "Makefile"]
+    for folder in ("docs", "packaging", "images", "scripts", "charts", "core", "agent", "api"):
+        for pattern in SHIPPED_TEXT:
+            found += (REPO / folder).rglob(pattern)
+    found += (REPO / "images").glob("*.Dockerfile")
+    found += (REPO / "operator").rglob("*.py")
+    return [*found, REPO / "README.md", REPO / "compose.yaml"]
+
+
+def test_nothing_tells_a_user_to_pip_install_obt() -> None:
+    offenders = []
+    for path in _shipped_files():
+        if not path.is_file():
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if PIP_OBT.search(line) or REQUIREMENT_OBT.search(line):
+                offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert not offenders, "install from the wheel or a checkout instead:\n" + "\n".join(offenders)
+    assert PIP_OBT.search("pip install 'obt[agent]'") and PIP_OBT.search("pip install -U obt")
+    assert not PIP_OBT.search("pip install './obt_fleet-0.1.0-py3-none-any.whl[agent]'")

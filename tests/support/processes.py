@@ -45,3 +45,25 @@ def wait_for_nodes(
         if time.monotonic() > deadline:
             raise AssertionError(f"{base} listed no node within {timeout:.0f}s")
         time.sleep(0.3)
+
+
+def wait_ready(
+    base: str,
+    server: subprocess.Popen[str],
+    *,
+    verify: ssl.SSLContext | bool = True,
+    timeout: float = 60.0,
+) -> None:
+    """Poll GET {base}/readyz until 200; fail with the server's output if it exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.poll() is not None:
+            raise AssertionError(server.stdout.read() if server.stdout else "server exited")
+        try:
+            if httpx.get(f"{base}/readyz", verify=verify, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{base}/readyz did not answer 200 within {timeout:.0f}s")
+        time.sleep(0.3)

@@ -53,6 +53,11 @@ def _this_command() -> str:
     return sys.argv[0] if sys.argv[0].endswith("obt") else "obt"
 
 
+def _local(host: str) -> str:
+    """The address this machine reaches its own server at: a wildcard bind is not an address."""
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::", "[::]") else host
+
+
 def local_agent_hook(interval: float | None = None) -> Callable[[Any], Awaitable[Any]]:
     """A start-up hook that runs this machine's agent inside the API process."""
 
@@ -144,7 +149,7 @@ def command(
             click.echo(
                 f"Admin token (stored in {data_dir / 'admin-token'}, shown once):\n  {token}\n"
                 "To add another host, create an enrollment token on this machine with:\n"
-                f"  {_this_command()} token create --server {scheme}://{host}:{port}"
+                f"  {_this_command()} token create --server {scheme}://{_local(host)}:{port}"
                 + ("" if data_dir == default_data_dir() else f" --data-dir {data_dir}"),
                 err=True,
             )
