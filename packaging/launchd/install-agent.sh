@@ -101,7 +101,9 @@ fi
 # 1-2. Python and the virtual environment. Without --wheel an existing installation is kept.
 PY=$(find_python)
 if [ -n "$WHEEL" ]; then
-  [ -f "$WHEEL" ] || die "--wheel $WHEEL: no such file (build it with: make dist)"
+  [ -e "$WHEEL" ] || die "--wheel $WHEEL: no such file (build it with: make dist)"
+  # An absolute path: pip would take a bare "obt[agent]" for a PyPI name (another project).
+  WHEEL=$(cd "$(dirname "$WHEEL")" && pwd)/$(basename "$WHEEL")
   "$PY" -m venv "$PREFIX" || die "$PY -m venv $PREFIX failed"
   "$PREFIX/bin/python" -m pip install --upgrade --quiet "$WHEEL[agent]" \
     || die "pip install $WHEEL[agent] failed"

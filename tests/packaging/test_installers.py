@@ -152,16 +152,16 @@ def test_macos_installer_refuses_python_39_and_says_where_to_get_310(tmp_path: P
 
 
 @pytest.mark.slow
-def test_macos_installer_enrolls_and_keeps_the_token_out_of_the_plist(tmp_path: Path) -> None:
-    """The install script run for real (with a fake launchctl): it enrolls against `obt serve`,
-    writes the node token 0600 and a plist without any secret; --uninstall removes it all."""
+@pytest.mark.timeout(600)
+def test_macos_installer_enrolls_and_keeps_the_token_out_of_the_plist(
+    dist_wheel: Path, tmp_path: Path
+) -> None:
+    """The install script run for real (with a fake launchctl): it installs the wheel of
+    `make dist` into its venv, enrolls against `obt serve`, writes the node token 0600 and a plist
+    without any secret; --uninstall removes it all."""
     fake = _fake_bin(tmp_path)
     root = tmp_path / "root"
-    # An existing installation (the script's pip step needs --wheel; tests/packaging/test_dist.py
-    # covers installing the wheel): this venv's obt stands in for /usr/local/obt-agent/bin/obt.
     prefix_bin = root / "usr" / "local" / "obt-agent" / "bin"
-    prefix_bin.mkdir(parents=True)
-    (prefix_bin / "obt").symlink_to(OBT)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OBT_")}
     env["OBT_AGENT__OLLAMA_URL"] = f"http://127.0.0.1:{free_port()}"  # nothing listens: fast fail
     port = free_port()
@@ -191,9 +191,10 @@ def test_macos_installer_enrolls_and_keeps_the_token_out_of_the_plist(tmp_path: 
         ca_file = tmp_path / "private & ca.pem"  # XML-escaped in the plist
         trustme.CA().cert_pem.write_to_path(str(ca_file))
         script_env = {**env, "PATH": f"{fake}:{env['PATH']}", "OBT_INSTALL_ROOT": str(root)}
+        enroll_args = ["--enroll-token", token, "--ca-file", str(ca_file)]
         # Without --python the script finds a Python >= 3.10 on PATH by itself.
         done = subprocess.run(
-            [*INSTALL_SH, "--server", base, "--enroll-token", token, "--ca-file", str(ca_file)],
+            [*INSTALL_SH, "--wheel", str(dist_wheel), "--server", base, *enroll_args],
             env=script_env,
             capture_output=True,
             text=True,
