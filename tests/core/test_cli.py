@@ -85,3 +85,13 @@ def test_tls_needs_both_files_and_names_the_missing_one(tmp_path) -> None:  # ty
         )
         assert result.exit_code == 2, result.output
         assert "nokey.pem is not a readable file" in result.output
+
+
+def test_tls_files_come_from_the_environment_too(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cert = tmp_path / "cert.pem"
+    cert.write_text("x")
+    env = {"OBT_API__TLS_CERT": str(cert)}
+    for name in ("serve", "api"):
+        result = CliRunner().invoke(main, [name], env=env)
+        assert result.exit_code == 2, result.output
+        assert "tls_cert is set but api.tls_key is not" in result.output

@@ -1,5 +1,6 @@
 """The `obt` command. Subcommands are imported only when used, so that `obt agent` on a host with
-only the `agent` extra installed (`pip install '<obt-fleet wheel>[agent]'`) never imports FastAPI, SQLAlchemy or kopf."""
+only the `agent` extra installed (`pip install '<obt-fleet wheel>[agent]'`) never imports
+FastAPI, SQLAlchemy or kopf."""
 
 from __future__ import annotations
 
