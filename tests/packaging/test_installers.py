@@ -191,6 +191,7 @@ def test_macos_installer_enrolls_and_keeps_the_token_out_of_the_plist(
         ca_file = tmp_path / "private & ca.pem"  # XML-escaped in the plist
         trustme.CA().cert_pem.write_to_path(str(ca_file))
         script_env = {**env, "PATH": f"{fake}:{env['PATH']}", "OBT_INSTALL_ROOT": str(root)}
+        script_env["PIP_NO_COMPILE"] = "1"  # as tests/packaging/conftest.py's venvs: faster
         enroll_args = ["--enroll-token", token, "--ca-file", str(ca_file)]
         # Without --python the script finds a Python >= 3.10 on PATH by itself.
         done = subprocess.run(
