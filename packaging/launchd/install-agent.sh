@@ -102,7 +102,7 @@ fi
 PY=$(find_python)
 if [ -n "$WHEEL" ]; then
   [ -e "$WHEEL" ] || die "--wheel $WHEEL: no such file (build it with: make dist)"
-  # An absolute path: pip would take a bare "obt[agent]" for a PyPI name (another project).
+  # An absolute path: pip reads a bare name with an extra as a PyPI project (`obt` is another one).
   WHEEL=$(cd "$(dirname "$WHEEL")" && pwd)/$(basename "$WHEEL")
   "$PY" -m venv "$PREFIX" || die "$PY -m venv $PREFIX failed"
   "$PREFIX/bin/python" -m pip install --upgrade --quiet "$WHEEL[agent]" \
