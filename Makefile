@@ -12,7 +12,7 @@ PORT   ?= 8881
 
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: help install tools frontend-deps frontend-build run test test-python test-frontend lint format bench images e2e-cluster kind-e2e clean
+.PHONY: help install tools frontend-deps frontend-build run test test-python test-frontend lint format bench images dist e2e-cluster kind-e2e clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -36,7 +36,10 @@ frontend-deps: $(FRONTEND)/node_modules/.package-lock.json
 frontend-build: frontend-deps ## Build the dashboard into frontend/build (served by the API)
 	cd $(FRONTEND) && npm run build
 
-run: install frontend-build ## Install what is needed and start `obt serve` on http://127.0.0.1:8881
+dist: install frontend-build ## Build the wheel and sdist (obt-fleet, dashboard inside) into dist/
+	$(BIN)/python scripts/dist.py --out dist
+
+run: install frontend-build ## Start `obt serve` on http://127.0.0.1:8881 (HOST=0.0.0.0 lets other hosts join)
 	$(BIN)/obt serve --host $(HOST) --port $(PORT)
 
 lint: install ## ruff (lint + format check), mypy (strict on obt.core), import-linter
@@ -50,8 +53,9 @@ format: install ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test-python: install tools frontend-build ## pytest: core, agent, operator, api, charts, e2e tiers
-	$(BIN)/pytest
+# dist: tests/packaging/test_dist.py installs the wheel `make dist` built into fresh venvs.
+test-python: install tools frontend-build dist ## pytest: core, agent, operator, api, charts, e2e, packaging
+	OBT_TEST_DIST=$(CURDIR)/dist $(BIN)/pytest
 
 test-frontend: frontend-deps tools ## Dashboard: lint, svelte-check, API client freshness, Vitest, Playwright
 	cd $(FRONTEND) && npm run lint && npm run check && npm run check:api && npm run test:unit
@@ -78,4 +82,4 @@ kind-e2e: install ## Create a kind cluster, install the chart, run the e2e suite
 	bash scripts/kind-e2e.sh
 
 clean: ## Remove build outputs (keeps .venv and node_modules)
-	rm -rf $(FRONTEND)/build $(FRONTEND)/.svelte-kit .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(FRONTEND)/build $(FRONTEND)/.svelte-kit dist .pytest_cache .mypy_cache .ruff_cache

@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,6 +13,7 @@ import pytest
 
 from obt.api.agents.tokens import node_name_for
 from tests.api.pg import free_port
+from tests.support.processes import stop, wait_for_nodes
 
 
 @pytest.mark.slow
@@ -34,17 +34,7 @@ def test_obt_serve_lists_this_machine(tmp_path: Path) -> None:
     expected = node_name_for(AgentSettings().agent.host_id)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        items: list[dict[str, object]] = []
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            try:
-                items = httpx.get(f"{base}/api/v1/nodes", timeout=2).json()["items"]
-            except httpx.HTTPError:
-                items = []
-            if items:
-                break
-            time.sleep(0.3)
+        items = wait_for_nodes(base, proc)
         assert [n["name"] for n in items] == [expected]
         node = httpx.get(f"{base}/api/v1/nodes/{expected}").json()
         assert node["phase"] == "Ready" and node["agent"]["mode"] == "embedded"
@@ -100,10 +90,5 @@ def test_obt_serve_lists_this_machine(tmp_path: Path) -> None:
         )
         assert listed.split()[2] == "yes"
     finally:
-        proc.terminate()
-        try:
-            out, _ = proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
+        out = stop(proc)
     assert "Admin token" in out and token in out

@@ -55,3 +55,43 @@ def test_token_create_without_an_admin_token_says_where_to_get_one(tmp_path, mon
     result = CliRunner().invoke(main, ["token", "create", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "no admin token" in result.output
+
+
+def test_help_joins_hosts_with_an_enrollment_token() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert "obt agent --server URL --enroll-token TOKEN" in " ".join(result.output.split())
+    assert "--token TOKEN" not in result.output
+
+
+def test_a_missing_extra_says_how_to_install_it_without_the_pypi_name_obt() -> None:
+    from obt.cli.main import _missing_extra
+
+    result = CliRunner().invoke(_missing_extra("serve", ImportError(name="uvicorn")), [])
+    assert result.exit_code == 1
+    assert "uvicorn" in result.output and "[server]" in result.output
+    assert f"obt_fleet-{__version__}-py3-none-any.whl[server]" in result.output
+    assert "'obt[" not in result.output
+
+
+def test_tls_needs_both_files_and_names_the_missing_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cert = tmp_path / "cert.pem"
+    cert.write_text("x")
+    for name in ("serve", "api"):
+        result = CliRunner().invoke(main, [name, "--tls-cert", str(cert)])
+        assert result.exit_code == 2, result.output
+        assert "tls_cert is set but api.tls_key is not" in result.output
+        result = CliRunner().invoke(
+            main, [name, "--tls-cert", str(cert), "--tls-key", str(tmp_path / "nokey.pem")]
+        )
+        assert result.exit_code == 2, result.output
+        assert "nokey.pem is not a readable file" in result.output
+
+
+def test_tls_files_come_from_the_environment_too(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cert = tmp_path / "cert.pem"
+    cert.write_text("x")
+    env = {"OBT_API__TLS_CERT": str(cert)}
+    for name in ("serve", "api"):
+        result = CliRunner().invoke(main, [name], env=env)
+        assert result.exit_code == 2, result.output
+        assert "tls_cert is set but api.tls_key is not" in result.output

@@ -29,6 +29,11 @@ def _settings(**overrides: Any) -> AgentSettings:
 
 @click.group(name="agent", invoke_without_command=True)
 @click.option("--server", metavar="URL", help="OBT API to report to (HTTP mode, standalone hosts).")
+@click.option(
+    "--ca-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM file of the private CA that signed the server's certificate (HTTPS).",
+)
 @click.option("--token", metavar="TOKEN", help="Per-node token the API issued for this host.")
 @click.option(
     "--enroll-token",

@@ -14,14 +14,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
 import random
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -40,6 +43,57 @@ NO_DIGEST = "0" * 64
 # Longest wait between two checks of a refused node token: nothing but a person can fix it, so
 # one request per half hour is plenty (and costs the server nothing).
 REFUSED_RETRY_CAP_S = 1800.0
+
+
+# Servers already warned about in this process: the warning is said once, not on each restart
+# of the reporter.
+_warned_plain_http: set[str] = set()
+
+
+def plain_http_warning(server: str) -> str | None:
+    """The warning for a server reached over plain HTTP beyond this machine, else None.
+
+    Loopback (127.0.0.0/8, ::1, localhost) is exempt: `obt serve` on the same machine needs no
+    TLS. Anything else would carry the enrollment and node tokens in clear text.
+    """
+    parts = urlsplit(server)
+    if parts.scheme.lower() != "http":
+        return None
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name: not known to be loopback
+    return (
+        f"http: {server} is plain HTTP to another machine: the enrollment and node tokens cross "
+        "the network unencrypted. Serve HTTPS (obt serve --tls-cert/--tls-key, or a reverse "
+        "proxy) and use an https:// --server (--ca-file for a private CA); docs/install.md, 'TLS'"
+    )
+
+
+def warn_plain_http_once(server: str) -> bool:
+    """Log plain_http_warning(server) the first time this process sees that server; True if it
+    logged."""
+    message = plain_http_warning(server)
+    if message is None or server in _warned_plain_http:
+        return False
+    _warned_plain_http.add(server)
+    log.warning("%s", message)
+    return True
+
+
+def ssl_context(ca_file: Path | None) -> ssl.SSLContext | None:
+    """Verification against `ca_file` (a private CA) when given; None means aiohttp's default
+    (the system's trust store). A missing or malformed file raises a ValueError naming it."""
+    if ca_file is None:
+        return None
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"--ca-file {ca_file}: not a readable PEM CA file ({exc})") from exc
 
 
 class FatalReportError(RuntimeError):
@@ -124,8 +178,11 @@ class HttpReporter:
         base_backoff: float = 1.0,
         request_timeout: float = 10.0,
         rng: random.Random | None = None,
+        ca_file: Path | None = None,
     ) -> None:
         self.server = server.rstrip("/")
+        self.ssl = ssl_context(ca_file)
+        warn_plain_http_once(self.server)
         self.health = health
         self.clock = clock
         self.data_dir = data_dir
@@ -232,6 +289,7 @@ class HttpReporter:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=self.ssl if self.ssl is not None else True),
                 timeout=aiohttp.ClientTimeout(total=self.request_timeout),
                 headers={"User-Agent": USER_AGENT},
             )

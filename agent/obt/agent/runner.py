@@ -142,21 +142,26 @@ async def run_agent(settings: AgentSettings, once: bool = False) -> int:
                 settings.agent.data_dir,
             )
             return 2
-        reporter = HttpReporter(
-            settings.agent.server,
-            health,
-            time.monotonic,
-            data_dir=settings.agent.data_dir,
-            host_id=settings.agent.host_id,
-            token=token,
-            enroll_token=enroll,
-            display_name=settings.agent.display_name,
-            labels=settings.agent.labels,
-            replace=settings.agent.replace,
-            heartbeat_interval=settings.agent.heartbeat_interval,
-            max_backoff=settings.agent.max_backoff,
-            request_timeout=settings.agent.request_timeout,
-        )
+        try:
+            reporter = HttpReporter(
+                settings.agent.server,
+                health,
+                time.monotonic,
+                data_dir=settings.agent.data_dir,
+                host_id=settings.agent.host_id,
+                token=token,
+                enroll_token=enroll,
+                ca_file=settings.agent.ca_file,
+                display_name=settings.agent.display_name,
+                labels=settings.agent.labels,
+                replace=settings.agent.replace,
+                heartbeat_interval=settings.agent.heartbeat_interval,
+                max_backoff=settings.agent.max_backoff,
+                request_timeout=settings.agent.request_timeout,
+            )
+        except ValueError as exc:  # an unreadable --ca-file
+            log.error("%s", exc)
+            return 2
     else:
         log.error(
             "nothing to report to: give --server URL (standalone host) or run in Kubernetes (--kubernetes)"

@@ -41,6 +41,11 @@ class AgentConfig(BaseModel):
         None,
         description="Base URL of the OBT API for HTTP (standalone) mode, e.g. https://obt.example:8881.",
     )
+    ca_file: Path | None = Field(
+        None,
+        description="PEM file of the CA(s) that signed the server's certificate (a private CA); "
+        "default: the system's trust store.",
+    )
     token: SecretStr | None = Field(None, description="Per-node token already issued by the API.")
     enroll_token: SecretStr | None = Field(
         None, description="Enrollment token ('abcdef.0123456789abcdef') to obtain a node token."

@@ -7,6 +7,7 @@ e.g. `OBT_DATABASE__URL=postgresql+asyncpg://...`, `OBT_API__ADMIN_TOKEN=...`,
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -43,6 +44,11 @@ class RateLimit(BaseModel):
 class ApiGroup(BaseModel):
     host: str = Field("0.0.0.0", description="Address uvicorn binds in cluster mode.")
     port: int = Field(8881, ge=1, le=65535, description="Port uvicorn binds.")
+    tls_cert: Path | None = Field(
+        None,
+        description="PEM certificate (chain) file: serve HTTPS without a reverse proxy. Needs tls_key.",
+    )
+    tls_key: Path | None = Field(None, description="PEM private key file of tls_cert.")
     admin_token: SecretStr | None = Field(
         None, description="Bearer token for people's write operations (enrollment tokens, seeding)."
     )
@@ -99,6 +105,20 @@ class ApiSettings(ObtSettings):
                     "characters in OBT_API__ADMIN_TOKEN (got a placeholder or nothing)"
                 )
         return self
+
+
+def check_tls_files(cert: Path | None, key: Path | None) -> None:
+    """Both or neither, and existing files: a clear error at start instead of uvicorn's traceback
+    (`obt api` and `obt serve` check after their options override the environment)."""
+    if (cert is None) != (key is None):
+        given, missing = ("tls_cert", "tls_key") if key is None else ("tls_key", "tls_cert")
+        raise ValueError(
+            f"api.{given} is set but api.{missing} is not: HTTPS needs both the certificate "
+            "(--tls-cert, OBT_API__TLS_CERT) and its key (--tls-key, OBT_API__TLS_KEY)"
+        )
+    for name, path in (("tls_cert", cert), ("tls_key", key)):
+        if path is not None and not path.is_file():
+            raise ValueError(f"api.{name}: {path} is not a readable file")
 
 
 @lru_cache(maxsize=1)

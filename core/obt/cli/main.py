@@ -1,5 +1,6 @@
 """The `obt` command. Subcommands are imported only when used, so that `obt agent` on a host with
-only `obt[agent]` installed never imports FastAPI, SQLAlchemy or kopf."""
+only the `agent` extra installed (`pip install '<obt-fleet wheel>[agent]'`) never imports
+FastAPI, SQLAlchemy or kopf."""
 
 from __future__ import annotations
 
@@ -64,7 +65,9 @@ def _missing_extra(name: str, exc: ImportError) -> click.Command:
     def unavailable(**_: Any) -> None:
         raise click.ClickException(
             f"`obt {name}` needs packages that are not installed ({exc.name or exc}). "
-            f"Install them with: pip install 'obt[{extra}]'"
+            f"Install OBT with the '{extra}' extra: pip install "
+            f"'obt_fleet-{__version__}-py3-none-any.whl[{extra}]' (the wheel `make dist` builds), "
+            f"or pip install '.[{extra}]' in a checkout"
         )
 
     return unavailable
@@ -75,6 +78,7 @@ def _missing_extra(name: str, exc: ImportError) -> click.Command:
 def main() -> None:
     """OBT: one live view of every machine that runs Ollama.
 
-    Start with `obt serve` on one machine, then join others with
-    `obt agent --server URL --token TOKEN`. On Kubernetes, install the Helm chart.
+    Start with `obt serve` on one machine (`--host 0.0.0.0` to let other hosts in), create an
+    enrollment token there with `obt token create`, then join each other host with
+    `obt agent --server URL --enroll-token TOKEN`. On Kubernetes, install the Helm chart.
     """

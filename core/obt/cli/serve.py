@@ -18,6 +18,8 @@ from typing import Any
 
 import click
 
+from obt.api.cli import tls_arguments, tls_cert_option, tls_key_option
+
 log = logging.getLogger("obt.serve")
 
 
@@ -49,6 +51,11 @@ def _this_command() -> str:
     if found and Path(found).resolve() == Path(sys.argv[0]).resolve():
         return "obt"
     return sys.argv[0] if sys.argv[0].endswith("obt") else "obt"
+
+
+def _local(host: str) -> str:
+    """The address this machine reaches its own server at: a wildcard bind is not an address."""
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::", "[::]") else host
 
 
 def local_agent_hook(interval: float | None = None) -> Callable[[Any], Awaitable[Any]]:
@@ -100,17 +107,32 @@ def local_agent_hook(interval: float | None = None) -> Callable[[Any], Awaitable
     help="Where the SQLite database and admin token live (default: the user data dir).",
 )
 @click.option("--no-agent", is_flag=True, help="Do not report this machine.")
-def command(host: str, port: int, data_dir: Path | None, no_agent: bool) -> None:
-    """Run the API on 127.0.0.1:8881 with SQLite, serve the dashboard and report this machine."""
+@tls_cert_option
+@tls_key_option
+def command(
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    no_agent: bool,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+) -> None:
+    """Run the API on 127.0.0.1:8881 with SQLite, serve the dashboard and report this machine.
+
+    With --tls-cert and --tls-key it serves HTTPS; other hosts' agents then trust it with
+    --ca-file when the certificate comes from a private CA (docs/install.md, "TLS").
+    """
     import uvicorn
 
     from obt.api.settings import ApiSettings
     from obt.api.static import find_dashboard
     from obt.core.logging import configure_logging
 
+    settings = ApiSettings()
+    tls = tls_arguments(tls_cert or settings.api.tls_cert, tls_key or settings.api.tls_key)
+    scheme = "https" if tls else "http"
     data_dir = (data_dir or default_data_dir()).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    settings = ApiSettings()
     configure_logging(settings.log)
     overrides: dict[str, Any] = {"mode": "local"}
     if "OBT_DATABASE__URL" not in os.environ:
@@ -127,7 +149,7 @@ def command(host: str, port: int, data_dir: Path | None, no_agent: bool) -> None
             click.echo(
                 f"Admin token (stored in {data_dir / 'admin-token'}, shown once):\n  {token}\n"
                 "To add another host, create an enrollment token on this machine with:\n"
-                f"  {_this_command()} token create --server http://{host}:{port}"
+                f"  {_this_command()} token create --server {scheme}://{_local(host)}:{port}"
                 + ("" if data_dir == default_data_dir() else f" --data-dir {data_dir}"),
                 err=True,
             )
@@ -142,8 +164,8 @@ def command(host: str, port: int, data_dir: Path | None, no_agent: bool) -> None
         dashboard=dashboard,
     )
     click.echo(
-        f"OBT on http://{host}:{port}  (database {settings.database.url}; dashboard "
+        f"OBT on {scheme}://{host}:{port}  (database {settings.database.url}; dashboard "
         f"{dashboard or 'not built: run make frontend-build'})",
         err=True,
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, **tls)
