@@ -1,4 +1,9 @@
-"""/api/v1/admin: demo data for people and tests (admin token required)."""
+"""/api/v1/admin: node removal, and demo data for people and tests (admin token required).
+
+The seed endpoint (`demo_router`) is mounted only with `obt serve --demo` / OBT_API__DEMO=true:
+fake nodes have no place in a real inventory, and a stolen admin token must not be able to
+flood one with them.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from obt.api.schemas import VALIDATION_RESPONSES, ApiModel, Problem
 from obt.api.security import AdminDep
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=VALIDATION_RESPONSES)
+demo_router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=VALIDATION_RESPONSES)
 
 
 class SeedRequest(ApiModel):
@@ -36,14 +42,15 @@ class SeedResult(ApiModel):
     changed: int = Field(..., description="Nodes written (unchanged ones are skipped).")
 
 
-@router.post(
+@demo_router.post(
     "/seed",
     operation_id="seedNodes",
     response_model=SeedResult,
     responses={401: {"model": Problem}, 403: {"model": Problem}},
 )
 async def seed_nodes(_: AdminDep, body: SeedRequest, state: StateDep) -> SeedResult:
-    """Write `count` deterministic fake nodes (daemonset source, phase Ready)."""
+    """Write `count` deterministic fake nodes (daemonset source, phase Ready). Only in demo mode
+    (`obt serve --demo`, OBT_API__DEMO=true); 404 otherwise."""
     names = [fake_name(i, body.prefix) for i in range(body.count)]
     records = [
         NodeRecord(

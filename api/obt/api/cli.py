@@ -20,12 +20,14 @@ def command(host: str | None, port: int | None) -> None:
     from obt.api.settings import ApiSettings
     from obt.api.static import find_dashboard
     from obt.core.logging import configure_logging
+    from obt.core.settings import warn_unknown_variables
 
     try:
         settings = ApiSettings()
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     configure_logging(settings.log)
+    warn_unknown_variables([ApiSettings])
     app = create_app(settings, dashboard=find_dashboard())
     uvicorn.run(
         app,

@@ -90,6 +90,17 @@ def local_agent_hook(interval: float | None = None) -> Callable[[Any], Awaitable
     return start
 
 
+def _settings_read_here(no_agent: bool) -> list[type[Any]]:
+    """The settings classes this process reads: the API's, and the local agent's."""
+    from obt.api.settings import ApiSettings
+
+    if no_agent:
+        return [ApiSettings]
+    from obt.agent.settings import AgentSettings
+
+    return [ApiSettings, AgentSettings]
+
+
 @click.command(name="serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8881, show_default=True, type=int, help="Port to listen on.")
@@ -100,24 +111,42 @@ def local_agent_hook(interval: float | None = None) -> Callable[[Any], Awaitable
     help="Where the SQLite database and admin token live (default: the user data dir).",
 )
 @click.option("--no-agent", is_flag=True, help="Do not report this machine.")
-def command(host: str, port: int, data_dir: Path | None, no_agent: bool) -> None:
+@click.option(
+    "--demo",
+    is_flag=True,
+    default=None,
+    help="Demo mode: mount POST /api/v1/admin/seed, which writes fake nodes "
+    "(or OBT_API__DEMO=true).",
+)
+def command(host: str, port: int, data_dir: Path | None, no_agent: bool, demo: bool | None) -> None:
     """Run the API on 127.0.0.1:8881 with SQLite, serve the dashboard and report this machine."""
     import uvicorn
 
     from obt.api.settings import ApiSettings
     from obt.api.static import find_dashboard
     from obt.core.logging import configure_logging
+    from obt.core.settings import warn_unknown_variables
 
     data_dir = (data_dir or default_data_dir()).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    settings = ApiSettings()
+    try:
+        settings = ApiSettings()
+        if not no_agent:  # read again by the local agent: fail here, with a clear message
+            from obt.agent.settings import AgentSettings
+
+            AgentSettings()
+    except ValueError as exc:  # a *_FILE that cannot be read, a value that does not parse
+        raise click.ClickException(str(exc)) from exc
     configure_logging(settings.log)
-    overrides: dict[str, Any] = {"mode": "local"}
-    if "OBT_DATABASE__URL" not in os.environ:
+    warn_unknown_variables(_settings_read_here(no_agent))
+    overrides: dict[str, Any] = {}
+    if "url" not in settings.database.model_fields_set:  # neither OBT_DATABASE__URL nor _FILE
         overrides["database"] = settings.database.model_copy(
             update={"url": f"sqlite+aiosqlite:///{data_dir / 'obt.db'}"}
         )
-    api = settings.api.model_copy(update={"host": host, "port": port})
+    api = settings.api.model_copy(
+        update={"host": host, "port": port, **({"demo": True} if demo else {})}
+    )
     if api.admin_token is None:
         from pydantic import SecretStr
 
@@ -136,11 +165,14 @@ def command(host: str, port: int, data_dir: Path | None, no_agent: bool) -> None
     from obt.api.app import create_app
 
     dashboard = find_dashboard()
-    app = create_app(
-        settings,
-        startup_hooks=[] if no_agent else [local_agent_hook()],
-        dashboard=dashboard,
-    )
+    try:
+        app = create_app(
+            settings,
+            startup_hooks=[] if no_agent else [local_agent_hook()],
+            dashboard=dashboard,
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(
         f"OBT on http://{host}:{port}  (database {settings.database.url}; dashboard "
         f"{dashboard or 'not built: run make frontend-build'})",

@@ -1,8 +1,8 @@
 """`obt token`: create, list and revoke enrollment tokens for standalone hosts.
 
 Talks to a running OBT API over HTTP with the standard library only, so it works wherever `obt`
-is installed. The admin token comes from --admin-token, OBT_API__ADMIN_TOKEN, or the file that
-`obt serve` keeps in its data directory.
+is installed. The admin token comes from --admin-token, OBT_API__ADMIN_TOKEN (or the file in
+OBT_API__ADMIN_TOKEN_FILE), or the file that `obt serve` keeps in its data directory.
 """
 
 from __future__ import annotations
@@ -31,12 +31,26 @@ def _data_dir_token(data_dir: Path | None) -> str | None:
     return path.read_text(encoding="utf-8").strip() if path.is_file() else None
 
 
+def _env_token() -> str | None:
+    """OBT_API__ADMIN_TOKEN, or the file OBT_API__ADMIN_TOKEN_FILE names (as the API reads it)."""
+    path = os.environ.get("OBT_API__ADMIN_TOKEN_FILE")
+    if path and not os.environ.get("OBT_API__ADMIN_TOKEN"):
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise click.UsageError(
+                f"OBT_API__ADMIN_TOKEN_FILE={path}: cannot read the file: {exc.strerror}"
+            ) from exc
+    return os.environ.get("OBT_API__ADMIN_TOKEN")
+
+
 def _admin_token(explicit: str | None, data_dir: Path | None) -> str:
-    token = explicit or os.environ.get("OBT_API__ADMIN_TOKEN") or _data_dir_token(data_dir)
+    token = explicit or _env_token() or _data_dir_token(data_dir)
     if not token:
         raise click.UsageError(
-            "no admin token: pass --admin-token, set OBT_API__ADMIN_TOKEN, or run this on the "
-            "machine where `obt serve` keeps it (its --data-dir)"
+            "no admin token: pass --admin-token, set OBT_API__ADMIN_TOKEN (or "
+            "OBT_API__ADMIN_TOKEN_FILE), or run this on the machine where `obt serve` keeps it "
+            "(its --data-dir)"
         )
     return token
 
@@ -72,7 +86,7 @@ server_option = click.option(
 admin_option = click.option(
     "--admin-token",
     default=None,
-    help="Admin token (default: $OBT_API__ADMIN_TOKEN or the local one).",
+    help="Admin token (default: $OBT_API__ADMIN_TOKEN, $OBT_API__ADMIN_TOKEN_FILE or the local one).",
 )
 data_dir_option = click.option(
     "--data-dir",

@@ -2129,7 +2129,7 @@ export type GetModelPlacementData = {
         /**
          * Name
          *
-         * Model name with tag.
+         * Model name ('llama3.2' means 'llama3.2:latest').
          */
         name: string;
         /**
@@ -2227,13 +2227,13 @@ export type ListNodesData = {
         /**
          * Hasmodel
          *
-         * Has this model installed.
+         * Has this model installed ('llama3.2' means 'llama3.2:latest').
          */
         hasModel?: string | null;
         /**
          * Loadedmodel
          *
-         * Has this model loaded.
+         * Has this model loaded ('llama3.2' means 'llama3.2:latest').
          */
         loadedModel?: string | null;
         /**
@@ -2257,7 +2257,7 @@ export type ListNodesData = {
         /**
          * Label
          *
-         * 'key' (label present) or 'key=value'; all must match.
+         * A label requirement: 'key' (present), '!key' (absent), 'key=value' or 'key!=value'; all must match (a Kubernetes equality-based selector, one per item).
          */
         label?: Array<string> | null;
         /**
