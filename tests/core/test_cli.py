@@ -55,3 +55,33 @@ def test_token_create_without_an_admin_token_says_where_to_get_one(tmp_path, mon
     result = CliRunner().invoke(main, ["token", "create", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "no admin token" in result.output
+
+
+def test_ages_read_like_kubectl() -> None:
+    from obt.core.summary import human_duration
+
+    cases = {
+        -5: "<invalid>",
+        -1: "0s",
+        0: "0s",
+        45: "45s",
+        119: "119s",
+        310: "5m10s",
+        600: "10m",
+        3 * 3600 + 20 * 60: "3h20m",
+        30 * 3600: "30h",
+        4 * 86400: "4d",
+        4 * 86400 + 3 * 3600: "4d3h",
+        40 * 86400: "40d",
+        3 * 365 * 86400: "3y",
+    }
+    for seconds, text in cases.items():
+        assert human_duration(seconds) == text, seconds
+
+
+def test_node_table_takes_its_columns_from_the_crd() -> None:
+    from obt.cli.fleet import node_columns
+    from obt.core.crd import PRINTER_COLUMNS
+
+    assert node_columns(wide=True) == [c["name"] for c in PRINTER_COLUMNS]
+    assert node_columns(wide=False) == [c["name"] for c in PRINTER_COLUMNS if "priority" not in c]

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from obt.api.deps import StateDep
 from obt.api.fake import fake_name, fake_status
+from obt.api.nodes.schemas import Phase
 from obt.api.nodes.store import NodeRecord
 from obt.api.schemas import VALIDATION_RESPONSES, ApiModel, Problem
 from obt.api.security import AdminDep
@@ -28,6 +29,7 @@ class SeedRequest(ApiModel):
         "fake", pattern=r"^[a-z0-9][a-z0-9-]{0,40}$", description="Name prefix: '<prefix>-00001'."
     )
     models: int = Field(20, ge=0, le=200, description="Installed models per node.")
+    phase: Phase = Field("Ready", description="The phase the fake nodes are in.")
     variant: int = Field(
         0,
         ge=0,
@@ -49,14 +51,15 @@ class SeedResult(ApiModel):
     responses={401: {"model": Problem}, 403: {"model": Problem}},
 )
 async def seed_nodes(_: AdminDep, body: SeedRequest, state: StateDep) -> SeedResult:
-    """Write `count` deterministic fake nodes (daemonset source, phase Ready). Only in demo mode
+    """Write `count` deterministic fake nodes (daemonset source, phase Ready unless asked
+    otherwise). Only in demo mode
     (`obt serve --demo`, OBT_API__DEMO=true); 404 otherwise."""
     names = [fake_name(i, body.prefix) for i in range(body.count)]
     records = [
         NodeRecord(
             name=name,
             spec={"source": "daemonset", "nodeName": name},
-            status=fake_status(i, models=body.models, variant=body.variant),
+            status=fake_status(i, models=body.models, variant=body.variant, phase=body.phase),
             labels={"obt.dev/fake": "true", "zone": f"zone-{i % 3}"},
         )
         for i, name in enumerate(names)

@@ -7,17 +7,13 @@ OBT_API__ADMIN_TOKEN_FILE), or the file that `obt serve` keeps in its data direc
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import click
 
-DEFAULT_SERVER = "http://127.0.0.1:8881"
+from obt.cli.client import call, server_option
 
 
 def _data_dir_token(data_dir: Path | None) -> str | None:
@@ -56,33 +52,9 @@ def _admin_token(explicit: str | None, data_dir: Path | None) -> str:
 
 
 def _call(server: str, token: str, method: str, path: str, body: Any = None) -> Any:
-    request = urllib.request.Request(
-        server.rstrip("/") + path,
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            text = response.read().decode()
-    except urllib.error.HTTPError as error:
-        detail = error.read().decode(errors="replace")
-        with contextlib.suppress(ValueError, AttributeError):
-            detail = json.loads(detail).get("detail", detail)
-        raise click.ClickException(f"{method} {path}: HTTP {error.code}: {detail}") from error
-    except urllib.error.URLError as error:
-        raise click.ClickException(
-            f"cannot reach the OBT API at {server}: {error.reason}"
-        ) from error
-    return json.loads(text) if text else None
+    return call(server, method, path, body=body, token=token)
 
 
-server_option = click.option(
-    "--server",
-    default=lambda: os.environ.get("OBT_SERVER", DEFAULT_SERVER),
-    show_default="$OBT_SERVER or " + DEFAULT_SERVER,
-    help="The OBT API.",
-)
 admin_option = click.option(
     "--admin-token",
     default=None,
