@@ -29,7 +29,8 @@ export const deleteNode = <ThrowOnError extends boolean = false>(options: Option
 /**
  * Seed Nodes
  *
- * Write `count` deterministic fake nodes (daemonset source, phase Ready). Only in demo mode
+ * Write `count` deterministic fake nodes (daemonset source, phase Ready unless asked
+ * otherwise). Only in demo mode
  * (`obt serve --demo`, OBT_API__DEMO=true); 404 otherwise.
  */
 export const seedNodes = <ThrowOnError extends boolean = false>(options: Options<SeedNodesData, ThrowOnError>) => (options.client ?? client).post<SeedNodesResponses, SeedNodesErrors, ThrowOnError>({

@@ -1647,6 +1647,12 @@ export type SeedRequest = {
      */
     models?: number;
     /**
+     * Phase
+     *
+     * The phase the fake nodes are in.
+     */
+    phase?: 'Pending' | 'Ready' | 'NotReady' | 'Unknown';
+    /**
      * Prefix
      *
      * Name prefix: '<prefix>-00001'.
