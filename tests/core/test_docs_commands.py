@@ -98,7 +98,21 @@ def _obt_words(segment: str) -> list[str] | None:
         words = words[1:]
     if not words or not re.match(r"^(.*[/\\])?obt(\.exe)?$", words[0]):
         return None
-    return words[1:]
+    return _without_redirections(words[1:])
+
+
+def _without_redirections(words: list[str]) -> list[str]:
+    """Drop `> file`, `2>&1`, `>>log`, `< in`: the shell's, not obt's."""
+    out: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif re.match(r"^(\d*>>?|&>|<)$", word):
+            skip = True  # the target is the next word
+        elif not re.match(r"^\d*>>?\S+$", word):
+            out.append(word)
+    return out
 
 
 def _alternatives(words: list[str]) -> list[list[str]]:
@@ -212,6 +226,7 @@ def test_every_quoted_obt_command_parses() -> None:
         ("obt node rm NAME", "`obt node` is not a command"),
         ("obt nodes -o yaml", "'yaml' is not one of"),
         ("obt token create extra-argument", "unexpected extra argument"),
+        ("obt nodes -l", "requires an argument"),
     ],
 )
 def test_the_check_catches_what_is_wrong(line: str, wrong: str) -> None:
@@ -233,6 +248,8 @@ def test_the_check_catches_what_is_wrong(line: str, wrong: str) -> None:
         "obt token",
         "obt token revoke",
         "obt --version",
+        "obt nodes gaming-pc -o json > /dev/null 2>&1",
+        "obt agent detect --json >> report.json < /dev/null",
     ],
 )
 def test_placeholders_and_synopses_are_allowed(line: str) -> None:
