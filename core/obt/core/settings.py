@@ -38,6 +38,11 @@ OTHER_VARIABLES = frozenset(
     {
         "OBT_SERVER",  # the API that `obt token`, `obt nodes` and `obt models` talk to
         "OBT_HOST_IP",  # the chart's agent env: expanded into OBT_AGENT__OLLAMA_URL
+        "OBT_DATABASE_PASSWORD",  # the chart's API env: expanded into OBT_DATABASE__URL
+        # The chart's downward-API variables, given to every pod; the agent reads them.
+        "OBT_NODE_NAME",
+        "OBT_POD_NAME",
+        "OBT_POD_NAMESPACE",
         "OBT_API_URL",  # the dashboard's dev server proxy target (frontend/vite.config.ts)
         "OBT_CHROMIUM",  # the browser of the Playwright suite and the dashboard bench
     }
