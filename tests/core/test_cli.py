@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from click.testing import CliRunner
 
 from obt.cli.main import SUBCOMMANDS, main
@@ -85,3 +88,19 @@ def test_node_table_takes_its_columns_from_the_crd() -> None:
 
     assert node_columns(wide=True) == [c["name"] for c in PRINTER_COLUMNS]
     assert node_columns(wide=False) == [c["name"] for c in PRINTER_COLUMNS if "priority" not in c]
+
+
+def test_obt_token_reads_the_admin_token_file_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import click
+
+    from obt.cli.token import _admin_token
+
+    monkeypatch.delenv("OBT_API__ADMIN_TOKEN", raising=False)
+    (tmp_path / "t").write_text("from-the-file\n")
+    monkeypatch.setenv("OBT_API__ADMIN_TOKEN_FILE", str(tmp_path / "t"))
+    assert _admin_token(None, tmp_path / "no-data-dir") == "from-the-file"
+    monkeypatch.setenv("OBT_API__ADMIN_TOKEN_FILE", str(tmp_path / "absent"))
+    with pytest.raises(click.UsageError, match=r"OBT_API__ADMIN_TOKEN_FILE=.*absent: cannot read"):
+        _admin_token(None, tmp_path / "no-data-dir")
