@@ -13,7 +13,9 @@ from typing import Any
 
 import click
 
-from obt.cli.client import call, server_option
+from obt.cli.client import DEFAULT_SERVER, call, server_option
+
+__all__ = ["DEFAULT_SERVER", "command", "parse_duration", "server_option"]
 
 
 def _data_dir_token(data_dir: Path | None) -> str | None:
