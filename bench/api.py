@@ -152,6 +152,7 @@ def start_server(
         **os.environ,
         "OBT_DATABASE__URL": url,
         "OBT_API__ADMIN_TOKEN": admin,
+        "OBT_API__DEMO": "true",  # store writes go through POST /api/v1/admin/seed
         "OBT_API__RATE_LIMIT__PER_TOKEN_PER_MINUTE": "0",
         "OBT_API__RATE_LIMIT__PER_IP_PER_MINUTE": "0",
         "OBT_API__RATE_LIMIT__ENROLL_PER_IP_PER_MINUTE": "0",

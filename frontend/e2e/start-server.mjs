@@ -1,5 +1,5 @@
 // Starts a real `obt serve` for the Playwright suite: 127.0.0.1 on OBT_E2E_PORT, a fresh data
-// directory under test-results/ (or OBT_E2E_DATA_DIR), the admin token the tests seed with, and the dashboard from
+// directory under test-results/ (or OBT_E2E_DATA_DIR), demo mode and the admin token the tests seed with, and the dashboard from
 // build/ (the API serves frontend/build when present; run `npm run build` first).
 // OBT_E2E_SERVE may name another command (placeholders {port} and {dataDir}) to debug against.
 import { spawn } from 'node:child_process';
@@ -32,7 +32,7 @@ mkdirSync(dataDir, { recursive: true });
 const venvObt = join(repo, '.venv', 'bin', 'obt');
 const template =
 	process.env.OBT_E2E_SERVE ??
-	`${existsSync(venvObt) ? venvObt : 'obt'} serve --host 127.0.0.1 --port {port} --data-dir {dataDir}`;
+	`${existsSync(venvObt) ? venvObt : 'obt'} serve --demo --host 127.0.0.1 --port {port} --data-dir {dataDir}`;
 const argv = template.replaceAll('{port}', port).replaceAll('{dataDir}', dataDir).split(/\s+/);
 
 const child = spawn(argv[0], argv.slice(1), {
@@ -41,6 +41,8 @@ const child = spawn(argv[0], argv.slice(1), {
 	env: {
 		...process.env,
 		OBT_API__ADMIN_TOKEN: token,
+		// The tests seed fake nodes; also for an OBT_E2E_SERVE command without --demo.
+		OBT_API__DEMO: 'true',
 		// Every request of the suite comes from 127.0.0.1: no per-address limit in tests.
 		OBT_API__RATE_LIMIT__PER_IP_PER_MINUTE: '0',
 		OBT_API__RATE_LIMIT__PER_TOKEN_PER_MINUTE: '0'

@@ -199,7 +199,7 @@ docker rm -f -v "$CONTAINER" >/dev/null
 say "$SERVER_IMAGE: the default command (api) on 8881 as compose.yaml runs it; HEALTHCHECK"
 docker run -d --name "$API_CONTAINER" --network none "${LOCKED[@]}" \
   --tmpfs /data:uid=10001,gid=10001,mode=0700 --health-interval 2s \
-  -e OBT_MODE=local -e OBT_API__HOST=127.0.0.1 -e OBT_LOG__FORMAT=text \
+  -e OBT_API__HOST=127.0.0.1 -e OBT_LOG__FORMAT=text \
   -e OBT_DATABASE__URL=sqlite+aiosqlite:////data/obt.db -e OBT_API__PRODUCTION=true \
   -e OBT_API__ADMIN_TOKEN="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')" \
   "$SERVER_IMAGE" >/dev/null

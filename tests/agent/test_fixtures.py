@@ -110,6 +110,42 @@ async def test_rtx_4060ti_consumer_desktop() -> None:
     ]
 
 
+async def test_nvml_memory_v2_and_the_v1_fallback() -> None:
+    """nvidia-smi -q of the H100 machine: FB Memory Total 81559, Reserved 454, Used 1, Free
+    81106 MiB (fixtures/hgx-h100x8-thamada/SOURCE.md). NVML v2 reports Used without the reserved
+    memory; a driver without v2 (before 510) answers FunctionNotFound and v1's used is
+    total - free, reserved included."""
+    from obt.agent.sources.nvidia import NvidiaSource
+    from tests.agent.fake_pynvml import FakeNvml
+    from tests.agent.recorded import FIXTURES
+
+    def used(samples: list) -> list[float]:
+        return [s.value for s in samples if s.name == "obt_gpu_memory_used_bytes"]
+
+    async def run(nvml: FakeNvml):
+        probe = recorded_probe("hgx-h100x8-thamada", load_nvml=lambda: nvml)
+        return await detect_all(probe, [NvidiaSource()])
+
+    v2 = FakeNvml.from_file(FIXTURES / "hgx-h100x8-thamada" / "nvml.json")
+    d = await run(v2)
+    assert used(d.samples) == [1 * MIB] * 8  # nvidia-smi's "Used: 1 MiB"
+    assert [g.memory_total_bytes for g in d.hardware.gpus] == [81559 * MIB] * 8
+    assert set(v2.memory_calls) == {v2.nvmlMemory_v2}  # v2 only, for details and metrics
+    assert telemetry_from_samples(d.samples).gpus[0].memory_used_bytes == 1 * MIB
+
+    v1 = FakeNvml(v2.recording, memory_v2=False)
+    d = await run(v1)
+    assert used(d.samples) == [(81559 - 81106) * MIB] * 8  # total - free: the reserved 454 too
+    assert [g.memory_total_bytes for g in d.hardware.gpus] == [81559 * MIB] * 8
+    assert d.hardware.errors == []  # a missing v2 is no error
+    # One try of v2, then v1 for the life of the source.
+    assert v1.memory_calls[0] == v1.nvmlMemory_v2 and set(v1.memory_calls[1:]) == {None}
+
+    # The RTX 4060 Ti desktop (driver 550): Reserved 303, Used 0, Free 16075 MiB.
+    d = await detect("rtx4060ti-x2-desktop", only={"nvidia"})
+    assert used(d.samples) == [0, 0]
+
+
 async def test_mi250x_instinct() -> None:
     d = await detect("mi250x-hpe", only={"nvidia", "amd", "pci"})
     (gpu,) = d.hardware.gpus

@@ -51,6 +51,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def make_settings(db_url: str, **api: Any) -> ApiSettings:
     group = {
         "admin_token": ADMIN,
+        "demo": True,  # the tests seed fake nodes (POST /api/v1/admin/seed)
         "heartbeat_flush_s": 0.2,
         "rate_limit": {
             "per_token_per_minute": 0,

@@ -198,3 +198,63 @@ async def test_admin_endpoints_need_the_admin_token(api: Api) -> None:
         "/api/v1/admin/seed", json={"count": 1}, headers={"Authorization": "Bearer wrong"}
     )
     assert r.status_code == 401
+
+
+async def test_model_names_without_a_tag_mean_latest_everywhere(api: Api) -> None:
+    """Ollama lists `llama3.2:latest`; a person types `llama3.2` (or the full registry name)."""
+    from obt.api.nodes.store import NodeRecord
+
+    status = fake_report(0, models=0).model_copy(deep=True)
+    status.ollama.models = [
+        m.model_copy(update={"name": "llama3.2:latest", "size": 2 * GIB})
+        for m in fake_report(0, models=1).ollama.models
+    ]
+    status.ollama.loaded = [
+        m.model_copy(update={"name": "llama3.2:latest", "size_vram": GIB})
+        for m in fake_report(1, models=3, variant=0).ollama.loaded[:1]
+    ]
+    assert status.ollama.loaded, "fake node 1 has one model loaded"
+    body = dict(status.status_patch()["status"], phase="Ready")
+    await api.state.store.upsert_many(
+        [NodeRecord(name="laptop", spec={"source": "daemonset", "nodeName": "laptop"}, status=body)]
+    )
+    spellings = [
+        "llama3.2",
+        "llama3.2:latest",
+        "library/llama3.2",
+        "registry.ollama.ai/library/llama3.2:latest",
+    ]
+    for name in spellings:
+        r = await api.client.get("/api/v1/nodes", params={"hasModel": name})
+        assert [n["name"] for n in r.json()["items"]] == ["laptop"], name
+        detail = await api.client.get(f"/api/v1/models/{name}")
+        assert detail.status_code == 200, (name, detail.text)
+        assert detail.json()["name"] == "llama3.2:latest" and detail.json()["nodes"] == ["laptop"]
+        place = await api.client.get("/api/v1/models/placement", params={"name": name})
+        assert place.status_code == 200 and place.json()["name"] == "llama3.2:latest", name
+        found = await api.client.get("/api/v1/models", params={"search": name})
+        assert [m["name"] for m in found.json()["items"]] == ["llama3.2:latest"], name
+        r = await api.client.get("/api/v1/nodes", params={"loadedModel": name})
+        assert [n["name"] for n in r.json()["items"]] == ["laptop"], name
+    # Another tag is another model.
+    r = await api.client.get("/api/v1/nodes", params={"hasModel": "llama3.2:1b"})
+    assert r.json()["items"] == []
+    assert (await api.client.get("/api/v1/models/llama3.2:1b")).status_code == 404
+
+
+async def test_label_selector_requirements(api: Api) -> None:
+    await seed(api, 6)
+
+    async def names(*labels: str) -> set[str]:
+        r = await api.client.get("/api/v1/nodes", params={"label": list(labels), "limit": 500})
+        assert r.status_code == 200, r.text
+        return {n["name"] for n in r.json()["items"]}
+
+    zone1 = {fake_name(i) for i in range(6) if i % 3 == 1}
+    everyone = {fake_name(i) for i in range(6)}
+    assert await names("zone=zone-1") == zone1
+    assert await names("zone==zone-1") == zone1
+    assert await names("zone!=zone-1") == everyone - zone1
+    assert await names("!zone") == set()
+    assert await names("!nothing") == everyone
+    assert await names("zone", "zone!=zone-1", "zone!=zone-2") == {fake_name(0), fake_name(3)}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from click.testing import CliRunner
 
 from obt.cli.main import SUBCOMMANDS, main
@@ -95,3 +98,49 @@ def test_tls_files_come_from_the_environment_too(tmp_path) -> None:  # type: ign
         result = CliRunner().invoke(main, [name], env=env)
         assert result.exit_code == 2, result.output
         assert "tls_cert is set but api.tls_key is not" in result.output
+
+
+def test_ages_read_like_kubectl() -> None:
+    from obt.core.summary import human_duration
+
+    cases = {
+        -5: "<invalid>",
+        -1: "0s",
+        0: "0s",
+        45: "45s",
+        119: "119s",
+        310: "5m10s",
+        600: "10m",
+        3 * 3600 + 20 * 60: "3h20m",
+        30 * 3600: "30h",
+        4 * 86400: "4d",
+        4 * 86400 + 3 * 3600: "4d3h",
+        40 * 86400: "40d",
+        3 * 365 * 86400: "3y",
+    }
+    for seconds, text in cases.items():
+        assert human_duration(seconds) == text, seconds
+
+
+def test_node_table_takes_its_columns_from_the_crd() -> None:
+    from obt.cli.fleet import node_columns
+    from obt.core.crd import PRINTER_COLUMNS
+
+    assert node_columns(wide=True) == [c["name"] for c in PRINTER_COLUMNS]
+    assert node_columns(wide=False) == [c["name"] for c in PRINTER_COLUMNS if "priority" not in c]
+
+
+def test_obt_token_reads_the_admin_token_file_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import click
+
+    from obt.cli.token import _admin_token
+
+    monkeypatch.delenv("OBT_API__ADMIN_TOKEN", raising=False)
+    (tmp_path / "t").write_text("from-the-file\n")
+    monkeypatch.setenv("OBT_API__ADMIN_TOKEN_FILE", str(tmp_path / "t"))
+    assert _admin_token(None, tmp_path / "no-data-dir") == "from-the-file"
+    monkeypatch.setenv("OBT_API__ADMIN_TOKEN_FILE", str(tmp_path / "absent"))
+    with pytest.raises(click.UsageError, match=r"OBT_API__ADMIN_TOKEN_FILE=.*absent: cannot read"):
+        _admin_token(None, tmp_path / "no-data-dir")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import tarfile
 import zipfile
@@ -69,6 +70,21 @@ def test_agent_extra_installs_no_server_packages(dist_wheel: Path, tmp_path: Pat
     assert detect.returncode == 0, detect.stderr[-2000:]
     report = json.loads(detect.stdout)
     assert report["hardware"]["cpu"]["logicalCores"] >= 1
+    # `obt nodes` / `obt models` need no server packages either (urllib only): an unreachable
+    # server is their exit code 4, not an ImportError.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    for command in ("nodes", "models"):
+        listed = subprocess.run(
+            [str(bin_dir / "obt"), command, "--server", closed],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_clean_env(),
+        )
+        assert listed.returncode == 4, listed.stderr[-2000:]
+        assert f"cannot reach the OBT API at {closed}" in listed.stderr
 
 
 @pytest.mark.slow

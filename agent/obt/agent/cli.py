@@ -13,11 +13,15 @@ from pydantic import SecretStr
 
 from obt.agent.settings import AgentSettings
 from obt.core.logging import configure_logging
+from obt.core.settings import warn_unknown_variables
 
 
 def _settings(**overrides: Any) -> AgentSettings:
     """Environment first (OBT_AGENT__*), then the options that were given on the command line."""
-    settings = AgentSettings()
+    try:
+        settings = AgentSettings()
+    except ValueError as exc:  # a *_FILE that cannot be read, a value that does not parse
+        raise click.ClickException(str(exc)) from exc
     for key, value in overrides.items():
         if value is None:
             continue
@@ -100,6 +104,7 @@ def command(ctx: click.Context, /, node_name: str | None, once: bool, **options:
     if node_name:
         settings.node_name = node_name
     configure_logging(settings.log)
+    warn_unknown_variables([AgentSettings])
     from obt.agent.runner import run_agent
 
     try:
@@ -128,6 +133,7 @@ def detect_command(
     """Detect once and print the report: a table for people, --json for machines."""
     settings = _settings(ollama_url=ollama_url, host_root=host_root)
     configure_logging(settings.log)
+    warn_unknown_variables([AgentSettings])
     from obt.agent.runner import make_detector
     from obt.agent.table import render_table
 

@@ -1,4 +1,9 @@
-"""/api/v1/admin: demo data for people and tests (admin token required)."""
+"""/api/v1/admin: node removal, and demo data for people and tests (admin token required).
+
+The seed endpoint (`demo_router`) is mounted only with `obt serve --demo` / OBT_API__DEMO=true:
+fake nodes have no place in a real inventory, and a stolen admin token must not be able to
+flood one with them.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,13 @@ from pydantic import Field
 
 from obt.api.deps import StateDep
 from obt.api.fake import fake_name, fake_status
+from obt.api.nodes.schemas import Phase
 from obt.api.nodes.store import NodeRecord
 from obt.api.schemas import VALIDATION_RESPONSES, ApiModel, Problem
 from obt.api.security import AdminDep
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=VALIDATION_RESPONSES)
+demo_router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=VALIDATION_RESPONSES)
 
 
 class SeedRequest(ApiModel):
@@ -22,6 +29,7 @@ class SeedRequest(ApiModel):
         "fake", pattern=r"^[a-z0-9][a-z0-9-]{0,40}$", description="Name prefix: '<prefix>-00001'."
     )
     models: int = Field(20, ge=0, le=200, description="Installed models per node.")
+    phase: Phase = Field("Ready", description="The phase the fake nodes are in.")
     variant: int = Field(
         0,
         ge=0,
@@ -36,20 +44,22 @@ class SeedResult(ApiModel):
     changed: int = Field(..., description="Nodes written (unchanged ones are skipped).")
 
 
-@router.post(
+@demo_router.post(
     "/seed",
     operation_id="seedNodes",
     response_model=SeedResult,
     responses={401: {"model": Problem}, 403: {"model": Problem}},
 )
 async def seed_nodes(_: AdminDep, body: SeedRequest, state: StateDep) -> SeedResult:
-    """Write `count` deterministic fake nodes (daemonset source, phase Ready)."""
+    """Write `count` deterministic fake nodes (daemonset source, phase Ready unless asked
+    otherwise). Only in demo mode
+    (`obt serve --demo`, OBT_API__DEMO=true); 404 otherwise."""
     names = [fake_name(i, body.prefix) for i in range(body.count)]
     records = [
         NodeRecord(
             name=name,
             spec={"source": "daemonset", "nodeName": name},
-            status=fake_status(i, models=body.models, variant=body.variant),
+            status=fake_status(i, models=body.models, variant=body.variant, phase=body.phase),
             labels={"obt.dev/fake": "true", "zone": f"zone-{i % 3}"},
         )
         for i, name in enumerate(names)

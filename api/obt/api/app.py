@@ -71,6 +71,9 @@ def create_app(
     """The API. `startup_hooks` run after the database is ready (obt serve starts its agent
     there) and may return a stop function. `dashboard`: a directory, None for the "not built"
     page, False to serve no dashboard (tests)."""
+    conflict = settings.demo_conflict()  # again: model_copy() skips the validators
+    if conflict:
+        raise ValueError(conflict)
     limiter = RateLimiter()
 
     @asynccontextmanager
@@ -155,9 +158,12 @@ def create_app(
         health_router,
     ):
         app.include_router(router)
+    from obt.api.admin import demo_router
     from obt.api.admin import router as admin_router
 
     app.include_router(admin_router)
+    if settings.api.demo:
+        app.include_router(demo_router)
     if settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,

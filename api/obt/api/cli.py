@@ -65,6 +65,7 @@ def command(
     from obt.api.settings import ApiSettings
     from obt.api.static import find_dashboard
     from obt.core.logging import configure_logging
+    from obt.core.settings import warn_unknown_variables
 
     try:
         settings = ApiSettings()
@@ -72,6 +73,7 @@ def command(
         raise click.ClickException(str(exc)) from exc
     tls = tls_arguments(tls_cert or settings.api.tls_cert, tls_key or settings.api.tls_key)
     configure_logging(settings.log)
+    warn_unknown_variables([ApiSettings])
     app = create_app(settings, dashboard=find_dashboard())
     uvicorn.run(
         app,

@@ -14,7 +14,9 @@ from obt.api.settings import ApiSettings
 def document() -> dict[str, Any]:
     from obt.api.app import create_app
 
-    settings = ApiSettings(_env_file=None)
+    # Demo mode: the document describes every endpoint, the seed one included (it says when
+    # it is mounted).
+    settings = ApiSettings(_env_file=None, api={"demo": True})
     app = create_app(settings)
     return app.openapi()
 

@@ -1,20 +1,19 @@
 """API settings: environment variables with the prefix OBT_ and `__` between groups.
 
 e.g. `OBT_DATABASE__URL=postgresql+asyncpg://...`, `OBT_API__ADMIN_TOKEN=...`,
-`OBT_API__CORS_ORIGINS='["https://obt.example"]'`. Secrets come only from the environment.
+`OBT_API__CORS_ORIGINS='["https://obt.example"]'`. Secrets come from the environment or a file
+(`OBT_API__ADMIN_TOKEN_FILE=/path`, see obt.core.settings). Local or cluster mode is
+`kube.enabled` (OBT_KUBE__ENABLED); there is no separate mode setting.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from obt.core.settings import ObtSettings
-
-Mode = Literal["local", "cluster"]
 
 # Admin tokens that are obviously examples; production refuses to start with them.
 PLACEHOLDER_TOKENS = {"", "changeme", "change-me", "admin", "secret", "token", "example", "xxx"}
@@ -50,7 +49,14 @@ class ApiGroup(BaseModel):
     )
     tls_key: Path | None = Field(None, description="PEM private key file of tls_cert.")
     admin_token: SecretStr | None = Field(
-        None, description="Bearer token for people's write operations (enrollment tokens, seeding)."
+        None,
+        description="Bearer token for people's write operations (enrollment tokens, removals, "
+        "seeding in demo mode).",
+    )
+    demo: bool = Field(
+        False,
+        description="Mount POST /api/v1/admin/seed, which writes fake nodes (demos, tests, "
+        "benchmarks; `obt serve --demo`). Never in cluster mode: the API refuses to start.",
     )
     production: bool = Field(
         False, description="Refuse placeholder secrets and missing admin token when true."
@@ -90,10 +96,26 @@ class KubeGroup(BaseModel):
 
 
 class ApiSettings(ObtSettings):
-    mode: Mode = Field("local", description="'local' (SQLite, embedded) or 'cluster'.")
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     api: ApiGroup = Field(default_factory=ApiGroup)
     kube: KubeGroup = Field(default_factory=KubeGroup)
+
+    def demo_conflict(self) -> str | None:
+        """Why these settings must not start, where demo mode meets cluster mode."""
+        if self.api.demo and self.kube.enabled:
+            return (
+                "api.demo: demo mode (OBT_API__DEMO=true, `obt serve --demo`: fake nodes) "
+                "cannot be combined with cluster mode (OBT_KUBE__ENABLED=true), whose inventory "
+                "is the cluster's OllamaNodes; unset OBT_API__DEMO"
+            )
+        return None
+
+    @model_validator(mode="after")
+    def _refuse_demo_in_cluster(self) -> ApiSettings:
+        conflict = self.demo_conflict()
+        if conflict:
+            raise ValueError(conflict)
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> ApiSettings:

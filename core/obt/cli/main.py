@@ -26,6 +26,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "obt.api.cli:command",
         "Run the API server (cluster mode: mirror OllamaNodes into SQL).",
     ),
+    "nodes": (
+        "obt.cli.fleet:nodes_command",
+        "List the fleet's nodes, or show one (like kubectl get).",
+    ),
+    "models": (
+        "obt.cli.fleet:models_command",
+        "List the fleet's models, or show where one is installed and loaded.",
+    ),
     "token": ("obt.cli.token:command", "Create, list and revoke enrollment tokens for new hosts."),
     "node": (
         "obt.cli.node:command",

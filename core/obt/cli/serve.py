@@ -97,6 +97,17 @@ def local_agent_hook(interval: float | None = None) -> Callable[[Any], Awaitable
     return start
 
 
+def _settings_read_here(no_agent: bool) -> list[type[Any]]:
+    """The settings classes this process reads: the API's, and the local agent's."""
+    from obt.api.settings import ApiSettings
+
+    if no_agent:
+        return [ApiSettings]
+    from obt.agent.settings import AgentSettings
+
+    return [ApiSettings, AgentSettings]
+
+
 @click.command(name="serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8881, show_default=True, type=int, help="Port to listen on.")
@@ -109,6 +120,13 @@ def local_agent_hook(interval: float | None = None) -> Callable[[Any], Awaitable
 @click.option("--no-agent", is_flag=True, help="Do not report this machine.")
 @tls_cert_option
 @tls_key_option
+@click.option(
+    "--demo",
+    is_flag=True,
+    default=None,
+    help="Demo mode: mount POST /api/v1/admin/seed, which writes fake nodes "
+    "(or OBT_API__DEMO=true).",
+)
 def command(
     host: str,
     port: int,
@@ -116,6 +134,7 @@ def command(
     no_agent: bool,
     tls_cert: Path | None,
     tls_key: Path | None,
+    demo: bool | None,
 ) -> None:
     """Run the API on 127.0.0.1:8881 with SQLite, serve the dashboard and report this machine.
 
@@ -127,19 +146,30 @@ def command(
     from obt.api.settings import ApiSettings
     from obt.api.static import find_dashboard
     from obt.core.logging import configure_logging
+    from obt.core.settings import warn_unknown_variables
 
-    settings = ApiSettings()
+    try:
+        settings = ApiSettings()
+        if not no_agent:  # read again by the local agent: fail here, with a clear message
+            from obt.agent.settings import AgentSettings
+
+            AgentSettings()
+    except ValueError as exc:  # a *_FILE that cannot be read, a value that does not parse
+        raise click.ClickException(str(exc)) from exc
     tls = tls_arguments(tls_cert or settings.api.tls_cert, tls_key or settings.api.tls_key)
     scheme = "https" if tls else "http"
     data_dir = (data_dir or default_data_dir()).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(settings.log)
-    overrides: dict[str, Any] = {"mode": "local"}
-    if "OBT_DATABASE__URL" not in os.environ:
+    warn_unknown_variables(_settings_read_here(no_agent))
+    overrides: dict[str, Any] = {}
+    if "url" not in settings.database.model_fields_set:  # neither OBT_DATABASE__URL nor _FILE
         overrides["database"] = settings.database.model_copy(
             update={"url": f"sqlite+aiosqlite:///{data_dir / 'obt.db'}"}
         )
-    api = settings.api.model_copy(update={"host": host, "port": port})
+    api = settings.api.model_copy(
+        update={"host": host, "port": port, **({"demo": True} if demo else {})}
+    )
     if api.admin_token is None:
         from pydantic import SecretStr
 
@@ -158,11 +188,14 @@ def command(
     from obt.api.app import create_app
 
     dashboard = find_dashboard()
-    app = create_app(
-        settings,
-        startup_hooks=[] if no_agent else [local_agent_hook()],
-        dashboard=dashboard,
-    )
+    try:
+        app = create_app(
+            settings,
+            startup_hooks=[] if no_agent else [local_agent_hook()],
+            dashboard=dashboard,
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(
         f"OBT on {scheme}://{host}:{port}  (database {settings.database.url}; dashboard "
         f"{dashboard or 'not built: run make frontend-build'})",

@@ -1,23 +1,21 @@
 """`obt token`: create, list and revoke enrollment tokens for standalone hosts.
 
 Talks to a running OBT API over HTTP with the standard library only, so it works wherever `obt`
-is installed. The admin token comes from --admin-token, OBT_API__ADMIN_TOKEN, or the file that
-`obt serve` keeps in its data directory.
+is installed. The admin token comes from --admin-token, OBT_API__ADMIN_TOKEN (or the file in
+OBT_API__ADMIN_TOKEN_FILE), or the file that `obt serve` keeps in its data directory.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import click
 
-DEFAULT_SERVER = "http://127.0.0.1:8881"
+from obt.cli.client import DEFAULT_SERVER, call, server_option
+
+__all__ = ["DEFAULT_SERVER", "command", "parse_duration", "server_option"]
 
 
 def _data_dir_token(data_dir: Path | None) -> str | None:
@@ -31,48 +29,38 @@ def _data_dir_token(data_dir: Path | None) -> str | None:
     return path.read_text(encoding="utf-8").strip() if path.is_file() else None
 
 
+def _env_token() -> str | None:
+    """OBT_API__ADMIN_TOKEN, or the file OBT_API__ADMIN_TOKEN_FILE names (as the API reads it)."""
+    path = os.environ.get("OBT_API__ADMIN_TOKEN_FILE")
+    if path and not os.environ.get("OBT_API__ADMIN_TOKEN"):
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise click.UsageError(
+                f"OBT_API__ADMIN_TOKEN_FILE={path}: cannot read the file: {exc.strerror}"
+            ) from exc
+    return os.environ.get("OBT_API__ADMIN_TOKEN")
+
+
 def _admin_token(explicit: str | None, data_dir: Path | None) -> str:
-    token = explicit or os.environ.get("OBT_API__ADMIN_TOKEN") or _data_dir_token(data_dir)
+    token = explicit or _env_token() or _data_dir_token(data_dir)
     if not token:
         raise click.UsageError(
-            "no admin token: pass --admin-token, set OBT_API__ADMIN_TOKEN, or run this on the "
-            "machine where `obt serve` keeps it (its --data-dir)"
+            "no admin token: pass --admin-token, set OBT_API__ADMIN_TOKEN (or "
+            "OBT_API__ADMIN_TOKEN_FILE), or run this on the machine where `obt serve` keeps it "
+            "(its --data-dir)"
         )
     return token
 
 
 def _call(server: str, token: str, method: str, path: str, body: Any = None) -> Any:
-    request = urllib.request.Request(
-        server.rstrip("/") + path,
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            text = response.read().decode()
-    except urllib.error.HTTPError as error:
-        detail = error.read().decode(errors="replace")
-        with contextlib.suppress(ValueError, AttributeError):
-            detail = json.loads(detail).get("detail", detail)
-        raise click.ClickException(f"{method} {path}: HTTP {error.code}: {detail}") from error
-    except urllib.error.URLError as error:
-        raise click.ClickException(
-            f"cannot reach the OBT API at {server}: {error.reason}"
-        ) from error
-    return json.loads(text) if text else None
+    return call(server, method, path, body=body, token=token)
 
 
-server_option = click.option(
-    "--server",
-    default=lambda: os.environ.get("OBT_SERVER", DEFAULT_SERVER),
-    show_default="$OBT_SERVER or " + DEFAULT_SERVER,
-    help="The OBT API.",
-)
 admin_option = click.option(
     "--admin-token",
     default=None,
-    help="Admin token (default: $OBT_API__ADMIN_TOKEN or the local one).",
+    help="Admin token (default: $OBT_API__ADMIN_TOKEN, $OBT_API__ADMIN_TOKEN_FILE or the local one).",
 )
 data_dir_option = click.option(
     "--data-dir",

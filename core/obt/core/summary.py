@@ -29,6 +29,11 @@ def format_gib(num_bytes: int) -> str:
     return f"{round(gib)}Gi"
 
 
+def vram_label(loaded_bytes: int, total_bytes: int) -> str:
+    """The VRAM column: '4.7Gi/80Gi' (held by loaded models / total); '' without GPU memory."""
+    return f"{format_gib(loaded_bytes)}/{format_gib(total_bytes)}" if total_bytes else ""
+
+
 def gpu_label(gpu: GpuInfo) -> str:
     """Short name with its memory, e.g. 'H100 80GB', 'RTX 4090 24GB', 'M2 Ultra 192GB'."""
     name = gpu.name.strip()
@@ -82,7 +87,7 @@ def summarize(hardware: HardwareStatus | None, ollama: OllamaStatus | None) -> N
     vram_loaded = sum(m.size_vram or 0 for m in ollama.loaded)
     return NodeSummary(
         gpus=gpu_summary(hardware.gpus),
-        vram=f"{format_gib(vram_loaded)}/{format_gib(vram_total)}" if vram_total else "",
+        vram=vram_label(vram_loaded, vram_total),
         vram_total_bytes=vram_total,
         vram_loaded_bytes=vram_loaded,
         models=len(ollama.models),
@@ -90,3 +95,34 @@ def summarize(hardware: HardwareStatus | None, ollama: OllamaStatus | None) -> N
         os=os_summary(hardware),
         cpu=cpu_summary(hardware),
     )
+
+
+def human_duration(seconds: float) -> str:
+    """An age as kubectl prints it (k8s.io/apimachinery/pkg/util/duration.HumanDuration):
+    45s, 5m10s, 3h20m, 30h, 4d3h, 40d, 3y; shared by `obt nodes` and the test API server."""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        return "0s"
+    if s < 120:
+        return f"{s}s"
+    minutes = s // 60
+    if minutes < 10:
+        return f"{minutes}m{s % 60}s" if s % 60 else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = s // 3600
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    days = hours // 24
+    if hours < 24 * 8:
+        return f"{days}d{hours % 24}h" if hours % 24 else f"{days}d"
+    if days < 365 * 2:
+        return f"{days}d"
+    years = days // 365
+    if years < 8:
+        return f"{years}y{days % 365}d" if days % 365 else f"{years}y"
+    return f"{years}y"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from obt.core.logging import configure_logging
+from obt.core.settings import warn_unknown_variables
 
 
 @click.command(name="operator")
@@ -58,8 +59,12 @@ def command(
     from obt.operator import handlers  # noqa: F401 - registers the handlers with kopf
     from obt.operator.settings import OperatorSettings
 
-    settings = OperatorSettings()
+    try:
+        settings = OperatorSettings()
+    except ValueError as exc:  # a *_FILE that cannot be read, a value that does not parse
+        raise click.ClickException(str(exc)) from exc
     configure_logging(settings.log)
+    warn_unknown_variables([OperatorSettings])
     kube = settings.kube.model_copy(
         update={k: v for k, v in {"kubeconfig": kubeconfig, "context": context}.items() if v}
     )

@@ -22,11 +22,38 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+# What pynvml raises where the driver has no v2 memory info: the function is missing (drivers
+# before 510), the call is not supported, or the driver wants another struct version.
+_NO_MEMORY_V2 = (
+    "NVMLError_FunctionNotFound",
+    "NVMLError_NotSupported",
+    "NVMLError_ArgumentVersionMismatch",
+)
+
+
 class NvidiaSource:
     name: ClassVar[str] = "nvidia"
 
     def __init__(self) -> None:
         self._nvml: ModuleType | None = None
+        self._memory_v2: bool | None = None  # unknown until the first call
+
+    def memory_info(self, nvml: ModuleType, handle: Any) -> Any:
+        """NVML's v2 memory info where the driver offers it: its `used` excludes the memory the
+        driver reserves (nvidia-smi's FB Memory Usage "Used"); v1's `used` is total - free,
+        reserved included (hundreds of MiB on an idle GPU). v1 where v2 is missing."""
+        version = getattr(nvml, "nvmlMemory_v2", None)
+        if version is not None and self._memory_v2 is not False:
+            errors = tuple(e for e in (getattr(nvml, n, None) for n in _NO_MEMORY_V2) if e)
+            try:
+                info = nvml.nvmlDeviceGetMemoryInfo(handle, version=version)
+            except errors as exc:
+                log.info("nvidia: no v2 memory info (%s); reading v1 (used includes reserved)", exc)
+                self._memory_v2 = False
+            else:
+                self._memory_v2 = True
+                return info
+        return nvml.nvmlDeviceGetMemoryInfo(handle)
 
     def applies(self, probe: Probe) -> bool:
         return probe.system in ("Linux", "Windows")
@@ -87,7 +114,7 @@ class NvidiaSource:
             gpu.pci_device_id = f"{device & 0xFFFF:04x}:{device >> 16:04x}"
 
         def memory() -> None:
-            gpu.memory_total_bytes = int(nvml.nvmlDeviceGetMemoryInfo(handle).total)
+            gpu.memory_total_bytes = int(self.memory_info(nvml, handle).total)
 
         def capability() -> None:
             major, minor = nvml.nvmlDeviceGetCudaComputeCapability(handle)
@@ -124,7 +151,7 @@ class NvidiaSource:
         """Volatile figures: /metrics only."""
         labels = {"gpu": str(gpu.index), "vendor": "nvidia", "name": gpu.name}
         try:
-            memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+            memory = self.memory_info(nvml, handle)
             result.sample("obt_gpu_memory_used_bytes", memory.used, **labels)
             result.sample("obt_gpu_memory_total_bytes", memory.total, **labels)
             rates = nvml.nvmlDeviceGetUtilizationRates(handle)

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from obt.agent.sources.base import Probe, SourceResult
+from obt.core.model_names import normalize_model_name
 from obt.core.models import HardwareStatus, InstalledModel, LoadedModel, OllamaStatus
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -38,7 +39,7 @@ def short_digest(value: Any) -> str | None:
 def installed_model(entry: dict[str, Any]) -> InstalledModel:
     details = entry.get("details") or {}
     return InstalledModel(
-        name=str(entry.get("name") or entry.get("model")),
+        name=normalize_model_name(str(entry.get("name") or entry.get("model"))),
         digest=short_digest(entry.get("digest")),
         size=entry.get("size"),
         modified_at=parse_time(entry.get("modified_at")),
@@ -50,7 +51,7 @@ def installed_model(entry: dict[str, Any]) -> InstalledModel:
 
 def loaded_model(entry: dict[str, Any]) -> LoadedModel:
     return LoadedModel(
-        name=str(entry.get("name") or entry.get("model")),
+        name=normalize_model_name(str(entry.get("name") or entry.get("model"))),
         digest=short_digest(entry.get("digest")),
         size=entry.get("size"),
         size_vram=entry.get("size_vram"),

@@ -10,6 +10,7 @@ from obt.api.deps import SessionDep
 from obt.api.models import service
 from obt.api.models.schemas import ModelDetail, ModelPage, ModelSort, Placement
 from obt.api.schemas import VALIDATION_RESPONSES, Problem
+from obt.core.model_names import normalize_model_name
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"], responses=VALIDATION_RESPONSES)
 
@@ -37,7 +38,14 @@ async def list_models(
 )
 async def get_placement(
     session: SessionDep,
-    name: Annotated[str, Query(min_length=1, max_length=253, description="Model name with tag.")],
+    name: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=253,
+            description="Model name ('llama3.2' means 'llama3.2:latest').",
+        ),
+    ],
     required_bytes: Annotated[
         int | None,
         Query(
@@ -49,6 +57,7 @@ async def get_placement(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Placement:
     """Ready nodes with enough free VRAM (or RAM) to hold this model."""
+    name = normalize_model_name(name)
     result = await service.placement(session, name, required_bytes, limit)
     if result is None:
         raise HTTPException(
@@ -64,7 +73,9 @@ async def get_placement(
     responses={404: {"model": Problem}},
 )
 async def get_model(name: str, session: SessionDep) -> ModelDetail:
-    """One model: its digests, the nodes that have it and those that have it loaded."""
+    """One model: its digests, the nodes that have it and those that have it loaded.
+    'llama3.2' means 'llama3.2:latest', as in Ollama."""
+    name = normalize_model_name(name)
     detail = await service.get_model(session, name)
     if detail is None:
         raise HTTPException(404, f"model {name!r} is on no node")

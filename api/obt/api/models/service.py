@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from obt.api.db.tables import Node, NodeLoadedModel, NodeModel
 from obt.api.models.schemas import ModelDetail, ModelVariant, Placement, PlacementNode
+from obt.core.model_names import strip_default_prefixes
 
 _loaded_count = (
     select(func.count())
@@ -34,7 +35,9 @@ async def list_models(
         func.count().label("node_count"),
     ).group_by(NodeModel.name, NodeModel.digest)
     if search:
-        grouped = grouped.where(func.lower(NodeModel.name).like(_like(search), escape="\\"))
+        grouped = grouped.where(
+            func.lower(NodeModel.name).like(_like(strip_default_prefixes(search)), escape="\\")
+        )
     sub = grouped.subquery()
     total = (await session.execute(select(func.count()).select_from(sub))).scalar_one()
     loaded = (

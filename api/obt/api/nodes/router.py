@@ -26,11 +26,20 @@ async def list_nodes(
         list[str] | None, Query(alias="gpuVendor", description="Has a GPU of any of these vendors.")
     ] = None,
     has_model: Annotated[
-        str | None, Query(alias="hasModel", max_length=253, description="Has this model installed.")
+        str | None,
+        Query(
+            alias="hasModel",
+            max_length=253,
+            description="Has this model installed ('llama3.2' means 'llama3.2:latest').",
+        ),
     ] = None,
     loaded_model: Annotated[
         str | None,
-        Query(alias="loadedModel", max_length=253, description="Has this model loaded."),
+        Query(
+            alias="loadedModel",
+            max_length=253,
+            description="Has this model loaded ('llama3.2' means 'llama3.2:latest').",
+        ),
     ] = None,
     min_vram_bytes: Annotated[
         int | None, Query(alias="minVramBytes", ge=0, description="Total VRAM at least this.")
@@ -44,7 +53,10 @@ async def list_nodes(
     ] = None,
     label: Annotated[
         list[str] | None,
-        Query(description="'key' (label present) or 'key=value'; all must match."),
+        Query(
+            description="A label requirement: 'key' (present), '!key' (absent), 'key=value' or "
+            "'key!=value'; all must match (a Kubernetes equality-based selector, one per item)."
+        ),
     ] = None,
     sort: Annotated[NodeSort, Query(description="Sort key; '-' for descending.")] = "name",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

@@ -39,6 +39,7 @@ from obt.api.db.tables import (
     Tombstone,
 )
 from obt.api.nodes.schemas import NodeDetail, NodeListItem, NodeOllama, PhaseChange, RemovedNode
+from obt.core.model_names import normalize_model_name, strip_default_prefixes
 from obt.core.models import OllamaNodeStatus
 from obt.core.telemetry import Telemetry
 
@@ -78,7 +79,7 @@ def _like(term: str) -> str:
 
 def apply_filters(stmt: Select[Any], q: NodeQuery) -> Select[Any]:
     if q.search:
-        pattern = _like(q.search.strip())
+        pattern = _like(strip_default_prefixes(q.search))
         stmt = stmt.where(Node.search_text.like(pattern, escape="\\"))
     if q.phase:
         stmt = stmt.where(Node.phase.in_(q.phase))
@@ -90,12 +91,16 @@ def apply_filters(stmt: Select[Any], q: NodeQuery) -> Select[Any]:
         )
     if q.has_model:
         stmt = stmt.where(
-            exists().where(NodeModel.node_name == Node.name, NodeModel.name == q.has_model)
+            exists().where(
+                NodeModel.node_name == Node.name,
+                NodeModel.name == normalize_model_name(q.has_model),
+            )
         )
     if q.loaded_model:
         stmt = stmt.where(
             exists().where(
-                NodeLoadedModel.node_name == Node.name, NodeLoadedModel.name == q.loaded_model
+                NodeLoadedModel.node_name == Node.name,
+                NodeLoadedModel.name == normalize_model_name(q.loaded_model),
             )
         )
     if q.min_vram_bytes is not None:
@@ -103,12 +108,26 @@ def apply_filters(stmt: Select[Any], q: NodeQuery) -> Select[Any]:
     if q.min_free_vram_bytes is not None:
         stmt = stmt.where(Node.vram_free_bytes >= q.min_free_vram_bytes)
     for selector in q.label or []:
-        key, sep, value = selector.partition("=")
-        cond = [NodeLabel.node_name == Node.name, NodeLabel.key == key]
-        if sep:
-            cond.append(NodeLabel.value == value)
-        stmt = stmt.where(exists().where(*cond))
+        stmt = stmt.where(label_condition(selector))
     return stmt
+
+
+def label_condition(selector: str) -> Any:
+    """One requirement of a Kubernetes equality-based label selector: 'key', '!key',
+    'key=value' (or '=='), 'key!=value' (true also where the label is absent, as in Kubernetes)."""
+    selector = selector.strip()
+    if selector.startswith("!"):
+        return ~exists().where(NodeLabel.node_name == Node.name, NodeLabel.key == selector[1:])
+    if "!=" in selector:
+        key, _, value = selector.partition("!=")
+        return ~exists().where(
+            NodeLabel.node_name == Node.name, NodeLabel.key == key, NodeLabel.value == value
+        )
+    key, sep, value = selector.partition("=")
+    cond = [NodeLabel.node_name == Node.name, NodeLabel.key == key]
+    if sep:
+        cond.append(NodeLabel.value == value.removeprefix("="))
+    return exists().where(*cond)
 
 
 def to_item(row: Node) -> NodeListItem:
@@ -182,7 +201,9 @@ def forget_matches() -> None:
 
 
 def _key(session: AsyncSession, q: NodeQuery) -> tuple[str, str]:
-    search = _like(q.search.strip()) if q.search else None  # what the query really tests
+    search = (
+        _like(strip_default_prefixes(q.search)) if q.search else None
+    )  # what the query really tests
     filters = replace(q, search=search, sort="", limit=0, offset=0)
     return str(session.get_bind().engine.url), repr(astuple(filters))
 

@@ -1,4 +1,5 @@
 import type { NodeQuery } from '$lib/api';
+import { normalizeModelName } from '$lib/modelName';
 
 export const DEFAULT_PAGE_SIZE = 50;
 
@@ -38,7 +39,7 @@ export function queryFromParams(params: URLSearchParams): NodeQuery {
 	const vendors = params.getAll('gpuVendor').filter(Boolean);
 	if (vendors.length) query.gpuVendor = vendors;
 	const model = params.get('hasModel');
-	if (model) query.hasModel = model;
+	if (model?.trim()) query.hasModel = normalizeModelName(model);
 	const sort = params.get('sort');
 	if (sort && SORTS.has(sort.replace(/^-/, ''))) query.sort = sort as NodeQuery['sort'];
 	const limit = Number(params.get('limit'));

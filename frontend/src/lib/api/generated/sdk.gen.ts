@@ -29,7 +29,9 @@ export const deleteNode = <ThrowOnError extends boolean = false>(options: Option
 /**
  * Seed Nodes
  *
- * Write `count` deterministic fake nodes (daemonset source, phase Ready).
+ * Write `count` deterministic fake nodes (daemonset source, phase Ready unless asked
+ * otherwise). Only in demo mode
+ * (`obt serve --demo`, OBT_API__DEMO=true); 404 otherwise.
  */
 export const seedNodes = <ThrowOnError extends boolean = false>(options: Options<SeedNodesData, ThrowOnError>) => (options.client ?? client).post<SeedNodesResponses, SeedNodesErrors, ThrowOnError>({
     url: '/api/v1/admin/seed',
@@ -142,6 +144,7 @@ export const getModelPlacement = <ThrowOnError extends boolean = false>(options:
  * Get Model
  *
  * One model: its digests, the nodes that have it and those that have it loaded.
+ * 'llama3.2' means 'llama3.2:latest', as in Ollama.
  */
 export const getModel = <ThrowOnError extends boolean = false>(options: Options<GetModelData, ThrowOnError>) => (options.client ?? client).get<GetModelResponses, GetModelErrors, ThrowOnError>({ url: '/api/v1/models/{name}', ...options });
 

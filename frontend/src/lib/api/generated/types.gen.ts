@@ -1693,6 +1693,12 @@ export type SeedRequest = {
      */
     models?: number;
     /**
+     * Phase
+     *
+     * The phase the fake nodes are in.
+     */
+    phase?: 'Pending' | 'Ready' | 'NotReady' | 'Unknown';
+    /**
      * Prefix
      *
      * Name prefix: '<prefix>-00001'.
@@ -2175,7 +2181,7 @@ export type GetModelPlacementData = {
         /**
          * Name
          *
-         * Model name with tag.
+         * Model name ('llama3.2' means 'llama3.2:latest').
          */
         name: string;
         /**
@@ -2352,13 +2358,13 @@ export type ListNodesData = {
         /**
          * Hasmodel
          *
-         * Has this model installed.
+         * Has this model installed ('llama3.2' means 'llama3.2:latest').
          */
         hasModel?: string | null;
         /**
          * Loadedmodel
          *
-         * Has this model loaded.
+         * Has this model loaded ('llama3.2' means 'llama3.2:latest').
          */
         loadedModel?: string | null;
         /**
@@ -2382,7 +2388,7 @@ export type ListNodesData = {
         /**
          * Label
          *
-         * 'key' (label present) or 'key=value'; all must match.
+         * A label requirement: 'key' (present), '!key' (absent), 'key=value' or 'key!=value'; all must match (a Kubernetes equality-based selector, one per item).
          */
         label?: Array<string> | null;
         /**

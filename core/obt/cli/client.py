@@ -1,0 +1,135 @@
+"""The one HTTP client of the `obt` commands that talk to a running OBT API (`obt token`,
+`obt nodes`, `obt models`): the standard library only, so an agent-only install can run them.
+
+Errors carry the exit code a script can rely on (documented in `obt nodes --help` and
+docs/cli.md): 0 ok, 1 any other failure, 2 bad usage (also a query the server refuses with
+400/422), 3 not found, 4 server unreachable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+import click
+
+DEFAULT_SERVER = "http://127.0.0.1:8881"
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_UNREACHABLE = 4
+
+EXIT_CODES_HELP = (
+    "\b\nExit codes:\n"
+    "  0  ok (also when no node matches: the table is empty)\n"
+    "  1  any other error (the server failed, an unexpected answer)\n"
+    "  2  bad usage: an unknown option, a malformed selector, a value the server refuses\n"
+    "  3  not found: the named node or model is not in the inventory\n"
+    "  4  the server cannot be reached (is `obt serve` running? --server / $OBT_SERVER)"
+)
+
+
+class ApiError(click.ClickException):
+    """A failed call; the subclass (and its `exit_code`) says which kind (EXIT_CODES_HELP)."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class BadRequest(ApiError):
+    exit_code = EXIT_USAGE
+
+
+class NotFound(ApiError):
+    exit_code = EXIT_NOT_FOUND
+
+
+class Unreachable(ApiError):
+    exit_code = EXIT_UNREACHABLE
+
+
+def default_server() -> str:
+    return os.environ.get("OBT_SERVER") or DEFAULT_SERVER
+
+
+server_option = click.option(
+    "--server",
+    metavar="URL",
+    default=default_server,
+    show_default="$OBT_SERVER or " + DEFAULT_SERVER,
+    help="The OBT API (the local `obt serve` by default).",
+)
+
+
+def _detail(error: urllib.error.HTTPError) -> str:
+    text = error.read().decode(errors="replace")
+    with contextlib.suppress(ValueError, AttributeError):
+        body = json.loads(text)
+        detail = body.get("detail", text)
+        if isinstance(detail, list):  # FastAPI's 422: [{"loc": [...], "msg": ...}, ...]
+            return "; ".join(
+                f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}" for d in detail
+            )
+        return str(detail)
+    return text.strip() or error.reason
+
+
+def call(
+    server: str,
+    method: str,
+    path: str,
+    *,
+    params: list[tuple[str, str]] | None = None,
+    body: Any = None,
+    token: str | None = None,
+    timeout: float = 15,
+) -> Any:
+    """One request; the JSON answer, or an ApiError with the exit code for what went wrong."""
+    if not server.startswith(("http://", "https://")):
+        raise BadRequest(
+            f"--server {server!r} is not an http:// or https:// URL (e.g. {DEFAULT_SERVER})"
+        )
+    url = server.rstrip("/") + path
+    if params:
+        url += "?" + urllib.parse.urlencode(params)
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        url,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers=headers,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            text = response.read().decode()
+    except urllib.error.HTTPError as error:
+        detail = _detail(error)
+        kind = {404: NotFound, 400: BadRequest, 422: BadRequest}.get(error.code, ApiError)
+        raise kind(f"{method} {path}: HTTP {error.code}: {detail}", error.code) from error
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        reason = getattr(error, "reason", error)
+        raise Unreachable(
+            f"cannot reach the OBT API at {server}: {reason}. Is it running? Start one with "
+            "`obt serve`, or point --server (or $OBT_SERVER) at a running one."
+        ) from error
+    try:
+        return json.loads(text) if text else None
+    except ValueError as error:
+        raise ApiError(
+            f"{method} {path}: {server} answered with something other than JSON; is it an OBT API?",
+            EXIT_ERROR,
+        ) from error
