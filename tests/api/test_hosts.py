@@ -186,7 +186,8 @@ async def test_obt_node_commands_local_mode(db_url: str) -> None:
         assert refused.exit_code == 1
         assert "HTTP 409" in refused.output and "delete the Kubernetes Node" in refused.output
         unknown = await obt(api, "node", "rm", "nobody")
-        assert unknown.exit_code == 1 and "HTTP 404" in unknown.output
+        assert unknown.exit_code == 3, unknown.output  # not found: the CLI's documented exit code
+        assert "HTTP 404" in unknown.output
 
         done = await obt(api, "node", "rm", name)
         assert done.exit_code == 0 and done.output.strip() == f"decommissioned {name}"
@@ -208,7 +209,7 @@ async def test_obt_node_commands_local_mode(db_url: str) -> None:
         )
         assert r.status_code == 401
         again = await obt(api, "node", "token", "revoke", other)
-        assert again.exit_code == 1 and "has no node token" in again.output
+        assert again.exit_code == 3 and "has no node token" in again.output  # 404: not found
 
 
 # -- cluster mode ----------------------------------------------------------------------------
@@ -258,7 +259,8 @@ async def test_obt_node_rm_cluster_mode(db_url: str, kube: KubeApiServer) -> Non
         await asyncio.sleep(0.5)  # more than the renewal loop's tick
         assert kube.get(*LEASE, f"obt-node-{name}", NS) is None
         unknown = await obt(api, "node", "rm", name)
-        assert unknown.exit_code == 1 and "HTTP 404" in unknown.output
+        assert unknown.exit_code == 3, unknown.output  # not found: the CLI's documented exit code
+        assert "HTTP 404" in unknown.output
 
         # Enrolled again (a new token): the host is back, its Lease renewed again.
         name, auth = await enroll(api, "Mac Studio", await new_token(api))

@@ -175,6 +175,12 @@ def parse_error(words: list[str]) -> str | None:
             return None
         except click.MissingParameter:  # prose names a command without its arguments
             return None
+        except click.BadParameter as error:  # an example file (`--ca-file ca.pem`) is not here
+            if isinstance(getattr(error.param, "type", None), click.Path) and (
+                "does not exist" in error.format_message()
+            ):
+                return None
+            return f"`{path}`: {error.format_message()}"
         except click.UsageError as error:
             return f"`{path}`: {error.format_message()}"
         # What the group left for its subcommand (click 9 keeps it all in ctx.args).
@@ -223,7 +229,7 @@ def test_every_quoted_obt_command_parses() -> None:
     [
         ("obt nodes --selectr zone=a", "No such option '--selectr'"),
         ("obt nodez", "`obt nodez` is not a command"),
-        ("obt node rm NAME", "`obt node` is not a command"),
+        ("obt fleet rm NAME", "`obt fleet` is not a command"),
         ("obt nodes -o yaml", "'yaml' is not one of"),
         ("obt token create extra-argument", "unexpected extra argument"),
         ("obt nodes -l", "requires an argument"),
