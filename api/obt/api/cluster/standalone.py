@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from obt.api.cluster.kube import GROUP, LEASES, PLURAL, VERSION
-from obt.core.kube import ApiError, KubeClient
+from obt.core.kube import ApiError, KubeClient, custom_path
 from obt.core.leader import micro_time
 from obt.core.report import AgentReport
 
@@ -169,6 +169,26 @@ class StandaloneWriter:
             # Not re-queued here: the host's next heartbeat (10 s) marks it again.
             log.warning("Lease renewal failed for %d hosts: %s", len(failed), results[0])
         return len(due) - len(failed)
+
+    async def delete_lease(self, name: str) -> None:
+        """Delete the host's Lease (its OllamaNode was removed); 404 means already done.
+
+        The host is forgotten here too, so that if it comes back its next heartbeat creates a
+        fresh Lease at once and its next report re-creates the OllamaNode."""
+        self._due.discard(name)
+        self._renewed.pop(name, None)
+        self._known.discard(name)
+        group, version, plural = LEASES
+        try:
+            await self.client.request(
+                "DELETE", custom_path(group, version, plural, lease_name(name), self.namespace)
+            )
+        except ApiError as error:
+            if not error.not_found:
+                raise
+            return
+        self.lease_writes += 1
+        log.info("deleted Lease %s of removed standalone host %s", lease_name(name), name)
 
     async def _renew(self, name: str) -> None:
         group, version, plural = LEASES
