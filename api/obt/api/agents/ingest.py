@@ -134,9 +134,9 @@ class AgentIngest:
             self._tasks.append(asyncio.create_task(self._liveness_loop(), name="local-liveness"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in [*self._tasks, *self._reloads]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._reloads]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
