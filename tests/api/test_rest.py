@@ -28,7 +28,7 @@ async def test_migrations_create_every_table_at_head(api: Api) -> None:
         "node_condition_events",
         "fleet_generation",
     } <= tables
-    assert version == "0005"
+    assert version == "0006"
 
 
 async def test_health_ready_metrics(api: Api) -> None:

@@ -104,7 +104,7 @@ def create_app(
             sessions,
             store,
             flush_interval_s=settings.api.heartbeat_flush_s,
-            liveness=liveness,
+            liveness=liveness or settings.api.liveness,
             cluster=cluster_writer,
         )
         await ingest.load()

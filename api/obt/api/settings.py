@@ -8,12 +8,17 @@ e.g. `OBT_DATABASE__URL=postgresql+asyncpg://...`, `OBT_API__ADMIN_TOKEN=...`,
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
+from obt.core.liveness import LivenessConfig
 from obt.core.settings import ObtSettings
+
+log = logging.getLogger(__name__)
 
 # Admin tokens that are obviously examples; production refuses to start with them.
 PLACEHOLDER_TOKENS = {"", "changeme", "change-me", "admin", "secret", "token", "example", "xxx"}
@@ -74,10 +79,31 @@ class ApiGroup(BaseModel):
     heartbeat_flush_s: float = Field(
         5.0, gt=0, description="How often in-memory heartbeat times are persisted in one batch."
     )
-    liveness_interval_s: float = Field(
-        5.0, gt=0, description="How often local mode judges standalone liveness."
+    liveness: LivenessConfig = Field(
+        default_factory=LivenessConfig,
+        description="Local mode's liveness of standalone hosts: the operator's settings "
+        "(obt.core.liveness), read from OBT_API__LIVENESS__<NAME> as the operator reads "
+        "OBT_LIVENESS__<NAME>. Unused in cluster mode, where the operator judges.",
     )
     sse_keepalive_s: float = Field(15.0, gt=0, description="SSE comment sent when idle.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_liveness_interval(cls, data: Any) -> Any:
+        """OBT_API__LIVENESS_INTERVAL_S did nothing until 0.x; it now means the sweep interval."""
+        if isinstance(data, dict) and "liveness_interval_s" in data:
+            data = dict(data)
+            value = data.pop("liveness_interval_s")
+            log.warning(
+                "OBT_API__LIVENESS_INTERVAL_S is deprecated: use "
+                "OBT_API__LIVENESS__SWEEP_INTERVAL_SECONDS (taking %s from the old name)",
+                value,
+            )
+            liveness = data.get("liveness")
+            liveness = dict(liveness) if isinstance(liveness, dict) else {}
+            liveness.setdefault("sweep_interval_seconds", value)
+            data["liveness"] = liveness
+        return data
 
 
 class KubeGroup(BaseModel):

@@ -45,6 +45,9 @@ OTHER_VARIABLES = frozenset(
         "OBT_POD_NAMESPACE",
         "OBT_API_URL",  # the dashboard's dev server proxy target (frontend/vite.config.ts)
         "OBT_CHROMIUM",  # the browser of the Playwright suite and the dashboard bench
+        "OBT_TEST_DIST",  # tests/packaging: the dist/ folder `make dist` wrote
+        # Deprecated, still read by the API's settings (which warn about it themselves).
+        "OBT_API__LIVENESS_INTERVAL_S",
     }
 )
 OTHER_PREFIXES = ("OBT_E2E_",)  # the Playwright suite's own variables

@@ -4,6 +4,14 @@ Heartbeats that carry nothing new never touch the database on the request path: 
 hash, last digest and last-seen time live in memory (loaded from `node_credentials` at start-up),
 and last-seen times are persisted in one batched UPDATE every `heartbeat_flush_s`. Reports are
 written only when their digest differs from the last one stored.
+
+A removed node's digest is forgotten, so that its next heartbeat answers `reportNeeded` and a host
+that comes back (a laptop that slept past the removal timeout) is listed again by itself. Removal
+happens where the node rows are written (local mode: `judge_once`; cluster mode: the mirror, on the
+leader, when the operator deleted the OllamaNode), and any replica may receive the host's next
+heartbeat, so the store clears `node_credentials.last_digest` in the removal's own transaction and
+every replica drops its in-memory copy on the `node.deleted` event (PostgreSQL NOTIFY reaches all
+replicas; on a lost LISTEN connection the bus says `resync` and the digests are re-read).
 """
 
 from __future__ import annotations
@@ -47,7 +55,9 @@ class ClusterWriter(Protocol):
 
     async def renew_lease(self, name: str) -> None: ...
 
-    async def delete_lease(self, name: str) -> None: ...
+    async def delete_lease(self, name: str) -> None:
+        """Delete the host's heartbeat Lease (gone already is fine)."""
+        ...
 
 
 @dataclass
@@ -94,6 +104,7 @@ class AgentIngest:
         self.stats = IngestStats()
         self.started_at = utcnow()
         self._tasks: list[asyncio.Task[None]] = []
+        self._reloads: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ----------------------------------------------------------------------
     async def load(self) -> None:
@@ -120,13 +131,14 @@ class AgentIngest:
 
     def start(self, *, local_liveness: bool) -> None:
         self._tasks.append(asyncio.create_task(self._flush_loop(), name="heartbeat-flush"))
+        self.store.bus.listen(self._on_event)
         if local_liveness:
             self._tasks.append(asyncio.create_task(self._liveness_loop(), name="local-liveness"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in [*self._tasks, *self._reloads]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._reloads]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
@@ -270,6 +282,42 @@ class AgentIngest:
             )
         )
 
+    # -- removals -----------------------------------------------------------------------
+    def forget_report(self, name: str) -> None:
+        """The node was removed: its next heartbeat asks for the full report."""
+        cred = self.by_name.get(name)
+        if cred is not None and cred.digest is not None:
+            cred.digest = None
+            log.info("node %s was removed: its next heartbeat asks for a report", name)
+
+    async def reload_digests(self) -> None:
+        """After missed events: forget every digest the database no longer holds."""
+        async with self.sessions() as session:
+            stored = dict(
+                (
+                    await session.execute(
+                        select(NodeCredential.node_name, NodeCredential.last_digest)
+                    )
+                ).all()
+            )
+        for name in list(self.by_name):
+            if name in stored and stored[name] is None:
+                self.forget_report(name)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "node.deleted":
+            self.forget_report(str(event.get("name")))
+        elif event.get("type") == "resync":
+            task = asyncio.get_running_loop().create_task(self._reload_logged())
+            self._reloads.add(task)  # a reference, until it is done
+            task.add_done_callback(self._reloads.discard)
+
+    async def _reload_logged(self) -> None:
+        try:
+            await self.reload_digests()
+        except Exception:
+            log.exception("re-reading report digests after missed events failed")
+
     # -- background ---------------------------------------------------------------------
     async def flush(self) -> int:
         """Persist last-seen times of the nodes that heartbeated since the last flush."""
@@ -375,6 +423,7 @@ class AgentIngest:
             return
         for name in due[: max(0, cfg.max_removals_per_minute - len(self.stats.removals))]:
             if await self.store.remove(name, "AgentGone"):
+                self.forget_report(name)  # at once, not only when the event arrives
                 self.stats.removals.append(time.monotonic())
                 log.info("removed standalone node %s: no heartbeat", name)
 

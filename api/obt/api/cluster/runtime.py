@@ -1,7 +1,7 @@
 """Cluster mode wiring: leader election + mirror + standalone writer, owned by the app's lifespan.
 
 Every replica runs the elector and serves reads from the shared database; only the leader runs the
-mirror (list + watch + writes). Every replica's ingress writes standalone OllamaNodes and Leases
+mirror (list + watch + writes) and deletes the Leases of removed standalone hosts. Every replica's ingress writes standalone OllamaNodes and Leases
 (Kubernetes serialises those writes; the rows come back through the leader's mirror).
 """
 
@@ -37,15 +37,17 @@ class ClusterRuntime:
         self.stream = WatchStream(
             self.client.config, user_agent(self.identity), kube.watch_timeout_s + 30.0
         )
+        self.standalone = StandaloneWriter(
+            self.client, kube.namespace, self.identity, min_interval_s=kube.lease_renew_min_s
+        )
         self.mirror = Mirror(
             store,
             self.client,
             self.stream,
             is_leader=lambda: self.elector.is_leader,
             watch_timeout_s=kube.watch_timeout_s,
-        )
-        self.standalone = StandaloneWriter(
-            self.client, kube.namespace, self.identity, min_interval_s=kube.lease_renew_min_s
+            # A removed standalone host's Lease goes with its OllamaNode (leader only, once).
+            on_removed=self.standalone.delete_lease,
         )
         self._tasks: list[asyncio.Task[Any]] = []
         self._mirror_task: asyncio.Task[None] | None = None

@@ -151,20 +151,6 @@ class StandaloneWriter:
         self.node_writes += 2
         return True
 
-    async def delete_lease(self, name: str) -> None:
-        """Delete the host's Lease (`obt-node-<name>`); one already gone is fine."""
-        self._due.discard(name)
-        self._renewed.pop(name, None)
-        group, version, plural = LEASES
-        try:
-            await self.client.request(
-                "DELETE", custom_path(group, version, plural, lease_name(name), self.namespace)
-            )
-        except ApiError as error:
-            if not error.not_found:
-                raise
-        self.lease_writes += 1
-
     async def write_report(
         self, name: str, spec: dict[str, Any], labels: dict[str, str], report: AgentReport
     ) -> None:
@@ -225,6 +211,26 @@ class StandaloneWriter:
             # Not re-queued here: the host's next heartbeat (10 s) marks it again.
             log.warning("Lease renewal failed for %d hosts: %s", len(failed), results[0])
         return len(due) - len(failed)
+
+    async def delete_lease(self, name: str) -> None:
+        """Delete the host's Lease (its OllamaNode was removed); 404 means already done.
+
+        The host is forgotten here too, so that if it comes back its next heartbeat creates a
+        fresh Lease at once and its next report re-creates the OllamaNode."""
+        self._due.discard(name)
+        self._renewed.pop(name, None)
+        self._known.discard(name)
+        group, version, plural = LEASES
+        try:
+            await self.client.request(
+                "DELETE", custom_path(group, version, plural, lease_name(name), self.namespace)
+            )
+        except ApiError as error:
+            if not error.not_found:
+                raise
+            return
+        self.lease_writes += 1
+        log.info("deleted Lease %s of removed standalone host %s", lease_name(name), name)
 
     async def _renew(self, name: str) -> None:
         if name in self._gone:

@@ -216,7 +216,11 @@ class Tombstone(Base):
     source: Mapped[str | None] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(64))
     removed_at: Mapped[datetime] = mapped_column(index=True)
+    # What the node last said (hardware, Ollama, models, conditions) and who it was, so that the
+    # dashboard can show "the gaming PC (RTX 4090, 12 models) was last seen 20 min ago".
     last_status: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    display_name: Mapped[str | None] = mapped_column(String(253))  # migration 0006
+    last_seen_at: Mapped[datetime | None]  # migration 0006: last heartbeat, report or Ready
 
 
 class EnrollmentToken(Base):

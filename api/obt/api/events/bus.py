@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,13 @@ MAX_QUEUE = 1000
 class EventBus:
     def __init__(self) -> None:
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self._ids = itertools.count(1)
+
+    def listen(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call `listener` with every event, synchronously, before the SSE subscribers get it:
+        for this process's own bookkeeping (agents/ingest.py), not counted as a subscriber."""
+        self._listeners.append(listener)
 
     @property
     def subscriber_count(self) -> int:
@@ -34,6 +40,11 @@ class EventBus:
 
     def deliver(self, event: dict[str, Any]) -> None:
         event = {**event, "id": next(self._ids)}
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("event listener failed on %s", event.get("type"))
         for queue in list(self._subscribers):
             if queue.qsize() >= MAX_QUEUE:
                 with contextlib.suppress(asyncio.QueueEmpty):

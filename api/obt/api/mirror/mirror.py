@@ -4,14 +4,17 @@
   resourceVersion, then tombstone every row the list did not contain (reason `Vanished`): after a
   sync the table equals the cluster, whatever happened while nobody watched (API restarts).
 - Then watch from the list's resourceVersion with bookmarks; ADDED/MODIFIED -> upsert, DELETED ->
-  tombstone (reason `Deleted`, or the `obt.dev/removal-reason` annotation the deleter set),
-  BOOKMARK -> only advances the resume resourceVersion. Whatever arrived in one read is written in
-  one transaction (the last event per node only).
+  tombstone (reason: the `obt.dev/removal-reason` annotation the deleter set, else `AgentGone`
+  when the object's last Ready condition said its agent was gone, i.e. the operator removed it,
+  else `Deleted`), BOOKMARK -> only advances the resume resourceVersion. Whatever arrived in one
+  read is written in one transaction (the last event per node only).
 - A watch that ends (server timeout, dropped connection) resumes from the last resourceVersion
   seen; a 410 Gone (ERROR event or HTTP status) relists and sweeps. Other failures retry with
   exponential backoff and jitter (obt.core.backoff).
 - Idempotent: the store writes nothing when the row already holds that resourceVersion and
   content, and the mirror skips an event whose resourceVersion is older than the row's.
+- A removed standalone host's heartbeat Lease is deleted (`on_removed`, after the commit): the
+  leader alone does it, once per removal, and a host that comes back renews a fresh one.
 - Only the leader writes (leadership is re-checked inside every transaction before commit); a
   replica that loses the Lease stops its watch and stands by.
 """
@@ -23,7 +26,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +44,24 @@ from obt.core.kube import ApiError, KubeClient
 log = logging.getLogger(__name__)
 
 
+# Ready-condition reasons with which the liveness rules (obt.core.liveness) say an agent is gone:
+# the operator deletes such an OllamaNode after the removal timeout.
+AGENT_GONE_REASONS = frozenset({"LeaseExpired", "AgentPodMissing"})
+
+
+def deletion_reason(obj: dict[str, Any]) -> str:
+    """Why an OllamaNode was deleted: what the deleter annotated (`obt node rm`: Decommissioned),
+    else as far as its last state tells."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    if annotations.get(REMOVAL_REASON):
+        return str(annotations[REMOVAL_REASON])[:64]
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    ready = next((c for c in conditions if isinstance(c, dict) and c.get("type") == "Ready"), None)
+    if ready is None or ready.get("status") == "True":
+        return "Deleted"
+    return "AgentGone" if ready.get("reason") in AGENT_GONE_REASONS else "Deleted"
+
+
 class Gone(Exception):
     """The resourceVersion we hold is too old (410): relist."""
 
@@ -54,12 +75,6 @@ def _rv_int(rv: str | None) -> int | None:
         return int(rv) if rv is not None else None
     except ValueError:
         return None
-
-
-def _removal_reason(obj: dict[str, Any]) -> str:
-    """The tombstone reason of a deleted OllamaNode: what the deleter annotated, else `Deleted`."""
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    return str(annotations.get(REMOVAL_REASON) or "Deleted")[:64]
 
 
 def is_older(incoming: str | None, stored: str | None) -> bool:
@@ -91,6 +106,7 @@ class Mirror:
         watch_timeout_s: int = 300,
         page_size: int = 500,
         backoff: Backoff | None = None,
+        on_removed: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -99,6 +115,7 @@ class Mirror:
         self.watch_timeout_s = watch_timeout_s
         self.page_size = page_size
         self.backoff = backoff or Backoff(base=0.2, cap=30.0)
+        self.on_removed = on_removed  # called with each removed standalone host's name
         self.resume_rv: str | None = None
         self.synced = False
         self.stats = MirrorStats()
@@ -168,6 +185,7 @@ class Mirror:
                     events += await self.store.remove_in(session, name, "Vanished")
                 await self._commit(session, events)
             self.store._after_commit(events)
+            await self._removed(events)
         self.stats.swept += len(gone)
         return len(gone)
 
@@ -239,7 +257,7 @@ class Mirror:
                 rv = obj["metadata"].get("resourceVersion")
                 if kind == "DELETED":
                     if name in stored:
-                        events += await self.store.remove_in(session, name, _removal_reason(obj))
+                        events += await self.store.remove_in(session, name, deletion_reason(obj))
                         stored.pop(name)
                     continue
                 if is_older(rv, stored.get(name)):
@@ -251,7 +269,20 @@ class Mirror:
             events += await self.store.upsert_batch_in(session, upserts)
             await self._commit(session, events)
         self.store._after_commit(events)
+        await self._removed(events)
         return sum(e["type"] != "models.changed" for e in events)
+
+    async def _removed(self, events: list[dict[str, Any]]) -> None:
+        """Clean up after committed removals; a failure is logged, never stops the mirror (the
+        Lease of a host that stays away is then left behind, as before this hook existed)."""
+        if self.on_removed is None:
+            return
+        for event in events:
+            if event["type"] == "node.deleted" and event.get("source") == "standalone":
+                try:
+                    await self.on_removed(event["name"])
+                except Exception as error:
+                    log.warning("mirror: cleaning up after %s failed: %s", event["name"], error)
 
     async def _commit(self, session: AsyncSession, events: list[dict[str, Any]]) -> None:
         if not self.is_leader():

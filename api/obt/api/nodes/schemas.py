@@ -111,7 +111,29 @@ class NodeDetail(NodeListItem):
 
 
 class RemovedNode(ApiModel):
-    name: str
-    source: str | None
-    reason: str = Field(..., description="e.g. 'Deleted', 'Vanished' (gone at a relist).")
-    removed_at: datetime
+    """A recently removed node (tombstone) with what it last said about itself."""
+
+    name: str = Field(..., description="OllamaNode name.")
+    display_name: str | None = Field(..., description="Friendly name, when it had one.")
+    source: str | None = Field(..., description="'daemonset' or 'standalone'.")
+    reason: str = Field(
+        ...,
+        description="Why it was removed: 'AgentGone' (no heartbeat or agent pod past the removal "
+        "timeout), 'Deleted' (its OllamaNode was deleted), 'Vanished' (gone at a relist), or a "
+        "reason given by whoever removed it (e.g. 'Decommissioned').",
+    )
+    removed_at: datetime = Field(..., description="When it was removed.")
+    last_seen_at: datetime | None = Field(
+        ...,
+        description="Its last heartbeat or report (standalone), else when it stopped being "
+        "Ready; null when unknown.",
+    )
+    last_phase: Phase | None = Field(..., description="Its liveness phase when removed.")
+    os: str = Field(..., description="Last known OS summary.")
+    cpu: str = Field(..., description="Last known CPU summary.")
+    ram_total_bytes: int = Field(..., description="Last known system memory.")
+    gpu_count: int = Field(..., description="Last known number of GPUs.")
+    gpu_summary: str = Field(..., description="Last known GPUs, e.g. '1x RTX 4090 24GB'.")
+    vram_total_bytes: int = Field(..., description="Last known total GPU memory.")
+    ollama_version: str | None = Field(..., description="Last known Ollama version.")
+    models: list[str] = Field(..., description="Names of the models it last had installed.")

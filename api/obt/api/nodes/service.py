@@ -41,6 +41,7 @@ from obt.api.db.tables import (
 from obt.api.nodes.schemas import NodeDetail, NodeListItem, NodeOllama, PhaseChange, RemovedNode
 from obt.core.model_names import normalize_model_name, strip_default_prefixes
 from obt.core.models import OllamaNodeStatus
+from obt.core.summary import summarize
 from obt.core.telemetry import Telemetry
 
 SORT_COLUMNS: dict[str, Any] = {
@@ -354,10 +355,35 @@ async def list_removed(session: AsyncSession, limit: int) -> list[RemovedNode]:
     rows = (
         await session.execute(select(Tombstone).order_by(Tombstone.removed_at.desc()).limit(limit))
     ).scalars()
-    return [
-        RemovedNode(name=r.name, source=r.source, reason=r.reason, removed_at=r.removed_at)
-        for r in rows
-    ]
+    return [_removed_node(r) for r in rows]
+
+
+def _removed_node(row: Tombstone) -> RemovedNode:
+    """A tombstone with the last known hardware and models summarised as the list does."""
+    try:
+        status = OllamaNodeStatus.model_validate(row.last_status or {})
+    except ValueError:  # written by an older version in a shape that no longer validates
+        status = OllamaNodeStatus()
+    hardware, ollama = status.hardware, status.ollama
+    summary = summarize(hardware, ollama)
+    memory = hardware.memory if hardware else None
+    return RemovedNode(
+        name=row.name,
+        display_name=row.display_name,
+        source=row.source,
+        reason=row.reason,
+        removed_at=row.removed_at,
+        last_seen_at=row.last_seen_at,
+        last_phase=status.phase,
+        os=summary.os,
+        cpu=summary.cpu,
+        ram_total_bytes=(memory.total_bytes or 0) if memory else 0,
+        gpu_count=len(hardware.gpus) if hardware else 0,
+        gpu_summary=summary.gpus,
+        vram_total_bytes=summary.vram_total_bytes,
+        ollama_version=ollama.version if ollama else None,
+        models=sorted(m.name for m in ollama.models) if ollama else [],
+    )
 
 
 def search_condition(term: str) -> Any:

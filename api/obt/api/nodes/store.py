@@ -26,6 +26,7 @@ from obt.api.db.tables import (
     Node,
     NodeChange,
     NodeConditionEvent,
+    NodeCredential,
     NodeGpu,
     NodeLabel,
     NodeLoadedModel,
@@ -436,32 +437,50 @@ class NodeStore:
     async def remove_in(
         self, session: AsyncSession, name: str, reason: str
     ) -> list[dict[str, Any]]:
+        """Delete a node in the caller's transaction, leaving a tombstone with its last known
+        status, and forget the report digest its agent sent (`node_credentials.last_digest`),
+        so that the agent's next heartbeat is asked for its full report: a host that comes
+        back is listed again by itself (agents/ingest.py clears its in-memory copy on the
+        `node.deleted` event)."""
         row = (await session.execute(select(Node).where(Node.name == name))).scalar_one_or_none()
         if row is None:
             return []
         now = utcnow()
-        ins = _insert_for(session)(Tombstone).values(
-            name=name,
-            uid=row.uid,
-            source=row.source,
-            reason=reason,
-            removed_at=now,
-            last_status=row.status,
-        )
-        await session.execute(
-            ins.on_conflict_do_update(
-                index_elements=["name"],
-                set_={
-                    "uid": row.uid,
-                    "reason": reason,
-                    "removed_at": now,
-                    "last_status": row.status,
-                },
+        heartbeat = (
+            await session.execute(
+                select(NodeCredential.last_heartbeat_at).where(NodeCredential.node_name == name)
             )
-        )
+        ).scalar_one_or_none()
+        # Last seen: the last heartbeat or report (standalone), else when a silent node stopped
+        # being Ready (DaemonSet nodes: the kubelet's signals, not ours).
+        last_seen = row.last_seen_at or heartbeat
+        if last_seen is None and row.phase != "Ready":
+            last_seen = row.phase_since
+        kept = {
+            "uid": row.uid,
+            "source": row.source,
+            "reason": reason,
+            "removed_at": now,
+            "last_status": row.status,
+            "display_name": row.display_name,
+            "last_seen_at": last_seen,
+        }
+        ins = _insert_for(session)(Tombstone).values(name=name, **kept)
+        await session.execute(ins.on_conflict_do_update(index_elements=["name"], set_=kept))
         await session.execute(delete(Node).where(Node.name == name))
+        await session.execute(
+            update(NodeCredential).where(NodeCredential.node_name == name).values(last_digest=None)
+        )
         self.writes += 1
-        return [{"type": "node.deleted", "name": name, "reason": reason, "at": now.isoformat()}]
+        return [
+            {
+                "type": "node.deleted",
+                "name": name,
+                "source": row.source,
+                "reason": reason,
+                "at": now.isoformat(),
+            }
+        ]
 
     async def set_phase(
         self, name: str, phase: str, conditions: list[Condition], at: datetime

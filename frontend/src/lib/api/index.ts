@@ -44,6 +44,10 @@ export function getNode(name: string, signal?: AbortSignal) {
 	return unwrap(sdk.getNode({ path: { name }, signal }));
 }
 
+export function listRemovedNodes(limit = 50, signal?: AbortSignal) {
+	return unwrap(sdk.listRemovedNodes({ query: { limit }, signal }));
+}
+
 export function getFleetSummary(signal?: AbortSignal) {
 	return unwrap(sdk.getFleetSummary({ signal }));
 }

@@ -19,6 +19,7 @@ export type {
 	NpuInfo,
 	OsInfo,
 	PhaseChange,
+	RemovedNode,
 	Telemetry
 } from './generated';
 import type { NodeListItem, ListNodesData, ListModelsData } from './generated';

@@ -1,5 +1,12 @@
 // Realistic API shapes for unit tests (the same fields the generated client types declare).
-import type { FleetSummary, ModelDetail, ModelVariant, NodeDetail, NodeListItem } from '$lib/api';
+import type {
+	FleetSummary,
+	ModelDetail,
+	ModelVariant,
+	NodeDetail,
+	NodeListItem,
+	RemovedNode
+} from '$lib/api';
 
 const GIB = 1024 ** 3;
 
@@ -95,6 +102,27 @@ export function makeModelDetail(overrides: Partial<ModelDetail> = {}): ModelDeta
 		variants: [makeVariant()],
 		nodes: ['a', 'b', 'c'],
 		loadedOn: ['a'],
+		...overrides
+	};
+}
+
+export function makeRemoved(overrides: Partial<RemovedNode> = {}): RemovedNode {
+	return {
+		name: 'gaming-pc',
+		displayName: 'Gaming PC',
+		source: 'standalone',
+		reason: 'AgentGone',
+		removedAt: '2026-01-01T00:09:00Z',
+		lastSeenAt: '2026-01-01T00:08:00Z',
+		lastPhase: 'NotReady',
+		os: 'Windows 11',
+		cpu: 'Ryzen 9 7950X (16c)',
+		ramTotalBytes: 64 * GIB,
+		gpuCount: 1,
+		gpuSummary: '1x RTX 4090 24GB',
+		vramTotalBytes: 24 * GIB,
+		ollamaVersion: '0.5.7',
+		models: ['llama3.1:8b', 'qwen2.5:0.5b'],
 		...overrides
 	};
 }

@@ -1636,26 +1636,100 @@ export type Problem = {
 
 /**
  * RemovedNode
+ *
+ * A recently removed node (tombstone) with what it last said about itself.
  */
 export type RemovedNode = {
     /**
+     * Cpu
+     *
+     * Last known CPU summary.
+     */
+    cpu: string;
+    /**
+     * Displayname
+     *
+     * Friendly name, when it had one.
+     */
+    displayName: string | null;
+    /**
+     * Gpucount
+     *
+     * Last known number of GPUs.
+     */
+    gpuCount: number;
+    /**
+     * Gpusummary
+     *
+     * Last known GPUs, e.g. '1x RTX 4090 24GB'.
+     */
+    gpuSummary: string;
+    /**
+     * Lastphase
+     *
+     * Its liveness phase when removed.
+     */
+    lastPhase: 'Pending' | 'Ready' | 'NotReady' | 'Unknown' | null;
+    /**
+     * Lastseenat
+     *
+     * Its last heartbeat or report (standalone), else when it stopped being Ready; null when unknown.
+     */
+    lastSeenAt: string | null;
+    /**
+     * Models
+     *
+     * Names of the models it last had installed.
+     */
+    models: Array<string>;
+    /**
      * Name
+     *
+     * OllamaNode name.
      */
     name: string;
     /**
+     * Ollamaversion
+     *
+     * Last known Ollama version.
+     */
+    ollamaVersion: string | null;
+    /**
+     * Os
+     *
+     * Last known OS summary.
+     */
+    os: string;
+    /**
+     * Ramtotalbytes
+     *
+     * Last known system memory.
+     */
+    ramTotalBytes: number;
+    /**
      * Reason
      *
-     * e.g. 'Deleted', 'Vanished' (gone at a relist).
+     * Why it was removed: 'AgentGone' (no heartbeat or agent pod past the removal timeout), 'Deleted' (its OllamaNode was deleted), 'Vanished' (gone at a relist), or a reason given by whoever removed it (e.g. 'Decommissioned').
      */
     reason: string;
     /**
      * Removedat
+     *
+     * When it was removed.
      */
     removedAt: string;
     /**
      * Source
+     *
+     * 'daemonset' or 'standalone'.
      */
     source: string | null;
+    /**
+     * Vramtotalbytes
+     *
+     * Last known total GPU memory.
+     */
+    vramTotalBytes: number;
 };
 
 /**
