@@ -63,7 +63,7 @@ test-frontend: frontend-deps tools ## Dashboard: lint, svelte-check, API client 
 
 test: lint test-python test-frontend ## Install everything and run every test tier
 
-bench: install tools frontend-build ## Run every benchmark (minutes each; figures: docs/performance.md)
+bench: install tools frontend-build ## Run every benchmark (minutes each); each writes its figures to bench/results/*.json
 	$(BIN)/python bench/kube_api_server.py
 	$(BIN)/python bench/agent.py
 	$(BIN)/python bench/operator_sweep.py

@@ -24,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from record import write_result  # noqa: E402
 from tests.agent.fake_ollama import QWEN, FakeOllama  # noqa: E402
 from tests.support.fixtures import OLLAMANODE_CRD, ServerThread  # noqa: E402
 from tests.support.kube_api_server import KubeApiServer  # noqa: E402
@@ -141,6 +142,19 @@ async def main(cycles: int) -> None:
     )
     print(
         f"API-server writes per node-minute, model loaded+unloaded every minute: {busy_writes / minutes:.2f} ({busy_writes} in {minutes} simulated min; expected 2)"
+    )
+    write_result(
+        "agent",
+        {"cycles": cycles, "intervalSeconds": INTERVAL, "cyclesPerMinute": CYCLES_PER_MINUTE},
+        {
+            "rssIdleMiB": round(rss_idle, 1),
+            "rssAfterLoadUnloadMiB": round(rss_busy, 1),
+            "cpuPerCycleMs": round(cpu_per_cycle * 1000, 2),
+            "writesPerNodeMinuteIdle": round(idle_writes / idle_minutes, 2),
+            "writesPerNodeMinuteLoadUnload": round(busy_writes / minutes, 2),
+            "simulatedMinutesIdle": idle_minutes,
+            "simulatedMinutesLoadUnload": minutes,
+        },
     )
 
 

@@ -42,6 +42,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.record import write_result  # noqa: E402
+
 REFERENCE_HEARTBEATS_PER_S = 1950
 PACKAGES = ("api", "core", "agent", "operator")
 
@@ -537,6 +539,7 @@ def main() -> None:
                     conn.execute(f"CREATE DATABASE {db}")
                 urls[label] = first.rsplit("/", 1)[0] + "/" + db
         backend = "SQLite" if args.sqlite else "PostgreSQL"
+        figures: dict[str, Any] = {"database": backend, "seed": {}}
         servers = []
         for label in labels:
             src = extract(args.baseline, stack) if label == "baseline" else None
@@ -546,6 +549,7 @@ def main() -> None:
                 f"{backend} [{label}]: seeded {args.nodes} nodes x {args.models} models in "
                 f"{took:.1f}s ({args.nodes / took:,.0f} nodes/s, bulk insert)"
             )
+            figures["seed"][label] = {"seconds": round(took, 2)}
             servers.append(server)
         load = os.getloadavg()
         print(
@@ -557,6 +561,17 @@ def main() -> None:
             )
         if not args.skip_lists:
             results = asyncio.run(list_latency(servers, args.rounds, admin))
+            figures["lists"] = {
+                label: {
+                    s.label: {
+                        "p50Ms": round(per[s.label][0], 2),
+                        "p99Ms": round(per[s.label][1], 2),
+                        "matches": per[s.label][2],
+                    }
+                    for s in servers
+                }
+                for label, per in results.items()
+            }
             for label, per in results.items():
                 for s in servers:
                     p50, p99, total = per[s.label]
@@ -565,6 +580,17 @@ def main() -> None:
                     )
         if not args.skip_heartbeats:
             runs = asyncio.run(heartbeat_runs(servers, admin, args))
+            figures["heartbeats"] = {
+                s.label: {
+                    "perSecondMedian": round(
+                        statistics.median(r["rate"] for r in runs[s.label]), 1
+                    ),
+                    "runs": [{k: round(v, 4) for k, v in r.items()} for r in runs[s.label]],
+                    # A figure measured on another machine: a ratio to it is not a side-by-side comparison.
+                    "referencePerSecondMeasuredElsewhere": REFERENCE_HEARTBEATS_PER_S,
+                }
+                for s in servers
+            }
             load = os.getloadavg()
             print(
                 f"machine: load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} after heartbeats"
@@ -581,11 +607,22 @@ def main() -> None:
                     f"p99 {statistics.median(r['p99'] for r in got):.1f} ms; "
                     f"server CPU {statistics.median(r['server_cpu'] for r in got):.0%}, "
                     f"client CPU {statistics.median(r['client_cpu'] for r in got):.0%}; "
-                    f"reference {REFERENCE_HEARTBEATS_PER_S:,}/s -> {rate / REFERENCE_HEARTBEATS_PER_S:.2f}x"
+                    f"{rate / REFERENCE_HEARTBEATS_PER_S:.2f}x the {REFERENCE_HEARTBEATS_PER_S:,}/s "
+                    "reference, which was measured elsewhere (not side by side)"
                 )
 
         if args.store_nodes:
             rates = asyncio.run(store_writes(servers, admin, args.store_nodes))
+            figures["storeWritesPerSecond"] = {
+                s.label: dict(
+                    zip(
+                        ("new", "changed", "unchanged"),
+                        (round(x, 1) for x in rates[s.label]),
+                        strict=True,
+                    )
+                )
+                for s in servers
+            }
             load = os.getloadavg()
             print(f"machine: load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
             for s in servers:
@@ -595,6 +632,7 @@ def main() -> None:
                     f"admin seed each): new {new:,.0f}/s, changed {changed:,.0f}/s, "
                     f"unchanged {same:,.0f}/s"
                 )
+        write_result("api", vars(args), figures)
 
 
 if __name__ == "__main__":

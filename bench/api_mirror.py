@@ -25,6 +25,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from record import write_result
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 NODE = ("obt.dev/v1alpha1", "OllamaNode")
@@ -120,6 +122,19 @@ async def run(url: str, nodes: int, updates: int, rate: float) -> None:
         f"  in process  p50 {pct(ip, 0.5):.1f} ms  p99 {pct(ip, 0.99):.1f} ms  "
         f"({len(ip)} batches)\n"
         f"  updates never committed: {missing}"
+    )
+    write_result(
+        "api_mirror",
+        {"nodes": nodes, "updates": updates, "rate": rate, "database": url.split("://")[0]},
+        {
+            "endToEndP50Ms": round(pct(ms, 0.5), 2),
+            "endToEndP99Ms": round(pct(ms, 0.99), 2),
+            "endToEndMeanMs": round(statistics.mean(ms), 2),
+            "inProcessP50Ms": round(pct(ip, 0.5), 2),
+            "inProcessP99Ms": round(pct(ip, 0.99), 2),
+            "batches": len(ip),
+            "updatesNeverCommitted": missing,
+        },
     )
 
 

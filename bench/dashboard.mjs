@@ -263,9 +263,42 @@ async function main() {
 			);
 		}
 		if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ bundle: size, nodes: total, runs: RUNS, scenarios: summary }, null, 2));
+		await writeRunResult({ runs: RUNS, nodes: NODES }, { bundle: size, nodes: total, runs: RUNS, scenarios: summary });
 	} finally {
 		stop();
 	}
+}
+
+// -- Run record: the same JSON file as bench/record.py writes for the Python benches, under
+// bench/results/ (or $OBT_BENCH_RESULTS): <UTC date-time>-<short commit>-dashboard.json.
+async function writeRunResult(settings, figures) {
+	const { execFileSync } = await import('node:child_process');
+	const os = await import('node:os');
+	const git = (...args) => {
+		try {
+			return execFileSync('git', args, { cwd: repo, encoding: 'utf8' }).trim();
+		} catch {
+			return '';
+		}
+	};
+	const commit = git('rev-parse', 'HEAD') || 'unknown';
+	const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+	const record = {
+		bench: 'dashboard',
+		date,
+		commit,
+		shortCommit: commit.slice(0, 7),
+		dirty: git('status', '--porcelain', '--untracked-files=no') !== '',
+		loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
+		cpuCount: os.cpus().length,
+		settings,
+		figures
+	};
+	const folder = process.env.OBT_BENCH_RESULTS ?? join(repo, 'bench', 'results');
+	mkdirSync(folder, { recursive: true });
+	const file = join(folder, `${date.replaceAll('-', '').replaceAll(':', '')}-${record.shortCommit}-dashboard.json`);
+	writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
+	console.log(`figures written to ${relative(repo, file)}`);
 }
 
 main().catch((err) => {

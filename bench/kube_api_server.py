@@ -25,6 +25,8 @@ from typing import Any
 
 import aiohttp
 
+from record import write_result
+
 REPO = Path(__file__).resolve().parents[1]
 ONODES = "/apis/obt.dev/v1alpha1/ollamanodes"
 MERGE = {"Content-Type": "application/merge-patch+json"}
@@ -201,6 +203,31 @@ async def run(args: argparse.Namespace, url: str, pid: int) -> int:
     )
     ok = achieved >= 0.95 * args.rate and errors == 0 and delivered == 1.0
     print("RESULT:", "PASS" if ok else "FAIL")
+    write_result(
+        "kube_api_server",
+        vars(args),
+        {
+            "objects": args.objects,
+            "serverRssMiB": round(rss, 1),
+            "fillCreatesPerSecond": round(args.objects / fill_s, 1),
+            "createMedianMs": round(statistics.median(create_lat) * ms, 2),
+            "createP99Ms": round(pct(create_lat, 0.99) * ms, 2),
+            "listMs": round(list_s * ms, 1),
+            "pagedListMs": round(paged_s * ms, 1),
+            "pages": pages,
+            "writesPerSecondRequested": args.rate,
+            "writesPerSecondAchieved": round(achieved, 2),
+            "writeErrors": errors,
+            "writeMedianMs": round(statistics.median(write_lat) * ms, 2),
+            "writeP95Ms": round(pct(write_lat, 0.95) * ms, 2),
+            "writeP99Ms": round(pct(write_lat, 0.99) * ms, 2),
+            "watchers": args.watchers,
+            "eventsDeliveredRatio": round(delivered, 3),
+            "watchLagMedianMs": round(statistics.median(lags) * ms, 2),
+            "watchLagP99Ms": round(pct(lags, 0.99) * ms, 2),
+            "pass": ok,
+        },
+    )
     return 0 if ok else 1
 
 

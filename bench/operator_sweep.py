@@ -29,6 +29,8 @@ from pathlib import Path
 
 import psutil
 
+from record import write_result
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -88,7 +90,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run(size: int, samples: int) -> None:
+def run(size: int, samples: int) -> dict[str, float | int]:
     runner = ServerThread(KubeApiServer())
     api = runner.start()
     try:
@@ -126,6 +128,7 @@ def run(size: int, samples: int) -> None:
             "OBT_LOG__LEVEL": "WARNING",
         }
         started = time.monotonic()
+        figures: dict[str, float | int] = {"nodes": size, "standalone": STANDALONE}
         proc = subprocess.Popen(
             [sys.executable, "-m", "obt.operator", "--identity", "bench"], env=env
         )
@@ -137,8 +140,9 @@ def run(size: int, samples: int) -> None:
                     raise SystemExit("the operator did not judge the fleet within 300 s")
             while any(phase(api, n) != "Ready" for n in names):
                 time.sleep(0.2)
+            figures["firstJudgementSeconds"] = round(time.monotonic() - started, 1)
             print(
-                f"all Ready (first judgement, {size} status writes) {time.monotonic() - started:.1f}s after start"
+                f"all Ready (first judgement, {size} status writes) {figures['firstJudgementSeconds']}s after start"
             )
             # Quiet period: sweeps that judge everything and write nothing.
             count0, sum0 = (
@@ -160,6 +164,7 @@ def run(size: int, samples: int) -> None:
             rss = psutil.Process(proc.pid).memory_info().rss / 2**20
             print(f"sweep time (quiet, mean of {count1 - count0:.0f}): {mean * 1000:.1f} ms")
             print(f"operator RSS: {rss:.0f} MiB")
+            figures |= {"quietSweepMeanMs": round(mean * 1000, 2), "rssMiB": round(rss, 1)}
             api.clear_requests()
 
             # Pod NotReady -> OllamaNode NotReady.
@@ -183,6 +188,12 @@ def run(size: int, samples: int) -> None:
                 f"pod NotReady -> NotReady ({len(pod_latency)}/{len(flipped)}): "
                 f"p50 {percentile(pod_latency, 0.5):.2f}s p99 {percentile(pod_latency, 0.99):.2f}s"
             )
+            figures |= {
+                "podNotReadyDetectedP50Seconds": round(percentile(pod_latency, 0.5), 3),
+                "podNotReadyDetectedP99Seconds": round(percentile(pod_latency, 0.99), 3),
+                "podNotReadyDetected": len(pod_latency),
+                "podNotReadyFlipped": len(flipped),
+            }
 
             # Lease silent -> NotReady, beyond the threshold.
             lease_latency: list[float] = []
@@ -204,10 +215,19 @@ def run(size: int, samples: int) -> None:
                 f"({len(lease_latency)}/{len(hosts)}): p50 {percentile(lease_latency, 0.5):.2f}s "
                 f"p99 {percentile(lease_latency, 0.99):.2f}s"
             )
+            rss_after = psutil.Process(proc.pid).memory_info().rss / 2**20
             print(
-                f"operator RSS after: {psutil.Process(proc.pid).memory_info().rss / 2**20:.0f} MiB; "
+                f"operator RSS after: {rss_after:.0f} MiB; "
                 f"status/Event writes during the quiet period: {len(writes)}"
             )
+            figures |= {
+                "leaseSilentBeyondThresholdP50Seconds": round(percentile(lease_latency, 0.5), 3),
+                "leaseSilentBeyondThresholdP99Seconds": round(percentile(lease_latency, 0.99), 3),
+                "leaseSilentDetected": len(lease_latency),
+                "rssAfterMiB": round(rss_after, 1),
+                "quietPeriodWrites": len(writes),
+            }
+            return figures
         finally:
             stop.set()
             proc.send_signal(signal.SIGTERM)
@@ -224,8 +244,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--samples", type=int, default=100)
     args = parser.parse_args()
-    for size in args.sizes:
-        run(size, args.samples)
+    runs = [run(size, args.samples) for size in args.sizes]
+    write_result(
+        "operator_sweep",
+        {**vars(args), "sweepSeconds": SWEEP, "notReadyAfterSeconds": NOT_READY_AFTER},
+        {"bySize": runs},
+    )
 
 
 if __name__ == "__main__":
