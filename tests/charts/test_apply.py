@@ -99,7 +99,8 @@ def test_default_scenario_applies_and_yields_a_ready_ollamanode(
     assert agent_env["OBT_AGENT__HOST_ROOT"] == "/host"
     assert agent_env["OBT_AGENT__KUBERNETES"] == "true"
     assert operator_env["OBT_NAMESPACE"] == NAMESPACE
-    assert api_env["OBT_MODE"] == "cluster" and api_env["OBT_DATABASE__URL"] == e2e_database
+    assert "OBT_MODE" not in api_env and api_env["OBT_KUBE__ENABLED"] == "true"
+    assert api_env["OBT_DATABASE__URL"] == e2e_database
     assert len(api_env["OBT_API__ADMIN_TOKEN"]) == 40
     operator_port, agent_port, api_port = free_port(), free_port(), free_port()
     # Outside a pod: a kubeconfig instead of the in-cluster token, 127.0.0.1 instead of the pod
