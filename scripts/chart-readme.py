@@ -153,7 +153,7 @@ def main() -> int:
     text = render(args.chart)
     if args.check:
         if not readme.exists() or readme.read_text() != text:
-            print(f"{readme} is stale: run python scripts/chart-readme.py", file=sys.stderr)
+            print(f"{readme} is stale: run `make generate`", file=sys.stderr)
             return 1
         return 0
     readme.write_text(text)

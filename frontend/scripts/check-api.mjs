@@ -41,7 +41,7 @@ try {
 	if (problems.length) {
 		console.error(`The generated API client in ${committed} is stale relative to openapi.json:`);
 		for (const p of problems) console.error(`  ${p}`);
-		console.error('Run `npm run gen:api` and commit the result.');
+		console.error('Run `make generate` and commit the result.');
 		process.exit(1);
 	}
 	console.log(`API client up to date with openapi.json (${want.size} files).`);

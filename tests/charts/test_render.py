@@ -360,14 +360,6 @@ def test_values_schema_accepts_every_scenario_and_the_defaults() -> None:
         assert schema["properties"][section]["additionalProperties"] is False
 
 
-def test_chart_crd_is_the_generated_crd() -> None:
-    chart_crd = (CHART / "crds" / "ollamanode.yaml").read_text()
-    assert chart_crd == (REPO / "crds" / "ollamanode.yaml").read_text(), (
-        "charts/obt/crds/ollamanode.yaml differs from crds/ollamanode.yaml: "
-        "cp crds/ollamanode.yaml charts/obt/crds/"
-    )
-
-
 def test_readme_is_generated_from_the_current_values() -> None:
     result = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "chart-readme.py"), "--check"],

@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from obt.core.models import Condition
+from obt.core.names import STANDALONE_LEASE_PREFIX
 
-LEASE_PREFIX = "obt-node-"
+LEASE_PREFIX = STANDALONE_LEASE_PREFIX
 """Standalone heartbeat Leases are named obt-node-<OllamaNode name> (docs/operator.md)."""
 
 

@@ -12,12 +12,12 @@ import socket
 from pydantic import BaseModel, Field
 
 from obt.core.liveness import LivenessConfig
+from obt.core.names import AGENT_SELECTOR
 from obt.core.settings import ObtSettings
 
-# The labels the Helm chart puts on the pods of every agent DaemonSet (one per accelerator profile,
-# any release): charts/obt/templates/_helpers.tpl "obt.selectorLabels" with component "agent". The
-# chart also sets OBT_AGENT_SELECTOR, adding its release's app.kubernetes.io/instance.
-DEFAULT_AGENT_SELECTOR = "app.kubernetes.io/name=obt,app.kubernetes.io/component=agent"
+# The labels the Helm chart puts on every agent pod (obt.core.names). The chart also sets
+# OBT_AGENT_SELECTOR, adding its release's app.kubernetes.io/instance.
+DEFAULT_AGENT_SELECTOR = AGENT_SELECTOR
 
 
 def default_identity() -> str:

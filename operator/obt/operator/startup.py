@@ -7,13 +7,12 @@ from typing import Any
 
 import kopf
 
+from obt.core.names import STANDALONE_LEASE_LABEL
 from obt.operator.kube import Connection, load_connection
 from obt.operator.settings import OperatorSettings
 from obt.operator.state import OperatorState
 
 log = logging.getLogger(__name__)
-
-STANDALONE_LEASE_LABEL = "obt.dev/standalone-host"
 
 
 def obt_settings(memo: Any) -> OperatorSettings:

@@ -280,7 +280,7 @@ class OperatorState:
         from urllib.parse import quote
 
         from obt.core.models import GROUP, PLURAL, VERSION
-        from obt.operator.startup import STANDALONE_LEASE_LABEL
+        from obt.core.names import STANDALONE_LEASE_LABEL
 
         return {
             "ollamanodes": f"/apis/{GROUP}/{VERSION}/{PLURAL}",

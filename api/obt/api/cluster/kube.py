@@ -17,14 +17,15 @@ from typing import Any
 import aiohttp
 
 from obt.core.kube import ApiError, KubeClient, KubeConfig, load_config
+from obt.core.names import GROUP, VERSION
+from obt.core.names import OLLAMANODES as PLURAL
+from obt.core.names import REMOVAL_REASON as REMOVAL_REASON
 from obt.core.version import __version__
 
-GROUP, VERSION, PLURAL = "obt.dev", "v1alpha1", "ollamanodes"
 NODES_PATH = f"/apis/{GROUP}/{VERSION}/{PLURAL}"
 LEASES = "coordination.k8s.io", "v1", "leases"
-# Set on an OllamaNode just before the API deletes it: the mirror records this reason in the
-# tombstone instead of `Deleted` (e.g. `Decommissioned` for `obt node rm`).
-REMOVAL_REASON = "obt.dev/removal-reason"
+# REMOVAL_REASON (obt.core.names) is set on an OllamaNode just before the API deletes it: the
+# mirror records it in the tombstone instead of `Deleted` (e.g. `Decommissioned` for `obt node rm`).
 
 
 def default_identity() -> str:

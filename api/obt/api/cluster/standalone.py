@@ -22,23 +22,30 @@ import logging
 import time
 from typing import Any
 
-from obt.api.cluster.kube import GROUP, LEASES, PLURAL, REMOVAL_REASON, VERSION
+from obt.api.cluster.kube import LEASES
 from obt.core.kube import ApiError, KubeClient, custom_path
 from obt.core.leader import micro_time
+from obt.core.names import (
+    GROUP,
+    REMOVAL_REASON,
+    SOURCE_LABEL,
+    STANDALONE_LEASE_LABEL,
+    VERSION,
+    standalone_lease_name,
+)
+from obt.core.names import OLLAMANODES as PLURAL
 from obt.core.report import AgentReport
 
 log = logging.getLogger(__name__)
 
-SOURCE_LABEL = "obt.dev/source"
-HOST_LABEL = "obt.dev/standalone-host"
+HOST_LABEL = STANDALONE_LEASE_LABEL
 
 
 class NodeConflict(Exception):
     """The OllamaNode name is taken by a node of another source or another host."""
 
 
-def lease_name(node: str) -> str:
-    return f"obt-node-{node}"
+lease_name = standalone_lease_name
 
 
 class StandaloneWriter:

@@ -11,14 +11,11 @@ from obt.core.models.hardware import (
     OsInfo,
 )
 from obt.core.models.node import (
-    API_VERSION,
     CATEGORIES,
-    GROUP,
     KIND,
     PLURAL,
     SHORT_NAMES,
     SINGULAR,
-    VERSION,
     AgentStatus,
     Condition,
     NodeSummary,
@@ -28,6 +25,7 @@ from obt.core.models.node import (
     OllamaNodeStatus,
 )
 from obt.core.models.ollama import InstalledModel, LoadedModel, OllamaStatus
+from obt.core.names import API_VERSION, GROUP, VERSION
 
 __all__ = [
     "API_VERSION",

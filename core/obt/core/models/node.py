@@ -16,12 +16,10 @@ from pydantic import Field
 from obt.core.models.base import ContractModel
 from obt.core.models.hardware import HardwareStatus
 from obt.core.models.ollama import OllamaStatus
+from obt.core.names import OLLAMANODES
 
-GROUP = "obt.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "OllamaNode"
-PLURAL = "ollamanodes"
+PLURAL = OLLAMANODES
 SINGULAR = "ollamanode"
 SHORT_NAMES = ["onode"]
 CATEGORIES = ["obt"]
