@@ -14,6 +14,8 @@ from typing import Any
 
 from obt.core.models import Condition
 
+STANDALONE_LEASE_LABEL = "obt.dev/standalone-host"
+"""The label on standalone heartbeat Leases (the operator watches only those)."""
 LEASE_PREFIX = "obt-node-"
 """Standalone heartbeat Leases are named obt-node-<OllamaNode name> (docs/operator.md)."""
 
