@@ -29,6 +29,9 @@ CONNECTIONS = 20
 """Parallel connections to the API server (status writes run 16 at a time)."""
 
 
+Clock = Callable[[], datetime]
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -38,7 +41,7 @@ class OperatorRuntime:
         self,
         settings: OperatorSettings,
         config: KubeConfig,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = utc_now,
     ) -> None:
         self.settings = settings
         self.now = clock
