@@ -26,8 +26,9 @@ NOT_READY_AFTER = 3.0
 REMOVE_AFTER = 6.0
 GRACE = 1.0
 SLACK = 2.0
-"""Allowance for kopf's event delivery and the shared, busy 2-core CI machine, on top of one sweep.
-Lower bounds ("not before the threshold") are exact; only the upper bounds carry this slack."""
+"""Allowance for kopf's event delivery and the shared, busy 2-core CI machine, on top of one sweep,
+where a test measures on the wall clock. Silence, removal and grace bounds are measured instead on
+a `ManualClock` the test moves itself (exact, whatever the load)."""
 
 SCALED_ENV = {
     "OBT_NAMESPACE": NS,
