@@ -300,8 +300,8 @@ async def test_lease_expiry_hands_over_and_a_stale_holder_loses(kube: KubeApiSer
     with the old resourceVersion gets 409 and it is no longer leader."""
     config = kubeconfig_config(kube.kubeconfig)
     async with KubeClient(config, user_agent="a") as ca, KubeClient(config, user_agent="b") as cb:
-        a = LeaderElector(ca.request, NS, "obt-api-mirror", "a", lease_duration=1.0)
-        b = LeaderElector(cb.request, NS, "obt-api-mirror", "b", lease_duration=1.0)
+        a = LeaderElector(ca, NS, "obt-api-mirror", "a", lease_duration=1.0)
+        b = LeaderElector(cb, NS, "obt-api-mirror", "b", lease_duration=1.0)
         await a.try_once()
         await b.try_once()
         assert a.is_leader and not b.is_leader

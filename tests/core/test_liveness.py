@@ -8,14 +8,18 @@ import pytest
 from pydantic import ValidationError
 
 from obt.core.liveness import (
+    Judged,
     LivenessConfig,
+    RemovalWindow,
     Verdict,
     is_transition,
     judge_daemonset,
     judge_standalone,
     next_condition,
+    plan_removals,
     removal_due,
     removals_allowed,
+    status_update,
 )
 from obt.core.models import Condition
 
@@ -168,3 +172,52 @@ def test_next_condition_moves_transition_time_on_status_change_and_keeps_others(
     assert (result[0].status, result[0].last_transition_time) == ("False", at(42))
     assert result[1] == other
     assert is_transition(previous, verdict)
+
+
+# The shared plan: judge -> guard -> rate-limited removal (operator sweep and API local mode).
+
+
+def test_plan_removals_takes_only_due_nodes_within_the_rate_limit() -> None:
+    config = CONFIG.model_copy(update={"max_removals_per_minute": 2, "mass_silence_ratio": 1.0})
+    gone = judge_standalone(at(0), at(100), config)
+    ready = judge_standalone(at(99), at(100), config)
+    judged = [
+        Judged("a", gone, at(0)),  # silent 100 s: due
+        Judged("b", gone, at(0)),
+        Judged("c", gone, at(0)),
+        Judged("d", gone, at(50)),  # silent 50 s: NotReady, not due yet
+        Judged("e", ready),
+    ]
+    plan = plan_removals(judged, 5, timedelta(seconds=100), at(100), 0, config)
+    assert plan.guard.allowed and plan.silent == 4
+    assert plan.due == ["a", "b", "c"] and plan.removals == ["a", "b"] and plan.blocked == 1
+    # One removal already in the last minute leaves room for one.
+    assert plan_removals(judged, 5, timedelta(seconds=100), at(100), 1, config).removals == ["a"]
+
+
+def test_plan_removals_guards_hold_everything() -> None:
+    gone = judge_standalone(at(0), at(100))
+    judged = [Judged(name, gone, at(0)) for name in "abcde"]
+    in_grace = plan_removals(judged, 5, timedelta(seconds=10), at(100))
+    assert in_grace.guard.reason == "StartupGrace" and in_grace.removals == []
+    mass = plan_removals(judged, 5, timedelta(seconds=100), at(100))
+    assert mass.guard.reason == "MassSilence" and mass.due == list("abcde")
+    assert mass.removals == []
+
+
+def test_removal_window_counts_the_last_minute_on_the_callers_clock() -> None:
+    window = RemovalWindow()
+    window.record(at(0))
+    window.record(at(30))
+    assert window.count(at(59)) == 2
+    assert window.count(at(60)) == 1  # the first is a minute old
+    assert window.count(at(91)) == 0
+
+
+def test_status_update_writes_only_what_changed() -> None:
+    verdict = judge_standalone(at(0), at(1))
+    conditions = status_update([], None, verdict, at(1))
+    assert conditions is not None and conditions[0].reason == "HeartbeatRenewed"
+    assert status_update(conditions, "Ready", verdict, at(2)) is None
+    # Same conditions, phase out of step: write the conditions as they are.
+    assert status_update(conditions, "NotReady", verdict, at(2)) == conditions

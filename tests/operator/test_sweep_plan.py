@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from obt.core.liveness import LivenessConfig
 from obt.operator.index import FleetIndex
-from obt.operator.liveness import plan_sweep
+from obt.operator.sweep import plan_sweep
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
 CONFIG = LivenessConfig()

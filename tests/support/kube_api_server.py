@@ -26,7 +26,7 @@ import yaml
 from aiohttp import web
 
 from tests.support import kube_patch
-from tests.support.kube_errors import ApiError
+from tests.support.kube_errors import StatusError
 from tests.support.kube_http import ApiHttp, Route
 from tests.support.kube_resources import Registry, ResourceInfo
 from tests.support.kube_store import CRD_KEY, Store, now
@@ -115,7 +115,7 @@ class Faults:
                     content_type="application/json",
                     headers={"Retry-After": "1"},
                 )
-            raise ApiError(
+            raise StatusError(
                 self.fail_status,
                 "InternalError",
                 "Internal error occurred: injected fault",

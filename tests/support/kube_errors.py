@@ -7,7 +7,9 @@ from typing import Any
 from tests.support.kube_resources import ResourceInfo
 
 
-class ApiError(Exception):
+class StatusError(Exception):
+    """A server-side error answer (the test server raises it; clients see obt.core.kube.ApiError)."""
+
     def __init__(
         self,
         code: int,
@@ -48,22 +50,24 @@ def _details(info: ResourceInfo, name: str) -> dict[str, Any]:
     return out
 
 
-def not_found(info: ResourceInfo, name: str) -> ApiError:
-    return ApiError(404, "NotFound", f'{qualified(info)} "{name}" not found', _details(info, name))
+def not_found(info: ResourceInfo, name: str) -> StatusError:
+    return StatusError(
+        404, "NotFound", f'{qualified(info)} "{name}" not found', _details(info, name)
+    )
 
 
-def already_exists(info: ResourceInfo, name: str) -> ApiError:
-    return ApiError(
+def already_exists(info: ResourceInfo, name: str) -> StatusError:
+    return StatusError(
         409, "AlreadyExists", f'{qualified(info)} "{name}" already exists', _details(info, name)
     )
 
 
-def conflict(info: ResourceInfo, name: str, why: str | None = None) -> ApiError:
+def conflict(info: ResourceInfo, name: str, why: str | None = None) -> StatusError:
     why = why or (
         "the object has been modified; please apply your changes to the latest version "
         "and try again"
     )
-    return ApiError(
+    return StatusError(
         409,
         "Conflict",
         f'Operation cannot be fulfilled on {qualified(info)} "{name}": {why}',
@@ -71,7 +75,7 @@ def conflict(info: ResourceInfo, name: str, why: str | None = None) -> ApiError:
     )
 
 
-def invalid(info: ResourceInfo, name: str, causes: list[dict[str, str]]) -> ApiError:
+def invalid(info: ResourceInfo, name: str, causes: list[dict[str, str]]) -> StatusError:
     """422 Invalid, `Kind.group "name" is invalid: field: message` (errors.NewInvalid)."""
     kind = f"{info.kind}.{info.group}" if info.group else info.kind
     joined = ", ".join(f"{c['field']}: {c['message']}" for c in causes)
@@ -80,12 +84,12 @@ def invalid(info: ResourceInfo, name: str, causes: list[dict[str, str]]) -> ApiE
     details = {"name": name, "kind": info.kind, "causes": causes}
     if info.group:
         details["group"] = info.group
-    return ApiError(422, "Invalid", f'{kind} "{name}" is invalid: {joined}', details)
+    return StatusError(422, "Invalid", f'{kind} "{name}" is invalid: {joined}', details)
 
 
-def bad_request(message: str) -> ApiError:
-    return ApiError(400, "BadRequest", message)
+def bad_request(message: str) -> StatusError:
+    return StatusError(400, "BadRequest", message)
 
 
-def gone(message: str) -> ApiError:
-    return ApiError(410, "Expired", message)
+def gone(message: str) -> StatusError:
+    return StatusError(410, "Expired", message)

@@ -19,7 +19,7 @@ import yaml
 from aiohttp import web
 
 from tests.support import kube_patch, kube_schema, kube_table
-from tests.support.kube_errors import ApiError, bad_request, gone
+from tests.support.kube_errors import StatusError, bad_request, gone
 from tests.support.kube_resources import EXTRA_FIELD_LABELS, ResourceInfo
 from tests.support.kube_selectors import (
     SelectorError,
@@ -152,7 +152,7 @@ class ApiHttp:
         try:
             await self.server.faults.gate(record)
             response = await handler(request)
-        except ApiError as error:
+        except StatusError as error:
             response = _json(error.status(), error.code)
         except web.HTTPException:
             raise
@@ -170,15 +170,15 @@ class ApiHttp:
         if route.kind == "discovery":
             return self.discovery(route)
         if route.kind != "resource":
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise StatusError(404, "NotFound", "the server could not find the requested resource")
         info = route.info
         if info is None or (
             route.subresource and not (route.subresource == "status" and info.has_status)
         ):
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise StatusError(404, "NotFound", "the server could not find the requested resource")
         namespace = route.namespace if info.namespaced else ""
         if info.namespaced and route.name and namespace is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise StatusError(404, "NotFound", "the server could not find the requested resource")
         method = request.method
         if method == "GET" and route.verb == "watch":
             return await self.watch(request, info, route.namespace)
@@ -189,7 +189,7 @@ class ApiHttp:
             return self.respond_object(request, info, obj)
         if method == "POST" and not route.name:
             if info.namespaced and namespace is None:
-                raise ApiError(405, "MethodNotAllowed", "POST is not supported on this path")
+                raise StatusError(405, "MethodNotAllowed", "POST is not supported on this path")
             return await self.create(request, info, namespace or "")
         if method == "PUT" and route.name:
             return await self.update(request, info, namespace or "", route)
@@ -199,7 +199,7 @@ class ApiHttp:
             return await self.delete(request, info, namespace or "", route.name)
         if method == "DELETE":
             return await self.delete_collection(request, info, route.namespace)
-        raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on this path")
+        raise StatusError(405, "MethodNotAllowed", f"{method} is not supported on this path")
 
     # Discovery and OpenAPI ------------------------------------------------------------------
 
@@ -217,7 +217,7 @@ class ApiHttp:
         else:
             doc = reg.resource_list(route.group, route.version)
         if doc is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise StatusError(404, "NotFound", "the server could not find the requested resource")
         return _json(doc)
 
     def openapi(self, path: str) -> web.Response:
@@ -232,7 +232,7 @@ class ApiHttp:
         rest = path[len("/openapi/v3/") :]
         gv = rest.split("/", 1)[1] if "/" in rest else rest
         if gv not in by_gv:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise StatusError(404, "NotFound", "the server could not find the requested resource")
         return _json(kube_schema.openapi_v3_document(by_gv[gv], gv))
 
     # Reads ------------------------------------------------------------------------------------
@@ -409,7 +409,7 @@ class ApiHttp:
         raw = await request.read()
         ctype = request.content_type
         if "protobuf" in ctype:
-            raise ApiError(
+            raise StatusError(
                 415,
                 "UnsupportedMediaType",
                 f"the body of the request was in an unknown format - accepted media types "
@@ -460,7 +460,7 @@ class ApiHttp:
             return self._apply(request, info, ns, route, raw, dry, validation)
         if ctype == "application/strategic-merge-patch+json" and info.is_custom:
             # Custom resources do not support strategic merge patch (no patchMergeKey metadata).
-            raise ApiError(
+            raise StatusError(
                 415,
                 "UnsupportedMediaType",
                 "the body of the request was in an unknown format - accepted media types "
@@ -479,7 +479,7 @@ class ApiHttp:
             elif ctype == "application/strategic-merge-patch+json":
                 patched = kube_patch.strategic_merge_patch(current, patch)
             else:
-                raise ApiError(
+                raise StatusError(
                     415,
                     "UnsupportedMediaType",
                     f"the body of the request was in an unknown format - accepted media types "
@@ -488,7 +488,7 @@ class ApiHttp:
         except kube_patch.PatchDecodeError as error:
             raise bad_request(str(error)) from None
         except kube_patch.PatchError as error:
-            raise ApiError(422, "Invalid", str(error)) from None
+            raise StatusError(422, "Invalid", str(error)) from None
         if not isinstance(patched, dict):
             raise bad_request("the patch must produce an object")
         obj, warnings = self.store.update(
@@ -508,7 +508,7 @@ class ApiHttp:
     ) -> web.Response:
         """Server-side apply, simplified: create when missing, else merge (no field ownership)."""
         if not request.query.get("fieldManager"):
-            raise ApiError(
+            raise StatusError(
                 422,
                 "Invalid",
                 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is '

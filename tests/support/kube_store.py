@@ -29,7 +29,7 @@ from typing import Any
 
 from tests.support import kube_schema
 from tests.support.kube_errors import (
-    ApiError,
+    StatusError,
     already_exists,
     bad_request,
     conflict,
@@ -214,7 +214,7 @@ class Store:
                 {"reason": "FieldValueInvalid", "field": p, "message": f'unknown field "{p}"'}
                 for p in unknown
             ]
-            raise ApiError(
+            raise StatusError(
                 400,
                 "BadRequest",
                 "strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in unknown),
@@ -425,7 +425,7 @@ class Store:
         self.collect_garbage(meta["uid"])
 
     def _delete_quietly(self, info: ResourceInfo, namespace: str, name: str) -> None:
-        with contextlib.suppress(ApiError):
+        with contextlib.suppress(StatusError):
             self.delete(info, namespace, name)
 
     def collect_garbage(self, owner_uid: str) -> None:

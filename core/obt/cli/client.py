@@ -36,8 +36,9 @@ EXIT_CODES_HELP = (
 )
 
 
-class ApiError(click.ClickException):
-    """A failed call; the subclass (and its `exit_code`) says which kind (EXIT_CODES_HELP)."""
+class CallFailed(click.ClickException):
+    """A failed call to the OBT API (Kubernetes errors are `obt.core.kube.ApiError`); the
+    subclass (and its `exit_code`) says which kind (EXIT_CODES_HELP)."""
 
     exit_code = EXIT_ERROR
 
@@ -46,15 +47,15 @@ class ApiError(click.ClickException):
         self.status = status
 
 
-class BadRequest(ApiError):
+class BadRequest(CallFailed):
     exit_code = EXIT_USAGE
 
 
-class NotFound(ApiError):
+class NotFound(CallFailed):
     exit_code = EXIT_NOT_FOUND
 
 
-class Unreachable(ApiError):
+class Unreachable(CallFailed):
     exit_code = EXIT_UNREACHABLE
 
 
@@ -94,7 +95,7 @@ def call(
     token: str | None = None,
     timeout: float = 15,
 ) -> Any:
-    """One request; the JSON answer, or an ApiError with the exit code for what went wrong."""
+    """One request; the JSON answer, or an CallFailed with the exit code for what went wrong."""
     if not server.startswith(("http://", "https://")):
         raise BadRequest(
             f"--server {server!r} is not an http:// or https:// URL (e.g. {DEFAULT_SERVER})"
@@ -118,7 +119,7 @@ def call(
             text = response.read().decode()
     except urllib.error.HTTPError as error:
         detail = _detail(error)
-        kind = {404: NotFound, 400: BadRequest, 422: BadRequest}.get(error.code, ApiError)
+        kind = {404: NotFound, 400: BadRequest, 422: BadRequest}.get(error.code, CallFailed)
         raise kind(f"{method} {path}: HTTP {error.code}: {detail}", error.code) from error
     except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
         reason = getattr(error, "reason", error)
@@ -129,7 +130,7 @@ def call(
     try:
         return json.loads(text) if text else None
     except ValueError as error:
-        raise ApiError(
+        raise CallFailed(
             f"{method} {path}: {server} answered with something other than JSON; is it an OBT API?",
             EXIT_ERROR,
         ) from error

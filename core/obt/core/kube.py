@@ -5,16 +5,21 @@ budget (docs/agent.md). This module needs only aiohttp and PyYAML. It loads the 
 configuration (service-account token + CA) or a kubeconfig file, and turns every error answer
 into an `ApiError` that carries the status code and the API server's Status message.
 
-aiohttp is imported here, at module level: nothing in `obt.core`'s other modules imports this
-one, so `obt.core` stays importable without aiohttp (only the agent, API and operator use it).
+This is the project's one Kubernetes client: the agent, the API and the operator all use it (the
+operator with retries and its `last_ok` clock); kopf reads with its own session. aiohttp is
+imported here, at module level: of `obt.core`'s other modules only `leader` imports this one, so
+the rest of `obt.core` stays importable without aiohttp.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import os
 import ssl
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,8 @@ from obt.core.version import __version__
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 DEFAULT_USER_AGENT = f"obt/{__version__}"
 MERGE_PATCH = "application/merge-patch+json"
+RETRIED_STATUSES = frozenset((409, 429, 500, 502, 503, 504))
+"""Answers worth another try when a caller asks for retries (a conflict, a busy or failing server)."""
 
 JsonObject = dict[str, Any]
 
@@ -205,14 +212,24 @@ def kubeconfig_config(path: str | Path | None = None, context: str | None = None
     return config
 
 
-def load_config(kubeconfig: str | Path | None = None) -> KubeConfig:
-    """An explicit kubeconfig, else the in-cluster configuration, else the default kubeconfig."""
+def load_config(kubeconfig: str | Path | None = None, context: str | None = None) -> KubeConfig:
+    """An explicit kubeconfig, else the in-cluster configuration, else the default kubeconfig
+    ($KUBECONFIG or ~/.kube/config). `context` picks a kubeconfig context (default: its current)."""
     if kubeconfig:
-        return kubeconfig_config(kubeconfig)
+        return kubeconfig_config(kubeconfig, context)
     try:
         return in_cluster_config()
     except ConfigError:
-        return kubeconfig_config()
+        return kubeconfig_config(context=context)
+
+
+def _parse(text: str) -> Any:
+    """JSON (what the API server sends), else YAML; JSON first: YAML parsing of a 500-object list
+    costs far more."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return yaml.safe_load(text)
 
 
 def custom_path(
@@ -226,17 +243,32 @@ def custom_path(
 
 
 class KubeClient:
-    """`async with KubeClient(config) as kube:`; one aiohttp session for the client's life."""
+    """`async with KubeClient(config) as kube:`; one aiohttp session for the client's life.
+
+    Every error answer raises `ApiError` (404 included: `error.not_found`); no answer at all is
+    `ApiError` with status 0. `retries` (per client, or per request) retries `RETRIED_STATUSES`
+    with a short growing pause; 0 by default, because most callers retry on their own schedule.
+
+    `last_ok` is the monotonic time of the last request the API server answered (with any status):
+    the operator's evidence that it can see the server. Silence measured while it could not see
+    is not the nodes' silence (the "blind" rule in obt.core.liveness).
+    """
 
     def __init__(
         self,
         config: KubeConfig,
         user_agent: str = DEFAULT_USER_AGENT,
         timeout: float = 10.0,
+        *,
+        retries: int = 0,
+        connections: int = 4,
     ) -> None:
         self.config = config
         self.user_agent = user_agent
         self.timeout = timeout
+        self.retries = retries
+        self.connections = connections
+        self.last_ok = time.monotonic()
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> KubeClient:
@@ -253,7 +285,7 @@ class KubeClient:
 
     def _client_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self.config.ssl_context(), limit=4)
+            connector = aiohttp.TCPConnector(ssl=self.config.ssl_context(), limit=self.connections)
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
@@ -268,6 +300,27 @@ class KubeClient:
         body: JsonObject | None = None,
         content_type: str = "application/json",
         params: dict[str, str] | None = None,
+        retries: int | None = None,
+    ) -> JsonObject:
+        """JSON in, JSON out; `ApiError` on an error answer or none. `retries` overrides the
+        client's own for this request."""
+        attempts = (self.retries if retries is None else retries) + 1
+        for attempt in range(attempts):
+            try:
+                return await self._request_once(method, path, body, content_type, params)
+            except ApiError as error:
+                if error.status not in RETRIED_STATUSES or attempt + 1 >= attempts:
+                    raise
+            await asyncio.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def _request_once(
+        self,
+        method: str,
+        path: str,
+        body: JsonObject | None,
+        content_type: str,
+        params: dict[str, str] | None,
     ) -> JsonObject:
         headers: dict[str, str] = {}
         token = self.config.bearer_token()
@@ -284,12 +337,13 @@ class KubeClient:
                 status = response.status
                 reason = response.reason or ""
                 retry_after_header = response.headers.get("Retry-After")
+            self.last_ok = time.monotonic()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise ApiError(
                 0, "Unreachable", f"{method} {path}: {exc or type(exc).__name__}"
             ) from exc
         try:
-            data = yaml.safe_load(text) if text else {}
+            data = _parse(text) if text else {}
         except yaml.YAMLError:
             data = {"message": text[:200]}
         if not isinstance(data, dict):

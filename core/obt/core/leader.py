@@ -20,17 +20,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
 
-log = logging.getLogger(__name__)
+from obt.core.kube import ApiError, JsonObject, KubeClient
 
-JsonObject = dict[str, Any]
-# `request(method, path, body)`: JSON in, JSON out; raises an exception with an int `status`
-# attribute on HTTP errors (404 may also come back as None). Both obt.core.kube.KubeClient.request
-# and the operator's client fit.
-Request = Callable[[str, str, JsonObject | None], Awaitable[JsonObject | None]]
+log = logging.getLogger(__name__)
 
 
 def micro_time() -> str:
@@ -38,17 +33,12 @@ def micro_time() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _status(error: Exception) -> int | None:
-    status = getattr(error, "status", None)
-    return status if isinstance(status, int) else None
-
-
 class LeaderElector:
     """Run `run()` as a task; read `is_leader` before every write that only the leader may do."""
 
     def __init__(
         self,
-        request: Request,
+        client: KubeClient,
         namespace: str,
         name: str,
         identity: str,
@@ -58,7 +48,7 @@ class LeaderElector:
         retry_period: float | None = None,
         enabled: bool = True,
     ) -> None:
-        self.request = request
+        self.client = client
         self.namespace = namespace
         self.name = name
         self.identity = identity
@@ -117,11 +107,16 @@ class LeaderElector:
             self.changed.set()
         return now
 
+    async def _request(self, method: str, path: str, body: JsonObject | None) -> JsonObject:
+        # No retries inside a round: a 409 means another replica won it, and the next round comes
+        # within a retry period anyway.
+        return await self.client.request(method, path, body, retries=0)
+
     async def _get(self) -> JsonObject | None:
         try:
-            return await self.request("GET", self.path, None)
-        except Exception as error:
-            if _status(error) == 404:
+            return await self._request("GET", self.path, None)
+        except ApiError as error:
+            if error.not_found:
                 return None
             raise
 
@@ -173,9 +168,9 @@ class LeaderElector:
     async def _write(self, method: str, path: str, body: JsonObject) -> None:
         started = time.monotonic()  # measured from before the write: conservative
         try:
-            await self.request(method, path, body)
-        except Exception as error:
-            if _status(error) == 409:  # stale resourceVersion, or created by another replica
+            await self._request(method, path, body)
+        except ApiError as error:
+            if error.conflict:  # stale resourceVersion, or created by another replica
                 self._renewed_at = None
                 return
             raise
@@ -194,4 +189,4 @@ class LeaderElector:
             if lease is not None and spec.get("holderIdentity") == self.identity:
                 body = self._body(lease, int(spec.get("leaseTransitions") or 0))
                 body["spec"]["holderIdentity"] = None
-                await self.request("PUT", self.path, body)
+                await self._request("PUT", self.path, body)

@@ -13,9 +13,10 @@ way everywhere. ARCHITECTURE.md ("Liveness") explains the signals:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -274,3 +275,88 @@ def is_transition(previous: list[Condition], verdict: Verdict) -> bool:
     """True when `verdict` changes the Ready status (what deserves an Event), not just its wording."""
     current = next((c for c in previous if c.type == READY), None)
     return current is None or current.status != verdict.condition_status
+
+
+def status_update(
+    previous: list[Condition], phase: str | None, verdict: Verdict, now: datetime
+) -> list[Condition] | None:
+    """The conditions to write for `verdict`, or None when neither they nor the phase change.
+
+    `previous` and `phase` are what is stored now. A changed phase under unchanged conditions
+    still needs a write (of the same conditions)."""
+    conditions = next_condition(previous, verdict, now)
+    if conditions is None and phase == verdict.phase:
+        return None
+    return conditions if conditions is not None else previous
+
+
+K = TypeVar("K")
+
+
+@dataclass(frozen=True)
+class Judged(Generic[K]):
+    """One node's verdict in a round, and since when its agent has been gone (None: it is not)."""
+
+    key: K
+    verdict: Verdict
+    silent_since: datetime | None = None
+
+
+@dataclass
+class RemovalPlan(Generic[K]):
+    """Which judged nodes a round removes, and why the others that are due stay."""
+
+    guard: RemovalGuard
+    due: list[K] = field(default_factory=list)
+    """Nodes whose agent has been gone for `remove_after_seconds`."""
+    removals: list[K] = field(default_factory=list)
+    """The due nodes the guards let go this round (at most the rate limit's room)."""
+    silent: int = 0
+    """Judged nodes not Ready (the mass-silence guard's count)."""
+
+    @property
+    def blocked(self) -> int:
+        return len(self.due) - len(self.removals)
+
+
+def plan_removals(
+    judged: Iterable[Judged[K]],
+    total: int,
+    since_start: timedelta,
+    now: datetime,
+    removals_last_minute: int = 0,
+    config: LivenessConfig | None = None,
+) -> RemovalPlan[K]:
+    """Judge -> guard -> rate-limited removal, the sequence the operator's sweep and the API's local
+    mode both run. `total` counts every node (judged or held), `since_start` the time since the
+    judge started (or regained contact), `removals_last_minute` what `RemovalWindow` counts."""
+    config = config or LivenessConfig()
+    silent = 0
+    due: list[K] = []
+    for item in judged:
+        if item.verdict.phase != "Ready":
+            silent += 1
+        if item.verdict.agent_gone and removal_due(item.silent_since, now, config):
+            due.append(item.key)
+    guard = removals_allowed(silent, total, since_start, removals_last_minute, config)
+    plan: RemovalPlan[K] = RemovalPlan(guard, due, silent=silent)
+    if due and guard.allowed:
+        plan.removals = due[: max(0, config.max_removals_per_minute - removals_last_minute)]
+    return plan
+
+
+class RemovalWindow:
+    """The removals of the last minute, on the caller's clock (the rate limit's memory)."""
+
+    WINDOW = timedelta(minutes=1)
+
+    def __init__(self) -> None:
+        self._times: list[datetime] = []
+
+    def count(self, now: datetime) -> int:
+        """Removals within the minute before `now` (older ones are forgotten)."""
+        self._times = [t for t in self._times if now - t < self.WINDOW]
+        return len(self._times)
+
+    def record(self, now: datetime) -> None:
+        self._times.append(now)

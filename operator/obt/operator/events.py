@@ -10,8 +10,8 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from obt.core.kube import KubeClient
 from obt.core.models import API_VERSION, KIND
-from obt.operator.kube import KubeClient
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Nothing here writes: index handlers and event handlers store no progress and no diff-base, so kopf
 adds no annotations or finalizers, and watching a quiet fleet costs zero writes. All writes are the
-sweep's (state.py), on the leader only.
+sweep's (sweep.py, through writer.py), on the leader only.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 # Feeding the index: event handlers store nothing (no annotations, no finalizers) and see deletions.
 # Not @kopf.index: kopf then holds every object's worker until all indexed lists are done, and that
 # bookkeeping grows with the square of the object count (minutes at 5,000 nodes). Completeness of
-# the initial lists is checked by state.py instead.
+# the initial lists is checked by feed.py instead.
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)

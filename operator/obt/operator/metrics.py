@@ -1,16 +1,10 @@
-"""Prometheus metrics and /healthz, served on `listen` (default :8882) with aiohttp."""
+"""The operator's Prometheus metrics (served by health.py)."""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-
-if TYPE_CHECKING:
-    from obt.operator.liveness import SweepPlan
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 PHASES = ("Ready", "NotReady", "Unknown", "Pending")
 
@@ -53,33 +47,3 @@ class OperatorMetrics:
             registry=self.registry,
         )
         self.last_sweep = time.monotonic()
-
-    def observe_plan(self, plan: SweepPlan) -> None:
-        for phase in PHASES:
-            self.nodes.labels(phase).set(plan.phases.get(phase, 0))
-        blocked = plan.due - len(plan.removals)
-        guard = plan.guard.reason if plan.guard is not None else "Allowed"
-        self.removals_blocked.clear()
-        if blocked:
-            self.removals_blocked.labels(guard).set(blocked)
-
-
-def health_app(metrics: OperatorMetrics, status: Any, stale_after: float) -> web.Application:
-    """`status()` returns a dict for /healthz; the operator is unhealthy when its sweep loop stalls
-    (not when the API server is down: restarting us would not bring it back)."""
-
-    async def healthz(_: web.Request) -> web.Response:
-        age = time.monotonic() - metrics.last_sweep
-        body = {**status(), "last_sweep_seconds_ago": round(age, 3)}
-        return web.json_response(body, status=200 if age < stale_after else 503)
-
-    async def serve_metrics(_: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(metrics.registry),
-            headers={"Content-Type": CONTENT_TYPE_LATEST},
-        )
-
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", serve_metrics)
-    return app

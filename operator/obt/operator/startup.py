@@ -7,12 +7,17 @@ from typing import Any
 
 import kopf
 
+from obt.core.kube import KubeConfig, load_config
 from obt.core.names import STANDALONE_LEASE_LABEL
-from obt.operator.kube import Connection, load_connection
+from obt.operator.runtime import Clock, OperatorRuntime, utc_now
 from obt.operator.settings import OperatorSettings
-from obt.operator.state import OperatorState
 
 log = logging.getLogger(__name__)
+
+clock: Clock = utc_now
+"""The liveness clock the runtime is built with: silence, grace and removal windows are measured
+on it (not the API-server blindness rule, which keeps the monotonic clock). Tests that measure
+"not before" / "within" bounds replace it with a clock they move themselves."""
 
 
 def obt_settings(memo: Any) -> OperatorSettings:
@@ -24,25 +29,43 @@ def obt_settings(memo: Any) -> OperatorSettings:
     return settings
 
 
-async def connection(memo: Any) -> Connection:
-    conn = memo.get("connection")
-    if conn is None:
-        conn = memo["connection"] = await load_connection(obt_settings(memo).kube)
-    assert isinstance(conn, Connection)
-    return conn
+def kube_config(memo: Any) -> KubeConfig:
+    """The kubeconfig named in settings, else the in-cluster service account, else the default
+    kubeconfig ($KUBECONFIG or ~/.kube/config): obt.core.kube's loader, for kopf and for us."""
+    config = memo.get("kube_config")
+    if config is None:
+        kube = obt_settings(memo).kube
+        config = memo["kube_config"] = load_config(kube.kubeconfig, kube.context)
+    assert isinstance(config, KubeConfig)
+    return config
+
+
+def kopf_info(config: KubeConfig) -> kopf.ConnectionInfo:
+    return kopf.ConnectionInfo(
+        server=config.server,
+        ca_path=config.ca_file,
+        ca_data=config.ca_data,
+        insecure=config.insecure or None,
+        scheme="Bearer" if config.bearer_token() else None,
+        # Read now: a projected service-account token rotates, and kopf logs in again on a 401.
+        token=config.bearer_token(),
+        certificate_path=config.client_cert_file,
+        private_key_path=config.client_key_file,
+        default_namespace=config.namespace,
+    )
 
 
 async def login(memo: Any) -> kopf.ConnectionInfo:
     # An explicit login: kopf's default ones look for pykube or the sync `kubernetes` client, which
     # we do not install, and the kubeconfig fallback failed inside KopfRunner's thread.
-    return (await connection(memo)).kopf_info()
+    return kopf_info(kube_config(memo))
 
 
 async def configure(settings: kopf.OperatorSettings, memo: Any) -> None:
     obt = obt_settings(memo)
     # We post our own Events for transitions; kopf's per-handler Events would be noise (and writes).
     settings.posting.enabled = False
-    # One active replica is chosen by our Lease election (leader.py); kopf's peering is off.
+    # One active replica is chosen by our Lease election (obt.core.leader); kopf's peering is off.
     settings.peering.standalone = True
     # Server-side selectors: stream only agent pods and heartbeat Leases, not every pod and every
     # kubelet Lease of a 5,000-node cluster.
@@ -60,7 +83,7 @@ async def configure(settings: kopf.OperatorSettings, memo: Any) -> None:
     settings.queueing.idle_timeout = 10.0
     # kopf logs every handled event at INFO; at 5,000 nodes that is the whole log.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    state = OperatorState(obt, await connection(memo))
+    state = OperatorRuntime(obt, kube_config(memo), clock)
     memo["state"] = state
     await state.start()
     log.info(
@@ -74,5 +97,5 @@ async def configure(settings: kopf.OperatorSettings, memo: Any) -> None:
 
 async def stop(memo: Any) -> None:
     state = memo.get("state")
-    if isinstance(state, OperatorState):
+    if isinstance(state, OperatorRuntime):
         await state.stop()

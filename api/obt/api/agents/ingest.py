@@ -20,8 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
@@ -33,11 +32,13 @@ from obt.api.db.tables import Node, NodeCredential
 from obt.api.nodes.store import NodeRecord, NodeStore, utcnow
 from obt.api.security import hash_token
 from obt.core.liveness import (
+    Judged,
     LivenessConfig,
+    RemovalWindow,
     judge_standalone,
     next_condition,
-    removal_due,
-    removals_allowed,
+    plan_removals,
+    status_update,
 )
 from obt.core.models import Condition
 from obt.core.report import AgentReport
@@ -80,7 +81,6 @@ class IngestStats:
     reports: int = 0
     reports_written: int = 0
     flushes: int = 0
-    removals: deque[float] = field(default_factory=deque)
 
 
 class AgentIngest:
@@ -102,6 +102,7 @@ class AgentIngest:
         self.by_name: dict[str, Credential] = {}
         self._dirty: set[str] = set()
         self.stats = IngestStats()
+        self.removals = RemovalWindow()  # local mode's removals of the last minute
         self.started_at = utcnow()
         self._tasks: list[asyncio.Task[None]] = []
         self._reloads: set[asyncio.Task[None]] = set()
@@ -389,7 +390,8 @@ class AgentIngest:
                 log.exception("persisting heartbeat times failed; retrying next round")
 
     async def judge_once(self, now: datetime | None = None) -> None:
-        """Local mode: the liveness rules of obt.core applied to standalone nodes."""
+        """Local mode: the liveness plan of obt.core (judge, guard, rate-limited removal) applied
+        to standalone nodes."""
         now = now or utcnow()
         cfg = self.liveness
         async with self.sessions() as session:
@@ -398,33 +400,26 @@ class AgentIngest:
                     select(Node.name, Node.phase, Node.status).where(Node.source == "standalone")
                 )
             ).all()
-        silent: list[tuple[str, datetime]] = []
+        judged: list[Judged[str]] = []
         for name, phase, status in rows:
             cred = self.by_name.get(name)
             # Hosts not heard from since this process started are measured from the start.
             observed = cred.last_seen if cred and cred.last_seen else self.started_at
             verdict = judge_standalone(observed, now, cfg)
             previous = [Condition.model_validate(c) for c in (status or {}).get("conditions", [])]
-            conditions = next_condition(previous, verdict, now)
-            if conditions is not None or phase != verdict.phase:
-                await self.store.set_phase(name, verdict.phase, conditions or previous, now)
-            if verdict.agent_gone:
-                silent.append((name, observed))
-        while self.stats.removals and time.monotonic() - self.stats.removals[0] > 60:
-            self.stats.removals.popleft()
-        due = [name for name, observed in silent if removal_due(observed, now, cfg)]
-        if not due:
-            return
-        guard = removals_allowed(
-            len(silent), len(rows), now - self.started_at, len(self.stats.removals), cfg
+            conditions = status_update(previous, phase, verdict, now)
+            if conditions is not None:
+                await self.store.set_phase(name, verdict.phase, conditions, now)
+            judged.append(Judged(name, verdict, observed if verdict.agent_gone else None))
+        plan = plan_removals(
+            judged, len(rows), now - self.started_at, now, self.removals.count(now), cfg
         )
-        if not guard.allowed:
-            log.info("not removing %d silent nodes: %s", len(due), guard.message)
-            return
-        for name in due[: max(0, cfg.max_removals_per_minute - len(self.stats.removals))]:
+        if plan.due and not plan.guard.allowed:
+            log.info("not removing %d silent nodes: %s", len(plan.due), plan.guard.message)
+        for name in plan.removals:
             if await self.store.remove(name, "AgentGone"):
                 self.forget_report(name)  # at once, not only when the event arrives
-                self.stats.removals.append(time.monotonic())
+                self.removals.record(now)
                 log.info("removed standalone node %s: no heartbeat", name)
 
     async def _liveness_loop(self) -> None:

@@ -28,7 +28,7 @@ class ClusterRuntime:
         self.identity = kube.identity or default_identity()
         self.client = make_client(kube.kubeconfig, self.identity)
         self.elector = LeaderElector(
-            self.client.request,
+            self.client,
             kube.namespace,
             kube.leader_lease_name,
             self.identity,

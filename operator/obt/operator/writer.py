@@ -1,0 +1,154 @@
+"""Every write of the sweep: OllamaNode statuses, removals, and the Events that report them.
+
+`ClusterWriter` is the sweep's `Writer` (sweep.py) in production. It keeps the index in step with
+what it wrote, so the next sweep does not write the same change again before the watch delivers it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from obt.core.kube import ApiError, KubeClient
+from obt.core.liveness import LivenessConfig, RemovalGuard
+from obt.core.models import GROUP, PLURAL, VERSION
+from obt.operator import events
+from obt.operator.index import FleetIndex, NodeEntry
+from obt.operator.metrics import OperatorMetrics
+from obt.operator.settings import OperatorSettings
+from obt.operator.sweep import StatusChange
+
+log = logging.getLogger(__name__)
+
+
+def ollamanode_path(name: str, subresource: str = "") -> str:
+    path = f"/apis/{GROUP}/{VERSION}/{PLURAL}/{name}"
+    return f"{path}/{subresource}" if subresource else path
+
+
+class ClusterWriter:
+    def __init__(
+        self,
+        client: KubeClient,
+        index: FleetIndex,
+        metrics: OperatorMetrics,
+        settings: OperatorSettings,
+    ) -> None:
+        self.client = client
+        self.index = index
+        self.metrics = metrics
+        self.settings = settings
+        self.config: LivenessConfig = settings.liveness
+        self.guard_reason = "Allowed"
+
+    async def _event(
+        self,
+        regarding: dict[str, str],
+        reason: str,
+        message: str,
+        type_: str,
+        now: datetime,
+        namespace: str | None = None,
+    ) -> None:
+        await events.post(
+            self.client,
+            events.event_body(
+                namespace=namespace or self.settings.namespace,
+                regarding=regarding,
+                reason=reason,
+                message=message,
+                type_=type_,
+                now=now,
+                identity=self.settings.identity,
+            ),
+        )
+
+    async def write_status(self, change: StatusChange, now: datetime) -> None:
+        entry, verdict = change.entry, change.verdict
+        patch = {
+            "status": {
+                "phase": verdict.phase,
+                "conditions": [c.to_wire() for c in change.conditions],
+            }
+        }
+        try:
+            written = await self.client.merge_patch_custom_status(
+                GROUP, VERSION, PLURAL, entry.name, patch
+            )
+        except ApiError as error:
+            if error.not_found:
+                self.index.forget_ollamanode(entry.name)
+            else:
+                log.warning(
+                    "could not write status of %s (next sweep retries): %s", entry.name, error
+                )
+            return
+        self.index.observe_ollamanode(written)
+        if change.transition:
+            self.metrics.transitions.labels(verdict.phase).inc()
+            log.info(
+                "%s is %s (%s): %s", entry.name, verdict.phase, verdict.reason, verdict.message
+            )
+            await self._event(
+                events.ollamanode_ref(entry.name, entry.uid),
+                verdict.reason,
+                f"{verdict.phase}: {verdict.message}",
+                "Normal" if verdict.phase == "Ready" else "Warning",
+                now,
+            )
+
+    async def delete_ollamanode(self, name: str, uid: str) -> None:
+        """Delete exactly the object we judged (uid precondition: a re-created namesake survives).
+        Gone already (404) counts as done."""
+        body = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "preconditions": {"uid": uid},
+            "propagationPolicy": "Background",
+        }
+        try:
+            await self.client.request("DELETE", ollamanode_path(name), body)
+        except ApiError as error:
+            if not error.not_found:
+                raise
+        log.info("removed OllamaNode %s (uid %s): its agent is gone", name, uid)
+
+    async def remove(self, entry: NodeEntry, now: datetime) -> bool:
+        try:
+            await self.delete_ollamanode(entry.name, entry.uid)
+        except ApiError as error:
+            log.warning("could not remove %s (next sweep retries): %s", entry.name, error)
+            return False
+        self.metrics.removals.inc()
+        self.index.forget_ollamanode(entry.name)
+        await self._event(
+            events.ollamanode_ref(entry.name, entry.uid),
+            "Removed",
+            f"Removed: its agent has been gone for {self.config.remove_after_seconds:g}s or more.",
+            "Normal",
+            now,
+        )
+        return True
+
+    async def note_guard(self, guard: RemovalGuard | None, now: datetime) -> None:
+        """One warning Event when mass silence starts holding removals back (not one per sweep)."""
+        reason = guard.reason if guard is not None else "Allowed"
+        if reason == self.guard_reason:
+            return
+        self.guard_reason = reason
+        if reason != "MassSilence" or guard is None:
+            return
+        log.warning("%s", guard.message)
+        await self._event(
+            {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "name": self.settings.leader.lease_name,
+                "namespace": self.settings.leader_namespace,
+            },
+            "MassSilence",
+            guard.message,
+            "Warning",
+            now,
+            namespace=self.settings.leader_namespace,
+        )
