@@ -44,6 +44,8 @@ export default defineConfig({
 	workers: 1,
 	fullyParallel: false,
 	retries: 0,
+	// A stray test.only must not silently skip the rest of the suite in CI.
+	forbidOnly: !!process.env.CI,
 	timeout: 60_000,
 	expect: { timeout: 15_000 },
 	reporter: [['list'], ['html', { open: 'never', outputFolder: 'playwright-report' }]],

@@ -7,7 +7,8 @@ import {
 	type NodeListItem,
 	type NodeQuery
 } from '$lib/api';
-import type { LiveEvent } from './live.svelte';
+import { untrack } from 'svelte';
+import { live as defaultLive, type LiveEvent, type LiveSource } from './live.svelte';
 
 export interface FleetApi {
 	listNodes: typeof listNodes;
@@ -43,8 +44,11 @@ export class FleetStore {
 	flashed = $state<Record<string, number>>({});
 	/** True once the first page answered: tells "no nodes yet" from "still loading". */
 	loaded = $state(false);
+	/** Clock for "last seen" and the flash, ticked each second while started. */
+	now = $state(Date.now());
 
 	private readonly api: FleetApi;
+	private readonly live: LiveSource;
 	private controller: AbortController | null = null;
 	// eslint-disable-next-line svelte/prefer-svelte-reactivity -- bookkeeping, never rendered
 	private pendingRows = new Set<string>();
@@ -52,8 +56,30 @@ export class FleetStore {
 	private flushTimer: ReturnType<typeof setTimeout> | null = null;
 	private lastFlushAt = 0;
 
-	constructor(api: FleetApi = { listNodes, getNode, getFleetSummary }) {
+	constructor(
+		api: FleetApi = { listNodes, getNode, getFleetSummary },
+		live: LiveSource = defaultLive
+	) {
 		this.api = api;
+		this.live = live;
+	}
+
+	/**
+	 * Load `query` (from the URL) and the summary, follow live events and tick the clock; the
+	 * function returned stops all of it (the page's effect).
+	 */
+	start(query?: NodeQuery): () => void {
+		untrack(() => {
+			if (query) this.query = query;
+			void this.load();
+		});
+		const unsubscribe = this.live.subscribe((event) => this.handleEvent(event));
+		const clock = setInterval(() => (this.now = Date.now()), 1000);
+		return () => {
+			unsubscribe();
+			clearInterval(clock);
+			this.dispose();
+		};
 	}
 
 	get filtered(): boolean {
@@ -72,30 +98,36 @@ export class FleetStore {
 	/** Change search, filters or sort: back to the first page. */
 	async setQuery(change: Partial<NodeQuery>): Promise<void> {
 		this.query = { ...this.query, ...change, offset: change.offset ?? 0 };
-		await this.load();
+		await this.load({ summary: false });
 	}
 
 	async goToPage(index: number): Promise<void> {
 		const limit = this.query.limit ?? DEFAULT_PAGE_SIZE;
 		const clamped = Math.max(0, Math.min(index, this.pageCount - 1));
 		this.query = { ...this.query, offset: clamped * limit };
-		await this.load();
+		await this.load({ summary: false });
 	}
 
-	async load(): Promise<void> {
+	/**
+	 * Fetch the page of rows for the query and, unless `summary` is false, the fleet-wide summary
+	 * (it does not depend on the query: a sort, filter or page change leaves it as it is).
+	 */
+	async load({ summary: withSummary = true }: { summary?: boolean } = {}): Promise<void> {
 		this.controller?.abort();
 		const controller = new AbortController();
 		this.controller = controller;
 		this.loading = true;
 		// The summary is fetched alongside but never holds the rows back.
-		const summary = this.api
-			.getFleetSummary(controller.signal)
-			.then((value) => {
-				if (!controller.signal.aborted) this.summary = value;
-			})
-			.catch(() => {
-				/* the list's error path reports an unreachable API; cards keep their last values */
-			});
+		const summary = withSummary
+			? this.api
+					.getFleetSummary(controller.signal)
+					.then((value) => {
+						if (!controller.signal.aborted) this.summary = value;
+					})
+					.catch(() => {
+						/* the list's error path reports an unreachable API; cards keep their last values */
+					})
+			: Promise.resolve();
 		try {
 			const page = await this.api.listNodes(
 				$state.snapshot(this.query) as NodeQuery,

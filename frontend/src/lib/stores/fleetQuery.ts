@@ -1,20 +1,11 @@
-import type { NodeQuery } from '$lib/api';
+import { NODE_SORT_KEYS, PHASES as PHASE_LIST, type NodeQuery } from '$lib/api';
 import { normalizeModelName } from '$lib/modelName';
 
 export const DEFAULT_PAGE_SIZE = 50;
 
-const SORTS = new Set<string>([
-	'name',
-	'phase',
-	'vramTotal',
-	'vramFree',
-	'models',
-	'loaded',
-	'gpus',
-	'updatedAt',
-	'ollamaVersion'
-]);
-const PHASES = new Set<string>(['Pending', 'Ready', 'NotReady', 'Unknown']);
+// From the generated API types (src/lib/api/types.ts), so they follow the API.
+const SORTS = new Set<string>(NODE_SORT_KEYS);
+const PHASES = new Set<string>(PHASE_LIST);
 
 /** The fleet query as URL parameters, so a reload or a shared link shows the same rows. */
 export function queryToParams(query: NodeQuery): URLSearchParams {

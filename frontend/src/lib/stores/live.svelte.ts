@@ -91,3 +91,6 @@ export class LiveConnection {
 }
 
 export const live = new LiveConnection();
+
+/** What a page store needs of the live connection (tests pass a fake). */
+export type LiveSource = Pick<LiveConnection, 'subscribe'>;

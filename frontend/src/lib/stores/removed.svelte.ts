@@ -1,5 +1,5 @@
 import { describeError, listRemovedNodes, type RemovedNode } from '$lib/api';
-import type { LiveEvent } from './live.svelte';
+import { live as defaultLive, type LiveEvent, type LiveSource } from './live.svelte';
 
 export interface RemovedApi {
 	listRemovedNodes: typeof listRemovedNodes;
@@ -19,10 +19,22 @@ export class RemovedStore {
 	error = $state<string | null>(null);
 
 	private readonly api: RemovedApi;
+	private readonly live: LiveSource;
 	private timer: ReturnType<typeof setTimeout> | null = null;
 
-	constructor(api: RemovedApi = { listRemovedNodes }) {
+	constructor(api: RemovedApi = { listRemovedNodes }, live: LiveSource = defaultLive) {
 		this.api = api;
+		this.live = live;
+	}
+
+	/** Load and follow live events; the function returned stops both (the page's effect). */
+	start(): () => void {
+		void this.load();
+		const unsubscribe = this.live.subscribe((event) => this.handleEvent(event));
+		return () => {
+			unsubscribe();
+			this.dispose();
+		};
 	}
 
 	async load(): Promise<void> {

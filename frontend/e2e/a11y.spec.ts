@@ -1,0 +1,93 @@
+import AxeBuilder from '@axe-core/playwright';
+import { expect, test, type Page } from '@playwright/test';
+import { adminHeaders, apiJson, seed, snap } from './support';
+
+// Every page passes axe-core's WCAG 2.1 A/AA rules, in the dark theme (the default) and in
+// light. Nothing is disabled: a failure lists each rule with the elements it flagged.
+const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+const PREFIX = 'e2e-a11y';
+const THEMES = ['dark', 'light'] as const;
+
+async function useTheme(page: Page, theme: (typeof THEMES)[number]) {
+	await page.addInitScript((t) => localStorage.setItem('obt-theme', t), theme);
+}
+
+async function expectNoViolations(page: Page, name: string) {
+	await snap(page, `a11y-${name}`);
+	const results = await new AxeBuilder({ page }).withTags(TAGS).analyze();
+	const found = results.violations.map((v) => ({
+		rule: v.id,
+		impact: v.impact,
+		elements: v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary ?? ''}`)
+	}));
+	expect(found, `axe-core WCAG 2.1 A/AA violations on ${name}`).toEqual([]);
+}
+
+let removedName = '';
+
+test.beforeAll(async ({ request }) => {
+	const names = await seed(request, PREFIX, 6);
+	// One of them removed, so the fleet page shows its "Recently removed" section.
+	removedName = names[names.length - 1];
+	const removed = await request.delete(`/api/v1/admin/nodes/${removedName}`, {
+		headers: adminHeaders()
+	});
+	expect(removed.status(), await removed.text()).toBe(204);
+});
+
+for (const theme of THEMES) {
+	test.describe(`${theme} theme`, () => {
+		test.beforeEach(async ({ page }) => useTheme(page, theme));
+
+		test('the fleet page, with a recently removed node, has no WCAG A/AA violation', async ({
+			page
+		}) => {
+			await page.goto('/');
+			await expect(page.getByTestId('node-row').first()).toBeVisible();
+			await expect(page.getByTestId('phase-chart')).toBeVisible();
+			await expect(
+				page.locator(`[data-testid="removed-row"][data-node="${removedName}"]`)
+			).toBeVisible();
+			await expect(page.locator('html')).toHaveClass(theme === 'dark' ? /dark/ : /^(?!.*dark)/);
+			await expectNoViolations(page, `fleet-${theme}`);
+		});
+
+		test('a node page has no WCAG A/AA violation', async ({ page }) => {
+			await page.goto(`/nodes/${PREFIX}-00000`);
+			await expect(page.getByTestId('node-name')).toHaveText(`${PREFIX}-00000`);
+			await expectNoViolations(page, `node-${theme}`);
+		});
+
+		test('the models page, with a selection matrix, has no WCAG A/AA violation', async ({
+			page,
+			request
+		}) => {
+			const catalogue = await apiJson<{ items: { name: string }[] }>(
+				request,
+				'/api/v1/models?sort=-nodes&limit=2'
+			);
+			await page.goto('/models');
+			await expect(page.getByTestId('model-row').first()).toBeVisible();
+			for (const model of catalogue.items) {
+				await page.locator(`[data-model="${model.name}"]`).first().getByRole('checkbox').check();
+			}
+			await expect(page.getByTestId('matrix-row').first()).toBeVisible();
+			await expectNoViolations(page, `models-${theme}`);
+			await page.getByRole('button', { name: 'Clear' }).click();
+		});
+
+		test('a page for an unknown node (the error page) has no WCAG A/AA violation', async ({
+			page
+		}) => {
+			await page.goto('/nodes/no-such-node');
+			await expect(page.getByTestId('error-alert')).toBeVisible();
+			await expectNoViolations(page, `not-found-${theme}`);
+		});
+
+		test('an unknown path has no WCAG A/AA violation', async ({ page }) => {
+			await page.goto('/no/such/page');
+			await expect(page.locator('h1')).toBeVisible();
+			await expectNoViolations(page, `404-${theme}`);
+		});
+	});
+}
