@@ -16,12 +16,12 @@ from obt.api import errors
 from obt.api.agents.fastpath import _PATH as _HEARTBEAT_PATH
 from obt.api.agents.ingest import AgentIngest
 from obt.api.agents.router import router as agents_router
+from obt.api.catalogue.router import router as catalogue_router
 from obt.api.db.engine import is_sqlite, make_engine, make_sessionmaker, migrate
 from obt.api.events.bus import EventBus, PgListener, asyncpg_dsn
 from obt.api.events.router import router as events_router
 from obt.api.fleet.router import router as fleet_router
 from obt.api.health import router as health_router
-from obt.api.models.router import router as models_router
 from obt.api.nodes.router import router as nodes_router
 from obt.api.nodes.store import NodeStore
 from obt.api.security import GuardMiddleware, RateLimiter
@@ -151,7 +151,7 @@ def create_app(
     errors.install(app)
     for router in (
         nodes_router,
-        models_router,
+        catalogue_router,
         fleet_router,
         agents_router,
         events_router,
