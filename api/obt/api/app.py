@@ -13,7 +13,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
 from obt.api import errors
-from obt.api.agents.fastpath import _PATH as _HEARTBEAT_PATH
+from obt.api.agents.fastpath import HeartbeatFastPath
+from obt.api.agents.heartbeat import HEARTBEAT_PATH
 from obt.api.agents.ingest import AgentIngest
 from obt.api.agents.router import router as agents_router
 from obt.api.catalogue.router import router as catalogue_router
@@ -49,7 +50,7 @@ class _ObtApi(FastAPI):
             self.heartbeat is not None
             and scope["type"] == "http"
             and scope["method"] == "POST"
-            and _HEARTBEAT_PATH.match(scope["path"])
+            and HEARTBEAT_PATH.match(scope["path"])
             and getattr(self.state, "obt", None) is not None
         ):
             scope["app"] = self
@@ -172,7 +173,6 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
-    from obt.api.agents.fastpath import HeartbeatFastPath
 
     app.add_middleware(GuardMiddleware, settings=settings, limiter=limiter)
     # Heartbeats skip FastAPI's middleware stack altogether (see _ObtApi): the same guard (body

@@ -57,12 +57,15 @@ class RateLimiter:
         return None
 
 
+def rate_limited(retry_after: float, what: str) -> tuple[str, str]:
+    """(message, Retry-After value) for a request over a rate limit."""
+    seconds = max(1, math.ceil(retry_after))
+    return f"rate limit exceeded for this {what}; retry after {seconds}s", str(seconds)
+
+
 def too_many(retry_after: float, what: str) -> HTTPException:
-    return HTTPException(
-        429,
-        f"rate limit exceeded for this {what}; retry after {math.ceil(retry_after)}s",
-        headers={"Retry-After": str(max(1, math.ceil(retry_after)))},
-    )
+    detail, retry = rate_limited(retry_after, what)
+    return HTTPException(429, detail, headers={"Retry-After": retry})
 
 
 class _BodyTooLarge(Exception):
@@ -87,14 +90,8 @@ class GuardMiddleware:
             client = scope.get("client")
             wait = self.limiter.hit(f"ip:{client[0] if client else '-'}", self.per_ip)
             if wait is not None:
-                await _reply(
-                    send,
-                    429,
-                    {
-                        "detail": f"rate limit exceeded for this address; retry after {math.ceil(wait)}s"
-                    },
-                    [(b"retry-after", str(max(1, math.ceil(wait))).encode())],
-                )
+                detail, retry = rate_limited(wait, "address")
+                await _reply(send, 429, {"detail": detail}, [(b"retry-after", retry.encode())])
                 return
         for name, value in scope["headers"]:
             if name == b"content-length":
