@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -43,7 +42,7 @@ class _ObtApi(FastAPI):
     layers, the exception middleware); everything else takes the full stack. The documented
     route in agents/router.py stays for OpenAPI and answers alike."""
 
-    heartbeat: Any = None
+    heartbeat: GuardMiddleware | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (

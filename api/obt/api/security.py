@@ -14,6 +14,7 @@ import time
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
+from starlette.types import Receive, Scope, Send
 
 from obt.api.settings import ApiSettings
 
@@ -81,7 +82,7 @@ class GuardMiddleware:
         self.per_ip = settings.api.rate_limit.per_ip_per_minute
         self.limiter = limiter
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -9,13 +9,6 @@ from obt.api.catalogue.schemas import ModelDetail, ModelVariant, Placement, Plac
 from obt.api.db.tables import Node, NodeLoadedModel, NodeModel
 from obt.core.model_names import strip_default_prefixes
 
-_loaded_count = (
-    select(func.count())
-    .where(NodeLoadedModel.name == NodeModel.name)
-    .correlate(NodeModel)
-    .scalar_subquery()
-)
-
 
 def _like(term: str) -> str:
     escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
