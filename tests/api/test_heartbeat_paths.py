@@ -96,6 +96,11 @@ async def test_both_paths_answer_alike(api: Api) -> None:
     assert fast[1]["detail"].startswith("telemetry.gpus: ")
     assert [e["loc"] for e in fast[1]["errors"]] == [["body", "telemetry", "gpus"]]
 
+    fast, full = await both(api, "n" * 254, json=beat, headers=auth)
+    assert fast == full
+    assert fast[0] == 422
+    assert fast[1]["detail"] == "name (path): String should have at most 253 characters"
+
     # Bad input from an unknown caller is refused for the token first, on both paths.
     fast, full = await both(api, name, json={"digest": "xyz"})
     assert fast == full

@@ -24,8 +24,10 @@ if TYPE_CHECKING:
     from obt.api.agents.ingest import Credential
     from obt.api.state import AppState
 
-HEARTBEAT_PATH = re.compile(r"^/api/v1/agents/([^/]{1,253})/heartbeat$")
-"""`POST` here is a heartbeat; group 1 is the node name (the route's 1-253 characters)."""
+MAX_NAME = 253
+"""The longest node name (a Kubernetes object name)."""
+HEARTBEAT_PATH = re.compile(rf"^/api/v1/agents/([^/]{{1,{MAX_NAME}}})/heartbeat$")
+"""`POST` here is a heartbeat; group 1 is the node name."""
 MAX_HEARTBEAT_BYTES = 4096
 """A heartbeat is a digest and, at most, a few GPUs' live figures (~900 bytes for 8 GPUs)."""
 DIGEST = re.compile(r"^[0-9a-f]{64}$")

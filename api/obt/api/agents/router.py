@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import select
 
 from obt.api.agents import hosts, tokens
-from obt.api.agents.heartbeat import HEARTBEAT_PATH, Answer, answer_heartbeat, check_node
+from obt.api.agents.heartbeat import MAX_NAME, Answer, answer_heartbeat, check_node
 from obt.api.agents.ingest import Credential
 from obt.api.agents.schemas import (
     EnrollmentTokenCreate,
@@ -35,7 +35,7 @@ from obt.core.report import AgentReport
 
 router = APIRouter(tags=["agents"], responses=VALIDATION_RESPONSES)
 
-NodeName = Annotated[str, Path(min_length=1, max_length=253, description="OllamaNode name.")]
+NodeName = Annotated[str, Path(min_length=1, max_length=MAX_NAME, description="OllamaNode name.")]
 AuthHeader = Annotated[str | None, Header(description="Bearer <per-node token from enrollment>.")]
 
 _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -64,12 +64,12 @@ class HeartbeatRoute(APIRoute):
         validated = super().get_route_handler()
 
         async def handle(request: Request) -> Response:
-            match = HEARTBEAT_PATH.match(request.url.path)
-            if match is None:
+            name = request.path_params["name"]
+            if not 1 <= len(name) <= MAX_NAME:
                 return await validated(request)  # 422 for the name; the endpoint never runs
             answer = await answer_heartbeat(
                 get_state(request),
-                match.group(1),
+                name,
                 request.headers.get("authorization"),
                 await request.body(),
             )
