@@ -11,6 +11,7 @@ import hmac
 import json
 import math
 import time
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
@@ -142,7 +143,13 @@ class GuardMiddleware:
 async def _reply(
     send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
 ) -> None:
-    payload = json.dumps(body).encode()
+    await send_json(send, status, json.dumps(body).encode(), headers)
+
+
+async def send_json(
+    send: Any, status: int, payload: bytes, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """A whole JSON response, straight to ASGI (the guards and the heartbeat fast path)."""
     await send(
         {
             "type": "http.response.start",

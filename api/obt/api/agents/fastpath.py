@@ -18,6 +18,7 @@ from obt.api.agents.heartbeat import (
     answer_heartbeat,
     too_large,
 )
+from obt.api.security import send_json
 
 
 class HeartbeatFastPath:
@@ -51,15 +52,4 @@ class HeartbeatFastPath:
 
 
 async def send_answer(send: Any, answer: Answer) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": answer.status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(answer.body)).encode()),
-                *answer.headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": answer.body})
+    await send_json(send, answer.status, answer.body, answer.headers)
