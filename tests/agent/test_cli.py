@@ -55,3 +55,9 @@ def test_no_destination_is_a_clear_error(monkeypatch) -> None:
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     result = CliRunner().invoke(main, ["agent", "--once"])
     assert result.exit_code == 2
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].endswith(
+        "nothing to report to: give --server URL (standalone host) or run in Kubernetes"
+        " (--kubernetes)"
+    )

@@ -23,7 +23,7 @@ import pytest
 
 from obt.agent.detect import Detector
 from obt.agent.health import Health
-from obt.agent.http import HttpReporter, load_state
+from obt.agent.reporters.http import HttpReporter, load_state
 from obt.agent.runner import AgentLoop
 from obt.agent.sources import default_sources
 from obt.core.report import AgentReport
@@ -235,7 +235,7 @@ async def test_a_report_the_server_cannot_read_is_422_and_not_resent(
 
     reporter.offer = skewed  # type: ignore[method-assign]
     try:
-        with caplog.at_level(logging.INFO, logger="obt.agent.http"):
+        with caplog.at_level(logging.INFO, logger="obt.agent.reporters.http"):
             await run_for(loop, clock, 60)
         assert api.count("PUT", "/report", 422) == 1
         rejected = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
@@ -253,7 +253,7 @@ async def test_an_enrollment_the_server_cannot_read_is_422_and_said_once(
         api.url, ollama, clock, tmp_path, host_id="h" * 254, enroll_token=ENROLLMENT_TOKEN
     )
     try:
-        with caplog.at_level(logging.INFO, logger="obt.agent.http"):
+        with caplog.at_level(logging.INFO, logger="obt.agent.reporters.http"):
             await run_for(loop, clock, 300)
         # Retried at the slowest pace (max_backoff, 8 s here) ...
         assert 2 <= api.count("POST", "/enroll", 422) <= 300 / 8 + 1
@@ -268,7 +268,7 @@ async def test_a_token_of_another_node_is_403(ollama, clock, tmp_path, api, capl
     _, other = await api.enroll("someone-else")
     loop, reporter, health = await make_agent(api.url, ollama, clock, tmp_path, token=other)
     try:
-        with caplog.at_level(logging.INFO, logger="obt.agent.http"):
+        with caplog.at_level(logging.INFO, logger="obt.agent.reporters.http"):
             await run_for(loop, clock, 60)
         assert 1 <= api.count("PUT", "/report", 403) <= 5  # 8 s doubling: slow retries
         lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
@@ -292,7 +292,7 @@ async def test_a_revoked_token_is_401_said_once_then_slow_retries(
         r = await api.admin("DELETE", "/api/v1/node-tokens/graviton-1")
         assert r.status_code == 204, r.text
         api.calls.clear()
-        with caplog.at_level(logging.DEBUG, logger="obt.agent.http"):
+        with caplog.at_level(logging.DEBUG, logger="obt.agent.reporters.http"):
             await run_for(loop, clock, 6 * 3600, tick=5)  # six simulated hours
         refused = api.count("POST", "/heartbeat", 401) + api.count("PUT", "/report", 401)
         # 8 s doubling to the 30-min cap (each wait 50-100 % of its ceiling) over six hours:
@@ -315,7 +315,7 @@ async def test_a_revoked_token_is_401_said_once_then_slow_retries(
             api.url, ollama, clock, tmp_path, enroll_token=await api.enrollment_token()
         )
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="obt.agent.http"):
+        with caplog.at_level(logging.INFO, logger="obt.agent.reporters.http"):
             await run_for(loop, clock, 20)
         assert api.count("POST", "/enroll", 201) == 1
         assert health.readiness() == (True, "ok")
@@ -352,7 +352,7 @@ async def test_re_enrolling_another_machine_needs_replace(
     second, second_reporter, second_health = await the_twin()
     try:
         await run_for(first, clock, 20)
-        with caplog.at_level(logging.INFO, logger="obt.agent.http"):
+        with caplog.at_level(logging.INFO, logger="obt.agent.reporters.http"):
             await run_for(second, clock, 20)
         assert api.count("POST", "/enroll", 409) >= 1
         refused = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]

@@ -8,8 +8,8 @@ import aiohttp
 
 from obt.agent.detect import Detector
 from obt.agent.health import Health
-from obt.agent.http import USER_AGENT
-from obt.agent.kubernetes import KubernetesReporter
+from obt.agent.reporters.http import USER_AGENT
+from obt.agent.reporters.kubernetes import KubernetesReporter
 from obt.agent.runner import AgentLoop
 from obt.agent.server import make_app, start_server
 from obt.agent.sources import default_sources

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from obt.agent import http
 from obt.agent.health import Health
-from obt.agent.http import HttpReporter, plain_http_warning, ssl_context
+from obt.agent.reporters import http
+from obt.agent.reporters.http import HttpReporter, plain_http_warning, ssl_context
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +54,7 @@ def test_plain_http_to_another_machine_is_named(server: str) -> None:
 
 
 async def test_the_warning_is_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="obt.agent.http")
+    caplog.set_level(logging.WARNING, logger="obt.agent.reporters.http")
     # 192.0.2.0/24 is TEST-NET-1: never routed; and constructing a reporter sends nothing.
     for _ in range(3):
         await _reporter("http://192.0.2.10:8881/", tmp_path).close()

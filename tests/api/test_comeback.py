@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from obt.api.cluster.mirror import deletion_reason
 from obt.api.db.tables import NodeCredential
 from obt.api.fake import fake_report
-from obt.api.mirror.mirror import deletion_reason
 from obt.api.settings import ApiSettings
 from obt.core.liveness import LivenessConfig
 from tests.api.conftest import Api, empty_tables, make_settings, running_api

@@ -91,7 +91,7 @@ def kubectl_rows(kubectl: str, kubeconfig: Path, *args: str) -> dict[str, dict[s
 
 
 def api_node(api: str, name: str) -> dict[str, Any] | None:
-    page = get_json(f"{api}/api/v1/nodes?q={name}")
+    page = get_json(f"{api}/api/v1/nodes?search={name}")
     return next((item for item in page["items"] if item["name"] == name), None)
 
 

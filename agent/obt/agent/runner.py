@@ -103,8 +103,8 @@ async def run_agent(settings: AgentSettings, once: bool = False) -> int:
     )
     reporter: Reporter
     if kubernetes:
-        from obt.agent.http import USER_AGENT
-        from obt.agent.kubernetes import KubernetesReporter
+        from obt.agent.reporters.http import USER_AGENT
+        from obt.agent.reporters.kubernetes import KubernetesReporter
         from obt.core.kube import ConfigError, KubeClient, load_config
 
         if not settings.node_name:
@@ -126,7 +126,7 @@ async def run_agent(settings: AgentSettings, once: bool = False) -> int:
             kube, settings.node_name, health, time.monotonic, settings.agent.api_check_interval
         )
     elif settings.agent.server:
-        from obt.agent.http import HttpReporter, load_state
+        from obt.agent.reporters.http import HttpReporter, load_state
 
         token = settings.agent.token.get_secret_value() if settings.agent.token else None
         enroll = (

@@ -6,22 +6,22 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
 from obt.api import errors
-from obt.api.agents.fastpath import _PATH as _HEARTBEAT_PATH
+from obt.api.agents.fastpath import HeartbeatFastPath
+from obt.api.agents.heartbeat import HEARTBEAT_PATH
 from obt.api.agents.ingest import AgentIngest
 from obt.api.agents.router import router as agents_router
+from obt.api.catalogue.router import router as catalogue_router
 from obt.api.db.engine import is_sqlite, make_engine, make_sessionmaker, migrate
 from obt.api.events.bus import EventBus, PgListener, asyncpg_dsn
 from obt.api.events.router import router as events_router
 from obt.api.fleet.router import router as fleet_router
 from obt.api.health import router as health_router
-from obt.api.models.router import router as models_router
 from obt.api.nodes.router import router as nodes_router
 from obt.api.nodes.store import NodeStore
 from obt.api.security import GuardMiddleware, RateLimiter
@@ -42,14 +42,14 @@ class _ObtApi(FastAPI):
     layers, the exception middleware); everything else takes the full stack. The documented
     route in agents/router.py stays for OpenAPI and answers alike."""
 
-    heartbeat: Any = None
+    heartbeat: GuardMiddleware | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             self.heartbeat is not None
             and scope["type"] == "http"
             and scope["method"] == "POST"
-            and _HEARTBEAT_PATH.match(scope["path"])
+            and HEARTBEAT_PATH.match(scope["path"])
             and getattr(self.state, "obt", None) is not None
         ):
             scope["app"] = self
@@ -151,7 +151,7 @@ def create_app(
     errors.install(app)
     for router in (
         nodes_router,
-        models_router,
+        catalogue_router,
         fleet_router,
         agents_router,
         events_router,
@@ -172,7 +172,6 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
-    from obt.api.agents.fastpath import HeartbeatFastPath
 
     app.add_middleware(GuardMiddleware, settings=settings, limiter=limiter)
     # Heartbeats skip FastAPI's middleware stack altogether (see _ObtApi): the same guard (body

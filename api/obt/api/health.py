@@ -84,8 +84,9 @@ class StateCollector:
 @router.get("/metrics", operation_id="getMetrics", response_class=Response)
 async def metrics(state: StateDep) -> Response:
     """Prometheus metrics."""
-    registry: CollectorRegistry = state.extras.setdefault("registry", _registry(state))
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    if state.metrics is None:
+        state.metrics = _registry(state)
+    return Response(generate_latest(state.metrics), media_type=CONTENT_TYPE_LATEST)
 
 
 def _registry(state: AppState) -> CollectorRegistry:

@@ -11,9 +11,11 @@ import hmac
 import json
 import math
 import time
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
+from starlette.types import Receive, Scope, Send
 
 from obt.api.settings import ApiSettings
 
@@ -57,12 +59,15 @@ class RateLimiter:
         return None
 
 
+def rate_limited(retry_after: float, what: str) -> tuple[str, str]:
+    """(message, Retry-After value) for a request over a rate limit."""
+    seconds = max(1, math.ceil(retry_after))
+    return f"rate limit exceeded for this {what}; retry after {seconds}s", str(seconds)
+
+
 def too_many(retry_after: float, what: str) -> HTTPException:
-    return HTTPException(
-        429,
-        f"rate limit exceeded for this {what}; retry after {math.ceil(retry_after)}s",
-        headers={"Retry-After": str(max(1, math.ceil(retry_after)))},
-    )
+    detail, retry = rate_limited(retry_after, what)
+    return HTTPException(429, detail, headers={"Retry-After": retry})
 
 
 class _BodyTooLarge(Exception):
@@ -78,7 +83,7 @@ class GuardMiddleware:
         self.per_ip = settings.api.rate_limit.per_ip_per_minute
         self.limiter = limiter
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -87,14 +92,8 @@ class GuardMiddleware:
             client = scope.get("client")
             wait = self.limiter.hit(f"ip:{client[0] if client else '-'}", self.per_ip)
             if wait is not None:
-                await _reply(
-                    send,
-                    429,
-                    {
-                        "detail": f"rate limit exceeded for this address; retry after {math.ceil(wait)}s"
-                    },
-                    [(b"retry-after", str(max(1, math.ceil(wait))).encode())],
-                )
+                detail, retry = rate_limited(wait, "address")
+                await _reply(send, 429, {"detail": detail}, [(b"retry-after", retry.encode())])
                 return
         for name, value in scope["headers"]:
             if name == b"content-length":
@@ -144,7 +143,13 @@ class GuardMiddleware:
 async def _reply(
     send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
 ) -> None:
-    payload = json.dumps(body).encode()
+    await send_json(send, status, json.dumps(body).encode(), headers)
+
+
+async def send_json(
+    send: Any, status: int, payload: bytes, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """A whole JSON response, straight to ASGI (the guards and the heartbeat fast path)."""
     await send(
         {
             "type": "http.response.start",

@@ -9,7 +9,6 @@ e.g. `OBT_DATABASE__URL=postgresql+asyncpg://...`, `OBT_API__ADMIN_TOKEN=...`,
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -167,8 +166,3 @@ def check_tls_files(cert: Path | None, key: Path | None) -> None:
     for name, path in (("tls_cert", cert), ("tls_key", key)):
         if path is not None and not path.is_file():
             raise ValueError(f"api.{name}: {path} is not a readable file")
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> ApiSettings:
-    return ApiSettings()

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from obt.api.events.bus import EventBus
 from obt.api.security import RateLimiter
 from obt.api.settings import ApiSettings
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from obt.api.agents.ingest import AgentIngest
     from obt.api.cluster.runtime import ClusterRuntime
+    from obt.api.cluster.standalone import StandaloneWriter
+    from obt.api.events.bus import EventBus
     from obt.api.nodes.store import NodeStore
 
 
@@ -28,9 +31,9 @@ class AppState:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     ready: bool = False
     mirror: ClusterRuntime | None = None  # cluster mode: leader election + mirror
-    extras: dict[str, Any] = field(default_factory=dict)
+    metrics: CollectorRegistry | None = None  # made by the first GET /metrics (health.py)
 
     @property
-    def cluster(self) -> Any:
+    def cluster(self) -> StandaloneWriter | None:
         """Cluster mode's writer of standalone OllamaNodes and Leases (None in local mode)."""
         return self.mirror.standalone if self.mirror is not None else None

@@ -101,6 +101,7 @@ class AgentIngest:
         self.by_hash: dict[str, Credential] = {}
         self.by_name: dict[str, Credential] = {}
         self._dirty: set[str] = set()
+        self._flush_lock = asyncio.Lock()
         self.stats = IngestStats()
         self.removals = RemovalWindow()  # local mode's removals of the last minute
         self.started_at = utcnow()
@@ -321,7 +322,13 @@ class AgentIngest:
 
     # -- background ---------------------------------------------------------------------
     async def flush(self) -> int:
-        """Persist last-seen times of the nodes that heartbeated since the last flush."""
+        """Persist last-seen times of the nodes that heartbeated since the last flush. One at a
+        time: a flush that found nothing new must not return while another is still writing
+        (a caller then reads the database expecting what was flushed)."""
+        async with self._flush_lock:
+            return await self._flush_dirty()
+
+    async def _flush_dirty(self) -> int:
         if not self._dirty:
             return 0
         dirty, self._dirty = self._dirty, set()

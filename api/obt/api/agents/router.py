@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Request, Response
+from fastapi.routing import APIRoute
 from sqlalchemy import select
 
 from obt.api.agents import hosts, tokens
+from obt.api.agents.heartbeat import MAX_NAME, Answer, answer_heartbeat, check_node
 from obt.api.agents.ingest import Credential
 from obt.api.agents.schemas import (
     EnrollmentTokenCreate,
@@ -23,16 +26,16 @@ from obt.api.agents.schemas import (
     ReportAccepted,
 )
 from obt.api.db.tables import EnrollmentToken, Node, NodeCredential
-from obt.api.deps import SessionDep, StateDep
+from obt.api.deps import SessionDep, StateDep, get_state
 from obt.api.nodes.store import utcnow
 from obt.api.schemas import VALIDATION_RESPONSES, Problem
-from obt.api.security import AdminDep, bearer, too_many
+from obt.api.security import AdminDep, too_many
 from obt.api.state import AppState
 from obt.core.report import AgentReport
 
 router = APIRouter(tags=["agents"], responses=VALIDATION_RESPONSES)
 
-NodeName = Annotated[str, Path(min_length=1, max_length=253, description="OllamaNode name.")]
+NodeName = Annotated[str, Path(min_length=1, max_length=MAX_NAME, description="OllamaNode name.")]
 AuthHeader = Annotated[str | None, Header(description="Bearer <per-node token from enrollment>.")]
 
 _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -44,19 +47,40 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _node_auth(state: AppState, name: str, authorization: str | None) -> Credential:
-    cred = state.ingest.authenticate(bearer(authorization))
-    if cred is None:
-        raise HTTPException(
-            401,
-            "Authorization: a valid 'Bearer <node token>' is required (enroll first)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if cred.node_name != name:
-        raise HTTPException(403, f"this token belongs to node {cred.node_name!r}, not {name!r}")
-    wait = state.limiter.hit(f"node:{name}", state.settings.api.rate_limit.per_token_per_minute)
-    if wait is not None:
-        raise too_many(wait, "node token")
-    return cred
+    found = check_node(state, name, authorization)
+    if isinstance(found, Answer):
+        headers = {k.decode(): v.decode() for k, v in found.headers}
+        raise HTTPException(found.status, found.detail, headers=headers or None)
+    return found
+
+
+class HeartbeatRoute(APIRoute):
+    """The documented heartbeat route answers through `answer_heartbeat`, like the fast path:
+    the endpoint's signature is the OpenAPI contract, and FastAPI's own body validation (whose
+    checks and messages would differ from the fast path's) is not run. A name outside the
+    route's 1-253 characters still gets FastAPI's own 422."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        validated = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            name = request.path_params["name"]
+            if not 1 <= len(name) <= MAX_NAME:
+                return await validated(request)  # 422 for the name; the endpoint never runs
+            answer = await answer_heartbeat(
+                get_state(request),
+                name,
+                request.headers.get("authorization"),
+                await request.body(),
+            )
+            return Response(
+                answer.body,
+                status_code=answer.status,
+                headers={k.decode(): v.decode() for k, v in answer.headers},
+                media_type="application/json",
+            )
+
+        return handle
 
 
 @router.post(
@@ -140,23 +164,23 @@ async def put_report(
     return ReportAccepted(accepted=True, digest=digest)
 
 
-@router.post(
+async def post_heartbeat(
+    name: NodeName, body: HeartbeatRequest, authorization: AuthHeader = None
+) -> Response:
+    """Keep a standalone node alive; `reportNeeded` asks for a full report."""
+    # Only the signature and this docstring are used: HeartbeatRoute answers the request.
+    raise AssertionError("HeartbeatRoute answers heartbeats through answer_heartbeat")
+
+
+router.add_api_route(
     "/api/v1/agents/{name}/heartbeat",
+    post_heartbeat,
+    methods=["POST"],
     operation_id="postAgentHeartbeat",
     response_model=HeartbeatResponse,
     responses=_AUTH_ERRORS,
+    route_class_override=HeartbeatRoute,
 )
-async def post_heartbeat(
-    name: NodeName, body: HeartbeatRequest, state: StateDep, authorization: AuthHeader = None
-) -> Response:
-    """Keep a standalone node alive; `reportNeeded` asks for a full report."""
-    cred = _node_auth(state, name, authorization)
-    needed = await state.ingest.heartbeat(cred, body.digest, body.telemetry)
-    # Pre-encoded: the hot path skips response-model validation.
-    return Response(
-        b'{"reportNeeded":true}' if needed else b'{"reportNeeded":false}',
-        media_type="application/json",
-    )
 
 
 @router.post(

@@ -1,1 +1,2 @@
-"""Cluster mode (`OBT_KUBE__ENABLED=true`): leader election, standalone CRs + Leases, wiring."""
+"""Cluster mode (`OBT_KUBE__ENABLED=true`): the OllamaNode mirror, leader election, standalone CRs
++ Leases, wiring."""

@@ -13,8 +13,8 @@ import logging
 from typing import Any
 
 from obt.api.cluster.kube import WatchStream, default_identity, make_client, user_agent
+from obt.api.cluster.mirror import Mirror, NotLeader, cancel
 from obt.api.cluster.standalone import StandaloneWriter
-from obt.api.mirror.mirror import Mirror, NotLeader, cancel
 from obt.api.nodes.store import NodeStore
 from obt.api.settings import KubeGroup
 from obt.core.leader import LeaderElector

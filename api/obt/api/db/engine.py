@@ -119,6 +119,8 @@ def _alembic_upgrade(connection: Connection, revision: str = "head") -> None:
     command.upgrade(cfg, revision)
 
 
+# Process-wide on purpose: Alembic keeps its migration context in module globals, so two apps in
+# one process (the tests, `obt serve` restarts) must not migrate at the same moment.
 _migrate_lock = asyncio.Lock()
 
 
@@ -131,8 +133,3 @@ async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
 
             await conn.execute(text("SELECT pg_advisory_xact_lock(8881)"))
         await conn.run_sync(_alembic_upgrade, revision)
-
-
-async def session_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    async with maker() as session:
-        yield session

@@ -20,7 +20,6 @@ from sqlalchemy import (
     exists,
     literal,
     null,
-    or_,
     select,
     union_all,
 )
@@ -384,7 +383,3 @@ def _removed_node(row: Tombstone) -> RemovedNode:
         ollama_version=ollama.version if ollama else None,
         models=sorted(m.name for m in ollama.models) if ollama else [],
     )
-
-
-def search_condition(term: str) -> Any:
-    return or_(Node.search_text.like(_like(term), escape="\\"))

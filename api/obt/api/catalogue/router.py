@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
+from obt.api.catalogue import service
+from obt.api.catalogue.schemas import ModelDetail, ModelPage, ModelSort, Placement
 from obt.api.deps import SessionDep
-from obt.api.models import service
-from obt.api.models.schemas import ModelDetail, ModelPage, ModelSort, Placement
 from obt.api.schemas import VALIDATION_RESPONSES, Problem
 from obt.core.model_names import normalize_model_name
 

@@ -5,16 +5,9 @@ from __future__ import annotations
 from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from obt.api.catalogue.schemas import ModelDetail, ModelVariant, Placement, PlacementNode
 from obt.api.db.tables import Node, NodeLoadedModel, NodeModel
-from obt.api.models.schemas import ModelDetail, ModelVariant, Placement, PlacementNode
 from obt.core.model_names import strip_default_prefixes
-
-_loaded_count = (
-    select(func.count())
-    .where(NodeLoadedModel.name == NodeModel.name)
-    .correlate(NodeModel)
-    .scalar_subquery()
-)
 
 
 def _like(term: str) -> str:

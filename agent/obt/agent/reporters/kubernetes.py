@@ -21,12 +21,12 @@ from typing import Any
 from obt.agent.health import Health
 from obt.core.kube import ApiError, KubeClient
 from obt.core.models import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from obt.core.names import SOURCE_LABEL
 from obt.core.report import AgentReport
 from obt.core.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
-SOURCE_LABEL = "obt.dev/source"
 # Upper bound on a server-requested pause (kube-apiserver sends 1 s for priority-and-fairness
 # rejections; anything far larger is more likely a misconfigured proxy than a real request).
 MAX_RETRY_AFTER = 60.0

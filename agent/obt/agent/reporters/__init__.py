@@ -1,0 +1,1 @@
+"""Where the agent sends its report: the Kubernetes API (`kubernetes`) or the OBT API (`http`)."""

@@ -1,1 +1,0 @@
-"""The OllamaNode mirror: Kubernetes -> SQL (cluster mode). See mirror/mirror.py."""
