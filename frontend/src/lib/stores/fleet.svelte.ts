@@ -7,6 +7,7 @@ import {
 	type NodeListItem,
 	type NodeQuery
 } from '$lib/api';
+import { DEFAULT_PAGE_SIZE } from './fleetQuery';
 import type { LiveEvent } from './live.svelte';
 
 export interface FleetApi {
@@ -14,8 +15,6 @@ export interface FleetApi {
 	getNode: typeof getNode;
 	getFleetSummary: typeof getFleetSummary;
 }
-
-import { DEFAULT_PAGE_SIZE } from './fleetQuery';
 
 export { DEFAULT_PAGE_SIZE, queryFromParams, queryToParams } from './fleetQuery';
 
