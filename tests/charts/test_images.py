@@ -156,12 +156,15 @@ def test_compose_runs_api_and_postgresql() -> None:
     assert api["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert api["environment"]["OBT_DATABASE__URL"].startswith("postgresql+asyncpg://obt:")
     assert "@postgres:5432/obt" in api["environment"]["OBT_DATABASE__URL"]
-    assert "8881:8881" in api["ports"]
+    (port,) = api["ports"]
+    assert port == "${OBT_API_BIND:-0.0.0.0}:${OBT_API_PORT:-8881}:8881"
     assert api["read_only"] is True and api["cap_drop"] == ["ALL"]
     assert ":latest" not in services["postgres"]["image"]
     # The agent is opt-in and mounts the host's facts read-only, as in the chart.
     agent = services["agent"]
     assert agent["profiles"] == ["agent"]
+    # A stable host id: not the random container id a re-created container would get.
+    assert agent["hostname"] == "${OBT_AGENT_HOST_ID:-docker-host}"
     host_paths = [volume for volume in agent["volumes"] if volume.startswith("/")]
     assert host_paths and all(volume.endswith(":ro") for volume in host_paths)
     # It enrolls with what `obt token create` prints and keeps the node token in a volume.
