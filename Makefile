@@ -11,9 +11,11 @@ FRONTEND := frontend
 # scripts/install-pnpm.sh into .tools/bin from the npm registry: nothing global is needed.
 PNPM   := .tools/bin/pnpm
 FRONTEND_STAMP := $(FRONTEND)/node_modules/.installed-stamp
-# Python coverage floor (percent of lines, all of obt.*), set just under what the full suite reaches;
-# the dashboard's floors are `thresholds` in frontend/vite.config.ts.
-PY_COV_FLOOR ?= 70
+# Python coverage floor (percent of lines, all of obt.*); the dashboard's floors are `thresholds` in
+# frontend/vite.config.ts. Measured 2026-12-03 on tests/core + tests/agent + tests/operator alone:
+# 73.9 % (core 81 %, agent 90 %, operator 89 %, api 55 %); the full suite adds the API, chart and
+# e2e tiers and can only cover more, so 72 is a safe lower bound until a full run sets it higher.
+PY_COV_FLOOR ?= 72
 HOST   ?= 127.0.0.1
 PORT   ?= 8881
 
