@@ -2,7 +2,7 @@
 // Dashboard benchmark: production bundle size (gzip) and the time to render the fleet table
 // with 5,000 nodes, in Debian's chromium against a real `obt serve` seeded with 5,000 nodes.
 //
-//   cd frontend && npm run build && npm run bench        (or: node bench/dashboard.mjs)
+//   cd frontend && pnpm run build && pnpm run bench        (or: node bench/dashboard.mjs)
 //   RUNS=7 NODES=5000 node bench/dashboard.mjs --json out.json
 //
 // Scenarios, measured side by side on the same server and data (median of RUNS page loads):

@@ -1,6 +1,6 @@
-import { defineConfig } from '@playwright/test';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
+import { defineConfig } from '@playwright/test';
 
 // The suite runs against a real `obt serve` (API + built dashboard + SQLite) on a free port.
 // The config is evaluated again in every worker: the port and admin token go through the

@@ -6,13 +6,17 @@
 ARG NODE_IMAGE=node:20.19-bookworm-slim
 ARG PYTHON_IMAGE=python:3.12.7-slim-bookworm
 
-# 1. The SvelteKit dashboard, built to static files (adapter-static -> frontend/build).
+# 1. The SvelteKit dashboard, built to static files (adapter-static -> frontend/build), with pnpm
+#    at the version frontend/package.json pins ("packageManager"; a test keeps the two equal),
+#    installed with npm: corepack would fetch it from its own URL, not the configured registry.
 FROM ${NODE_IMAGE} AS dashboard
+ARG PNPM_VERSION=10.34.9
 WORKDIR /frontend
-COPY frontend/package.json frontend/package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm install --global --no-audit --no-fund "pnpm@${PNPM_VERSION}"
+COPY frontend/package.json frontend/pnpm-lock.yaml ./
+RUN pnpm install --frozen-lockfile
 COPY frontend/ ./
-RUN npm run build
+RUN pnpm run build
 
 # 2. The Python package with the dashboard inside it (served by the API from obt/api/static).
 FROM ${PYTHON_IMAGE} AS build

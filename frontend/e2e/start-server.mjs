@@ -1,6 +1,6 @@
 // Starts a real `obt serve` for the Playwright suite: 127.0.0.1 on OBT_E2E_PORT, a fresh data
 // directory under test-results/ (or OBT_E2E_DATA_DIR), demo mode and the admin token the tests seed with, and the dashboard from
-// build/ (the API serves frontend/build when present; run `npm run build` first).
+// build/ (the API serves frontend/build when present; run `pnpm run build` first).
 // OBT_E2E_SERVE may name another command (placeholders {port} and {dataDir}) to debug against.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
@@ -20,7 +20,7 @@ if (!port || !token) {
 }
 if (!existsSync(join(frontend, 'build', 'index.html'))) {
 	console.error(
-		'start-server: frontend/build is missing; run `npm run build` before `npm run test:e2e`'
+		'start-server: frontend/build is missing; run `pnpm run build` before `pnpm run test:e2e`'
 	);
 	process.exit(2);
 }

@@ -1,8 +1,8 @@
-// Fails when src/lib/api/generated is not what openapi.json generates now (run `npm run gen:api`).
-import { createClient } from '@hey-api/openapi-ts';
+// Fails when src/lib/api/generated is not what openapi.json generates now (run `pnpm run gen:api`).
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { createClient } from '@hey-api/openapi-ts';
 import { config } from '../openapi-ts.config.js';
 
 const committed = config.output.path;

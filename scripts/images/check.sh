@@ -17,9 +17,18 @@
 #      /readyz, /api/v1/nodes and / (the dashboard), with an agent enrolling and reporting once;
 #      then the default `api` command and a long-running agent in a network namespace of their
 #      own (--network none), until both HEALTHCHECKs report healthy;
-#   5. prints the image sizes.
+#   5. brings compose.yaml's stack up for real (`docker compose up -d`, or Debian's docker-compose
+#      1.29 where the compose plugin is absent): a local PostgreSQL image built like the bases
+#      (Debian's postgresql-15, scripts/images/postgres-base.Dockerfile) instead of the registry's,
+#      the images of 3. (tagged as compose.yaml names them, so nothing is built twice), the API
+#      published on 127.0.0.1:<free port>; checks that the API is healthy on PostgreSQL (its
+#      HEALTHCHECK, /readyz, its tables in the database), that the dashboard is served, that the
+#      Compose agent enrolls with a token from `obt token create` under its fixed host id and is
+#      listed; then `down -v` removes containers, network and volumes;
+#   6. prints the image sizes.
 # Exits non-zero on the first failure. Needs root (dockerd, debootstrap), docker, debootstrap,
-# curl, python3 and node/npm on the host (apt-get install docker.io debootstrap curl).
+# curl, python3 and node/npm on the host (apt-get install docker.io debootstrap curl
+# docker-compose; the last only where `docker compose` is not there).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -32,6 +41,9 @@ PYTHON_IMAGE=obt-local/python:bookworm
 NODE_IMAGE=obt-local/node:bookworm
 SERVER_IMAGE=${OBT_SERVER_IMAGE:-obt-server:local}
 AGENT_IMAGE=${OBT_AGENT_IMAGE:-obt-agent:local}
+POSTGRES_IMAGE=obt-local/postgres:15-bookworm
+COMPOSE_PROJECT=obt-images-check
+COMPOSE_VERSION=images-check  # the tag compose.yaml's images get here (OBT_VERSION)
 CONTAINER=obt-images-check-serve
 API_CONTAINER=obt-images-check-api
 AGENT_CONTAINER=obt-images-check-agent
@@ -43,8 +55,14 @@ fail() { printf 'FAILED: %s\n' "$*" >&2; exit 1; }
 
 mkdir -p "$WORK"
 STARTED_DOCKERD=
+COMPOSE=()
+COMPOSE_UP=
 cleanup() {
   local rc=$?
+  if [[ -n $COMPOSE_UP ]]; then
+    echo "removing the Compose stack"
+    compose --profile agent down -v --remove-orphans >/dev/null 2>&1 || true
+  fi
   docker rm -f -v "$CONTAINER" "$AGENT_CONTAINER" "$API_CONTAINER" >/dev/null 2>&1 || true
   if [[ -n $STARTED_DOCKERD ]]; then
     echo "stopping the dockerd this script started (pid $STARTED_DOCKERD)"
@@ -156,9 +174,9 @@ wait_healthy() {  # URL: wait up to 60 s for /healthz of the running $CONTAINER
   fail "$CONTAINER did not answer $1/healthz"
 }
 
-wait_health() {  # CONTAINER: wait up to 90 s for its HEALTHCHECK to report healthy
+wait_health() {  # CONTAINER: wait up to 180 s for its HEALTHCHECK to report healthy
   local status
-  for _ in $(seq 90); do
+  for _ in $(seq 180); do
     status=$(docker inspect -f '{{if .State.Running}}{{.State.Health.Status}}{{else}}exited{{end}}' "$1")
     [[ $status == healthy ]] && { echo "$1: HEALTHCHECK says healthy"; return 0; }
     [[ $status == unhealthy || $status == exited ]] && break
@@ -229,8 +247,73 @@ done
 $CHECK nodes "$WORK/nodes.json" obt-images-agent
 docker rm -f -v "$AGENT_CONTAINER" "$API_CONTAINER" >/dev/null
 
-# --- 5. sizes --------------------------------------------------------------------------------
+# --- 5. the Compose stack --------------------------------------------------------------------
+if docker compose version >/dev/null 2>&1; then
+  COMPOSE=(docker compose)
+elif command -v docker-compose >/dev/null; then
+  COMPOSE=(docker-compose)
+else
+  fail "neither \`docker compose\` nor docker-compose (apt-get install docker-compose)"
+fi
+compose() { "${COMPOSE[@]}" -p "$COMPOSE_PROJECT" -f "$REPO/compose.yaml" "$@"; }
+
+say "building $POSTGRES_IMAGE (Debian's PostgreSQL, for compose.yaml's postgres service)"
+PG_CTX=$WORK/postgres-context
+rm -rf "$PG_CTX" && mkdir -p "$PG_CTX"
+cp "$HERE/postgres-base.Dockerfile" "$PG_CTX/Dockerfile"
+cp "$HERE/postgres-entrypoint.sh" "$PG_CTX/"
+docker build --network host -q --build-arg DEBIAN_IMAGE="$DEBIAN_IMAGE" -t "$POSTGRES_IMAGE" "$PG_CTX"
+docker tag "$SERVER_IMAGE" "ghcr.io/obt-dev/obt-server:$COMPOSE_VERSION"
+docker tag "$AGENT_IMAGE" "ghcr.io/obt-dev/obt-agent:$COMPOSE_VERSION"
+
+COMPOSE_PORT=$(free_port)
+COMPOSE_BASE=http://127.0.0.1:$COMPOSE_PORT
+export OBT_VERSION=$COMPOSE_VERSION OBT_POSTGRES_IMAGE=$POSTGRES_IMAGE
+export OBT_API_BIND=127.0.0.1 OBT_API_PORT=$COMPOSE_PORT OBT_AGENT_HOST_ID=obt-compose-agent
+OBT_ADMIN_TOKEN=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
+OBT_POSTGRES_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
+export OBT_ADMIN_TOKEN OBT_POSTGRES_PASSWORD
+say "compose up -d (${COMPOSE[*]}, project $COMPOSE_PROJECT): postgres + api on $COMPOSE_BASE"
+COMPOSE_UP=1
+compose up -d --no-build
+api_id=$(compose ps -q api)
+[[ -n $api_id ]] || fail "compose started no api container"
+wait_health "$api_id"
+echo "GET /healthz      -> $(curl -fsS "$COMPOSE_BASE/healthz")"
+echo "GET /readyz       -> $(curl -fsS "$COMPOSE_BASE/readyz")"
+tables=$(compose exec -T postgres psql -U obt -d obt -tAc \
+  "select count(*) from information_schema.tables where table_schema = 'public'")
+[[ ${tables//[[:space:]]/} -gt 0 ]] || fail "the API created no tables in PostgreSQL"
+echo "PostgreSQL: the API's schema is there ($((tables)) tables in database obt)"
+curl -fsS "$COMPOSE_BASE/" >"$WORK/index.html"
+$CHECK dashboard "$WORK/index.html"
+
+say "compose --profile agent up -d: the agent enrolls with a token from \`obt token create\`"
+ENROLL=$(compose exec -T api obt token create --ttl 10m --description images-check-compose 2>&1 \
+  | sed -n 's/.*--enroll-token \([^ ]*\).*/\1/p')
+[[ -n $ENROLL ]] || fail "obt token create printed no enrollment token"
+OBT_AGENT_ENROLL_TOKEN=$ENROLL compose --profile agent up -d --no-build agent
+agent_id=$(compose ps -q agent)
+[[ -n $agent_id ]] || fail "compose started no agent container"
+wait_health "$agent_id"
+for _ in $(seq 60); do
+  curl -fsS "$COMPOSE_BASE/api/v1/nodes" >"$WORK/nodes.json" || true
+  $CHECK nodes "$WORK/nodes.json" "$OBT_AGENT_HOST_ID" >/dev/null 2>&1 && break
+  sleep 1
+done
+$CHECK nodes "$WORK/nodes.json" "$OBT_AGENT_HOST_ID"
+compose --profile agent ps
+
+say "compose --profile agent down -v"
+compose --profile agent down -v --remove-orphans
+COMPOSE_UP=
+left=$(docker ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT")
+volumes=$(docker volume ls -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT")
+[[ -z $left && -z $volumes ]] || fail "down -v left containers ($left) or volumes ($volumes)"
+echo "the Compose stack is gone: no containers, no volumes"
+
+# --- 6. sizes --------------------------------------------------------------------------------
 say "image sizes"
 docker images --format 'table {{.Repository}}:{{.Tag}}\t{{.Size}}' \
   | grep -E "REPOSITORY|^obt" || true
-say "OK: both images built and ran"
+say "OK: both images built and ran, and the Compose stack came up healthy and went away"

@@ -130,7 +130,13 @@ def test_agent_image_installs_only_the_agent_extra() -> None:
 def test_server_image_bundles_the_dashboard() -> None:
     steps = instructions(REPO / "images" / "server.Dockerfile")
     runs = [rest for keyword, rest in steps if keyword == "RUN"]
-    assert any("npm ci" in run for run in runs) and any("npm run build" in run for run in runs)
+    assert any("pnpm install --frozen-lockfile" in run for run in runs)
+    assert any("pnpm run build" in run for run in runs)
+    assert ("COPY", "frontend/package.json frontend/pnpm-lock.yaml ./") in steps
+    # The image installs the pnpm that frontend/package.json pins (make uses the same pin).
+    pinned = json.loads((REPO / "frontend" / "package.json").read_text())["packageManager"]
+    assert ("ARG", f"PNPM_VERSION={pinned.removeprefix('pnpm@')}") in steps
+    assert not (REPO / "frontend" / "package-lock.json").exists(), "pnpm-lock.yaml replaced it"
     assert ("COPY", "--from=dashboard /frontend/build/ api/obt/api/static/") in steps
     assert any("'.[server]'" in run for run in runs)
 
@@ -150,12 +156,15 @@ def test_compose_runs_api_and_postgresql() -> None:
     assert api["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert api["environment"]["OBT_DATABASE__URL"].startswith("postgresql+asyncpg://obt:")
     assert "@postgres:5432/obt" in api["environment"]["OBT_DATABASE__URL"]
-    assert "8881:8881" in api["ports"]
+    (port,) = api["ports"]
+    assert port == "${OBT_API_BIND:-0.0.0.0}:${OBT_API_PORT:-8881}:8881"
     assert api["read_only"] is True and api["cap_drop"] == ["ALL"]
     assert ":latest" not in services["postgres"]["image"]
     # The agent is opt-in and mounts the host's facts read-only, as in the chart.
     agent = services["agent"]
     assert agent["profiles"] == ["agent"]
+    # A stable host id: not the random container id a re-created container would get.
+    assert agent["hostname"] == "${OBT_AGENT_HOST_ID:-docker-host}"
     host_paths = [volume for volume in agent["volumes"] if volume.startswith("/")]
     assert host_paths and all(volume.endswith(":ro") for volume in host_paths)
     # It enrolls with what `obt token create` prints and keeps the node token in a volume.

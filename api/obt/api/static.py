@@ -16,8 +16,8 @@ NOT_BUILT = """<!doctype html>
 <h1>OBT is running</h1>
 <p>The API answers at <a href="/api/v1/nodes">/api/v1/nodes</a>
 (<a href="/docs">API docs</a>), but the dashboard is not built.</p>
-<p>Build it from a clone with <code>make frontend</code> (or
-<code>cd frontend &amp;&amp; npm ci &amp;&amp; npm run build</code>) and restart
+<p>Build it from a clone with <code>make frontend-build</code> (or
+<code>cd frontend &amp;&amp; pnpm install &amp;&amp; pnpm run build</code>) and restart
 <code>obt serve</code>.</p>
 </body></html>
 """

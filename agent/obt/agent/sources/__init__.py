@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from obt.agent.sources.accel import AccelSource
 from obt.agent.sources.amd import AmdSource
 from obt.agent.sources.apple import AppleSource
 from obt.agent.sources.base import Probe, Sample, Source, SourceResult
@@ -41,6 +42,7 @@ def default_sources() -> list[Source]:
         NvidiaSource(),
         AmdSource(),
         PciSource(),
+        AccelSource(),
         AppleSource(),
         WindowsSource(),
         OllamaSource(),

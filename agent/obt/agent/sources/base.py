@@ -37,7 +37,8 @@ class CommandError(RuntimeError):
 CommandRunner = Callable[[list[str]], Awaitable[str]]
 WindowsQuery = Callable[[str], Awaitable[list[dict[str, Any]]]]
 
-# PowerShell for each Windows query; every one prints JSON (a row or a list of rows).
+# PowerShell for each Windows query; every one prints JSON (a row or a list of rows). This is the
+# fallback: WindowsQueries (sources/windows_queries.py) asks WMI and the registry first.
 WINDOWS_QUERIES: dict[str, str] = {
     "Win32_Processor": "Get-CimInstance Win32_Processor | Select-Object Name,Manufacturer,"
     "NumberOfCores,NumberOfLogicalProcessors,MaxClockSpeed,Architecture",
@@ -54,6 +55,12 @@ WINDOWS_QUERIES: dict[str, str] = {
     "DriverDesc,MatchingDeviceId,'HardwareInformation.qwMemorySize'",
     "MachineGuid": "Get-ItemProperty 'HKLM:\\SOFTWARE\\Microsoft\\Cryptography' | "
     "Select-Object MachineGuid",
+    # NPUs: the ComputeAccelerator device setup class, with each device's driver version.
+    "ComputeAccelerators": "Get-PnpDevice -Class ComputeAccelerator -PresentOnly "
+    "-ErrorAction SilentlyContinue | ForEach-Object { [pscustomobject]@{ Name = $_.FriendlyName; "
+    "Manufacturer = $_.Manufacturer; PNPDeviceID = $_.InstanceId; Status = $_.Status; "
+    "DriverVersion = (Get-PnpDeviceProperty -InstanceId $_.InstanceId "
+    "-KeyName DEVPKEY_Device_DriverVersion).Data } }",
 }
 
 
@@ -96,6 +103,12 @@ def json_rows(text: str) -> list[dict[str, Any]]:
     return [data] if isinstance(data, dict) else list(data)
 
 
+def default_windows_queries() -> WindowsQuery:
+    from obt.agent.sources.windows_queries import WindowsQueries  # imports this module
+
+    return WindowsQueries()
+
+
 def import_pynvml() -> ModuleType:
     return importlib.import_module("pynvml")
 
@@ -121,7 +134,8 @@ class Probe:
     host_root: Path = Path("/")
     system: str = field(default_factory=platform.system)
     run: CommandRunner = run_command
-    windows: WindowsQuery = windows_query
+    # WMI and the registry first, PowerShell as the fallback (sources/windows_queries.py).
+    windows: WindowsQuery = field(default_factory=lambda: default_windows_queries())
     load_nvml: Callable[[], ModuleType] = import_pynvml
     load_amdsmi: Callable[[], ModuleType] = import_amdsmi
     cpu_info: Callable[[], Awaitable[dict[str, Any]]] = py_cpuinfo

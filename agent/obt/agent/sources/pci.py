@@ -1,5 +1,6 @@
-"""Intel GPUs and NPUs (Intel NPU, AMD XDNA, Qualcomm AI 100, other processing accelerators) on
-Linux, from PCI sysfs (vendor, device and class ids, bound driver); `lspci -nn` output is the
+"""Intel GPUs and NPUs (Intel NPU, AMD XDNA, Qualcomm AI 100, Movidius, other processing
+accelerators) on Linux, from PCI sysfs (vendor, device and class ids, bound driver; device node,
+driver and firmware versions through `accel.pci_npu_details`); `lspci -nn` output is the
 fallback where /sys/bus/pci is not visible, and names Intel GPUs when it is installed.
 
 NVIDIA and AMD GPUs are left to their own sources.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+from obt.agent.sources.accel import pci_npu_details
 from obt.agent.sources.base import CommandError, Probe, SourceResult
 from obt.core.models import GpuInfo, HardwareStatus, NpuInfo
 from obt.core.models.hardware import NpuVendor
@@ -94,7 +96,7 @@ class PciSource:
             names = {d.slot: d.name for d in listed if d.name}
         for device in devices:
             device.name = device.name or names.get(device.slot)
-            self._classify(device, result)
+            self._classify(probe, device, result)
 
     def _sysfs(self, probe: Probe, result: SourceResult) -> list[PciDevice]:
         root = probe.path("/sys/bus/pci/devices")
@@ -128,7 +130,7 @@ class PciSource:
             return []
         return parse_lspci(text)
 
-    def _classify(self, device: PciDevice, result: SourceResult) -> None:
+    def _classify(self, probe: Probe, device: PciDevice, result: SourceResult) -> None:
         known = NPUS.get(device.pci_id)
         if known or (device.class_id == "1200" and device.vendor in ACCELERATOR_VENDORS):
             vendor, name, tops = known or (
@@ -142,7 +144,9 @@ class PciSource:
                     name=name,
                     pci_device_id=device.pci_id,
                     driver=device.driver,
+                    bus="pci",
                     tops=tops,
+                    **pci_npu_details(probe, device.slot, device.driver),
                 )
             )
         elif device.vendor == "8086" and device.class_id.startswith("03"):

@@ -1,6 +1,14 @@
-"""Windows GPUs from WMI (Win32_VideoController), with VRAM from the display driver's registry
-key: WMI's AdapterRAM is a uint32 and reads 4 GiB for every larger card, so it is used only
-when it is clearly below that cap. GPUs that NVML already reported are skipped.
+"""Windows GPUs and NPUs from WMI (the queries: sources/windows_queries.py).
+
+GPUs: Win32_VideoController, with VRAM from the display driver's registry key
+(`HardwareInformation.qwMemorySize`, 64-bit): WMI's AdapterRAM is a uint32 and reads 4 GiB for
+every larger card, so it is used only when it is clearly below that cap. GPUs that NVML already
+reported are skipped.
+
+NPUs: the devices of the ComputeAccelerator setup class (Intel AI Boost, AMD Ryzen AI / IPU,
+Qualcomm Hexagon NPU), named by their PCI ids where the pci source's table knows them.
+DirectML-capable adapters are not enumerated: that needs DXCore (a COM API with no WMI or
+registry view), see docs/agent.md.
 """
 
 from __future__ import annotations
@@ -9,8 +17,9 @@ import re
 from typing import Any, ClassVar
 
 from obt.agent.sources.base import Probe, SourceResult
-from obt.core.models import GpuInfo, HardwareStatus
-from obt.core.models.hardware import GpuVendor
+from obt.agent.sources.pci import NPUS
+from obt.core.models import GpuInfo, HardwareStatus, NpuInfo
+from obt.core.models.hardware import GpuVendor, NpuVendor
 
 VENDORS: dict[str, GpuVendor] = {
     "10de": "nvidia",
@@ -19,6 +28,35 @@ VENDORS: dict[str, GpuVendor] = {
     "1414": "microsoft",
 }
 ADAPTER_RAM_CAP = 4 * 1024**3 - 1024**2  # values at or above this are the uint32 ceiling
+
+
+NPU_VENDORS: dict[str, NpuVendor] = {"8086": "intel", "1022": "amd", "17cb": "qualcomm"}
+NPU_MANUFACTURERS: dict[str, NpuVendor] = {"intel": "intel", "amd": "amd", "advanced micro": "amd"}
+
+
+def memory_size(value: Any) -> int | None:
+    """qwMemorySize as a number: REG_QWORD (int), or REG_BINARY (bytes; a list of byte values
+    in PowerShell's JSON), little-endian, 4 or 8 bytes long."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, str) and value.isdigit():
+        return int(value) or None
+    if isinstance(value, list) and all(isinstance(b, int) and 0 <= b < 256 for b in value):
+        value = bytes(value)
+    if isinstance(value, bytes) and len(value) in (4, 8):
+        return int.from_bytes(value, "little") or None
+    return None
+
+
+def npu_vendor(ids: tuple[str, str] | None, manufacturer: str, name: str) -> NpuVendor:
+    if ids and ids[0] in NPU_VENDORS:
+        return NPU_VENDORS[ids[0]]
+    text = f"{manufacturer} {name}".lower()
+    if "qualcomm" in text or "hexagon" in text:
+        return "qualcomm"
+    return next((v for k, v in NPU_MANUFACTURERS.items() if k in text), "other")
 
 
 def pnp_ids(pnp: str) -> tuple[str, str] | None:
@@ -33,6 +71,36 @@ class WindowsSource:
         return probe.system == "Windows"
 
     async def detect(self, probe: Probe, found: HardwareStatus, result: SourceResult) -> None:
+        try:
+            await self._npus(probe, result)
+        except Exception as exc:
+            result.fail(f"NPUs (ComputeAccelerator class): {exc}")
+        await self._gpus(probe, found, result)
+
+    async def _npus(self, probe: Probe, result: SourceResult) -> None:
+        rows: list[dict[str, Any]] = await probe.cached(
+            "ComputeAccelerators", lambda: probe.windows("ComputeAccelerators")
+        )
+        for row in rows:
+            pnp = str(row.get("PNPDeviceID") or "")
+            ids = pnp_ids(pnp)
+            pci_id = f"{ids[0]}:{ids[1]}" if ids and pnp.upper().startswith("PCI\\") else None
+            known = NPUS.get(pci_id or "")
+            name = str(row.get("Name") or "").strip() or pnp
+            result.npus.append(
+                NpuInfo(
+                    vendor=known[0]
+                    if known
+                    else npu_vendor(ids, str(row.get("Manufacturer") or ""), name),
+                    name=known[1] if known else name,
+                    pci_device_id=pci_id,
+                    driver_version=row.get("DriverVersion") or None,
+                    bus="pci" if pci_id else "platform",
+                    tops=known[2] if known else None,
+                )
+            )
+
+    async def _gpus(self, probe: Probe, found: HardwareStatus, result: SourceResult) -> None:
         controllers: list[dict[str, Any]] = await probe.cached(
             "Win32_VideoController", lambda: probe.windows("Win32_VideoController")
         )
@@ -43,11 +111,16 @@ class WindowsSource:
         except Exception as exc:
             result.fail(f"display adapter memory from the registry: {exc}")
             memory_rows = []
-        registry = {
-            str(row.get("DriverDesc")): int(row["HardwareInformation.qwMemorySize"])
-            for row in memory_rows
-            if row.get("HardwareInformation.qwMemorySize")
-        }
+        by_name: dict[str, int] = {}
+        by_id: dict[str, int] = {}
+        for row in memory_rows:
+            size = memory_size(row.get("HardwareInformation.qwMemorySize"))
+            if size is None:
+                continue
+            by_name[str(row.get("DriverDesc"))] = size
+            ids = pnp_ids(str(row.get("MatchingDeviceId") or ""))
+            if ids:
+                by_id[f"{ids[0]}:{ids[1]}"] = size
         reported = {g.pci_device_id for g in found.gpus if g.pci_device_id}
         counts: dict[str, int] = {}
         for row in controllers:
@@ -60,7 +133,7 @@ class WindowsSource:
                 continue  # the Basic Render Driver, or a GPU NVML described better
             name = str(row.get("Name") or pci_id).strip()
             adapter_ram = row.get("AdapterRAM")
-            memory = registry.get(name)
+            memory = by_name.get(name, by_id.get(pci_id))
             if (
                 memory is None
                 and isinstance(adapter_ram, int)

@@ -15,6 +15,7 @@ from obt.core.models.base import ContractModel
 
 GpuVendor = Literal["nvidia", "amd", "intel", "apple", "microsoft", "other"]
 NpuVendor = Literal["intel", "amd", "apple", "qualcomm", "movidius", "rockchip", "other"]
+NpuBus = Literal["pci", "usb", "platform"]
 
 
 class CpuInfo(ContractModel):
@@ -147,6 +148,25 @@ class NpuInfo(ContractModel):
     )
     driver: str | None = Field(
         None, description="Kernel driver bound to the device, e.g. 'intel_vpu', 'amdxdna'."
+    )
+    driver_version: str | None = Field(
+        None,
+        description="Driver version: the Linux module's version where it declares one, the "
+        "Windows driver package version (e.g. '32.0.100.5540').",
+    )
+    firmware_version: str | None = Field(
+        None,
+        description="Firmware version where the driver reports it (AMD XDNA's sysfs fw_version).",
+    )
+    bus: NpuBus | None = Field(
+        None, description="How the NPU is attached: pci, usb, or platform (part of the SoC)."
+    )
+    usb_device_id: str | None = Field(
+        None, description="USB vendor:product id where the NPU is a USB device, e.g. '03e7:2485'."
+    )
+    device_path: str | None = Field(
+        None,
+        description="Device node that programs open, e.g. '/dev/accel/accel0', '/dev/fastrpc-cdsp'.",
     )
     cores: int | None = Field(
         None, ge=0, description="Cores, where reported (Apple Neural Engine cores)."

@@ -1,5 +1,5 @@
-import { ApiError, getNode, listNodes } from './index';
 import { makeNode } from '$lib/testing/fixtures';
+import { ApiError, getNode, listNodes } from './index';
 
 function respond(status: number, body: unknown) {
 	return vi.fn(

@@ -6,7 +6,7 @@ import type { ModelQuery, NodeQuery } from './types';
 export * from './types';
 export { ApiError, describeError } from './client';
 
-// Same origin: the API serves the dashboard, and `npm run dev` proxies /api to it.
+// Same origin: the API serves the dashboard, and `pnpm run dev` proxies /api to it.
 client.setConfig({ baseUrl: typeof location === 'undefined' ? '' : location.origin });
 
 type SdkResult<T> = { data?: T; error?: unknown; response?: Response };

@@ -1,4 +1,4 @@
-// The API's shapes, from the client generated out of openapi.json (see `npm run gen:api`).
+// The API's shapes, from the client generated out of openapi.json (see `pnpm run gen:api`).
 export type {
 	Condition,
 	CpuInfo,

@@ -1,3 +1,4 @@
+import { untrack } from 'svelte';
 import {
 	describeError,
 	getFleetSummary,
@@ -7,7 +8,7 @@ import {
 	type NodeListItem,
 	type NodeQuery
 } from '$lib/api';
-import { untrack } from 'svelte';
+import { DEFAULT_PAGE_SIZE } from './fleetQuery';
 import { live as defaultLive, type LiveEvent, type LiveSource } from './live.svelte';
 
 export interface FleetApi {
@@ -15,8 +16,6 @@ export interface FleetApi {
 	getNode: typeof getNode;
 	getFleetSummary: typeof getFleetSummary;
 }
-
-import { DEFAULT_PAGE_SIZE } from './fleetQuery';
 
 export { DEFAULT_PAGE_SIZE, queryFromParams, queryToParams } from './fleetQuery';
 

@@ -1369,17 +1369,41 @@ export type NodeTokenInfo = {
  */
 export type NpuInfo = {
     /**
+     * Bus
+     *
+     * How the NPU is attached: pci, usb, or platform (part of the SoC).
+     */
+    bus?: 'pci' | 'usb' | 'platform' | null;
+    /**
      * Cores
      *
      * Cores, where reported (Apple Neural Engine cores).
      */
     cores?: number | null;
     /**
+     * Devicepath
+     *
+     * Device node that programs open, e.g. '/dev/accel/accel0', '/dev/fastrpc-cdsp'.
+     */
+    devicePath?: string | null;
+    /**
      * Driver
      *
      * Kernel driver bound to the device, e.g. 'intel_vpu', 'amdxdna'.
      */
     driver?: string | null;
+    /**
+     * Driverversion
+     *
+     * Driver version: the Linux module's version where it declares one, the Windows driver package version (e.g. '32.0.100.5540').
+     */
+    driverVersion?: string | null;
+    /**
+     * Firmwareversion
+     *
+     * Firmware version where the driver reports it (AMD XDNA's sysfs fw_version).
+     */
+    firmwareVersion?: string | null;
     /**
      * Name
      *
@@ -1398,6 +1422,12 @@ export type NpuInfo = {
      * Vendor-rated INT8 TOPS, where known.
      */
     tops?: number | null;
+    /**
+     * Usbdeviceid
+     *
+     * USB vendor:product id where the NPU is a USB device, e.g. '03e7:2485'.
+     */
+    usbDeviceId?: string | null;
     /**
      * Vendor
      *

@@ -1,4 +1,5 @@
 import { render, screen, waitFor } from '@testing-library/svelte';
+import PhaseChart from './PhaseChart.svelte';
 
 // jsdom has no canvas: stand in for Chart.js and record what the component asks it to draw.
 const created: { type: string; labels: string[]; data: number[] }[] = [];
@@ -20,8 +21,6 @@ vi.mock('chart.js/auto', () => ({
 		destroy() {}
 	}
 }));
-
-import PhaseChart from './PhaseChart.svelte';
 
 describe('PhaseChart', () => {
 	beforeEach(() => {
