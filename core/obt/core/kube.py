@@ -137,7 +137,9 @@ class KubeConfig:
 
     def refresh_exec_credential(self) -> str | None:
         """Run the exec plugin when its credential is missing or expired (else reuse it); put
-        a client certificate it gave in place. The token it gave, if any."""
+        a client certificate it gave in place. The token it gave, if any. The plugin runs in
+        the calling thread, blocking an event loop while it runs, as kubernetes_asyncio's loader
+        does: once per credential lifetime (typically 15 minutes to an hour), not per request."""
         assert self.exec_plugin is not None
         try:
             credential = self.exec_plugin.credential()

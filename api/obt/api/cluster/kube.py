@@ -70,6 +70,8 @@ class WatchStream:
                 self.config.server + path, params=params, headers=headers
             ) as response:
                 if response.status >= 400:
+                    if response.status == 401:  # an exec plugin's refused credential: renew
+                        self.config.invalidate_exec_credential()
                     text = await response.text()
                     try:
                         body = json.loads(text)
