@@ -64,12 +64,8 @@ async def run(url: str, nodes: int, updates: int, rate: float) -> None:
     settings = ApiSettings(  # type: ignore[call-arg]
         _env_file=None,
         database={"url": url},
-        kube={
-            "enabled": True,
-            "kubeconfig": kube.kubeconfig,
-            "identity": "bench",
-            "leader_lease_s": 15,
-        },
+        api={"cluster": {"enabled": True, "leader_lease_seconds": 15}},
+        kube={"kubeconfig": kube.kubeconfig, "identity": "bench"},
     )
     app = create_app(settings)
     try:

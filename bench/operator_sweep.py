@@ -119,12 +119,12 @@ def run(size: int, samples: int) -> dict[str, float | int]:
         port = free_port()
         env = {
             **os.environ,
-            "OBT_NAMESPACE": NS,
+            "OBT_KUBE__NAMESPACE": NS,
             "OBT_KUBE__KUBECONFIG": kubeconfig,
-            "OBT_LISTEN": f"127.0.0.1:{port}",
-            "OBT_LIVENESS__SWEEP_INTERVAL_SECONDS": str(SWEEP),
-            "OBT_LIVENESS__STANDALONE_NOT_READY_AFTER_SECONDS": str(NOT_READY_AFTER),
-            "OBT_LIVENESS__REMOVE_AFTER_SECONDS": "3600",
+            "OBT_OPERATOR__LISTEN": f"127.0.0.1:{port}",
+            "OBT_OPERATOR__LIVENESS__SWEEP_INTERVAL_SECONDS": str(SWEEP),
+            "OBT_OPERATOR__LIVENESS__STANDALONE_NOT_READY_AFTER_SECONDS": str(NOT_READY_AFTER),
+            "OBT_OPERATOR__LIVENESS__REMOVE_AFTER_SECONDS": "3600",
             "OBT_LOG__LEVEL": "WARNING",
         }
         started = time.monotonic()

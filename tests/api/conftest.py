@@ -52,7 +52,7 @@ def make_settings(db_url: str, **api: Any) -> ApiSettings:
     group = {
         "admin_token": ADMIN,
         "demo": True,  # the tests seed fake nodes (POST /api/v1/admin/seed)
-        "heartbeat_flush_s": 0.2,
+        "heartbeat_flush_seconds": 0.2,
         "rate_limit": {
             "per_token_per_minute": 0,
             "per_ip_per_minute": 0,

@@ -298,7 +298,7 @@ async def test_sweep_interval_and_the_deprecated_name(
 ) -> None:
     """The sweep runs by itself every OBT_API__LIVENESS__SWEEP_INTERVAL_SECONDS; the old
     OBT_API__LIVENESS_INTERVAL_S still sets it, with a warning naming the new variable."""
-    with caplog.at_level(logging.WARNING, logger="obt.api.settings"):
+    with caplog.at_level(logging.WARNING, logger="obt.settings"):
         old = env_settings(monkeypatch, db_url, OBT_API__LIVENESS_INTERVAL_S="7")
     assert old.api.liveness.sweep_interval_seconds == 7
     assert "OBT_API__LIVENESS__SWEEP_INTERVAL_SECONDS" in caplog.text

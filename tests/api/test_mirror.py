@@ -41,23 +41,21 @@ def cluster_settings(db_url: str, kube: KubeApiServer, identity: str, **extra: A
         database={"url": db_url},
         api={
             "admin_token": ADMIN,
-            "heartbeat_flush_s": 0.2,
+            "heartbeat_flush_seconds": 0.2,
             "rate_limit": {
                 "per_token_per_minute": 0,
                 "per_ip_per_minute": 0,
                 "enroll_per_ip_per_minute": 0,
             },
+            "cluster": {
+                "enabled": True,
+                "leader_lease_seconds": 2,
+                "watch_timeout_seconds": 30,
+                "lease_renew_min_seconds": 0.2,
+                **extra,
+            },
         },
-        kube={
-            "enabled": True,
-            "kubeconfig": kube.kubeconfig,
-            "namespace": NS,
-            "identity": identity,
-            "leader_lease_s": 2,
-            "watch_timeout_s": 30,
-            "lease_renew_min_s": 0.2,
-            **extra,
-        },
+        kube={"kubeconfig": kube.kubeconfig, "namespace": NS, "identity": identity},
     )
 
 
@@ -397,7 +395,7 @@ async def test_standalone_host_becomes_an_ollamanode_and_heartbeats_renew_its_le
             lambda: lease()["spec"]["renewTime"] != first["spec"]["renewTime"],  # type: ignore[index]
             what="renewTime changed",
         )
-        # Heartbeats faster than lease_renew_min_s coalesce into one renewal.
+        # Heartbeats faster than lease_renew_min_seconds coalesce into one renewal.
         renewals = api.state.cluster.lease_writes
         for _ in range(5):
             await api.client.post(

@@ -138,9 +138,11 @@ def test_a_misspelt_variable_is_named_with_the_closest_setting(
         "OBT_AGENT__OLAMA_URL is not a setting of this command and is ignored; "
         "did you mean OBT_AGENT__OLLAMA_URL?"
     ]
-    assert unknown_variables([OperatorSettings], {"OBT_LIVENESS__REMOVE_AFTER_SECOND": "9"}) == [
-        "OBT_LIVENESS__REMOVE_AFTER_SECOND is not a setting of this command and is ignored; "
-        "did you mean OBT_LIVENESS__REMOVE_AFTER_SECONDS?"
+    assert unknown_variables(
+        [OperatorSettings], {"OBT_OPERATOR__LIVENESS__REMOVE_AFTER_SECOND": "9"}
+    ) == [
+        "OBT_OPERATOR__LIVENESS__REMOVE_AFTER_SECOND is not a setting of this command and is ignored; "
+        "did you mean OBT_OPERATOR__LIVENESS__REMOVE_AFTER_SECONDS?"
     ]
     # `obt serve` reads both the API's and the agent's settings.
     assert unknown_variables([ApiSettings, AgentSettings], {"OBT_AGENT__SERVER": "x"}) == []
@@ -154,7 +156,7 @@ def test_obt_mode_is_gone_and_says_so() -> None:
     assert "mode" not in ApiSettings.model_fields
     (line,) = unknown_variables([ApiSettings], {"OBT_MODE": "local"})
     assert line.startswith("OBT_MODE is set but it never did anything and was removed")
-    assert "OBT_KUBE__ENABLED" in line
+    assert "OBT_API__CLUSTER__ENABLED" in line
 
 
 def test_the_agent_command_warns_about_a_misspelt_variable(
@@ -175,7 +177,7 @@ def test_the_agent_command_warns_about_a_misspelt_variable(
     result = CliRunner().invoke(main, ["agent", "detect", "--json"])
     assert result.exit_code == 0, result.output
     assert "OBT_AGENT__INTERVALL is not a setting" in result.output
-    assert "did you mean OBT_AGENT__INTERVAL?" in result.output
+    assert "did you mean OBT_AGENT__INTERVAL_SECONDS?" in result.output
 
 
 # -- demo mode ----------------------------------------------------------------------------------
@@ -202,7 +204,7 @@ def test_demo_mode_is_off_by_default_and_refused_in_cluster_mode(
 ) -> None:
     assert ApiSettings(_env_file=None).api.demo is False  # type: ignore[call-arg]
     monkeypatch.setenv("OBT_API__DEMO", "true")
-    monkeypatch.setenv("OBT_KUBE__ENABLED", "true")
+    monkeypatch.setenv("OBT_API__CLUSTER__ENABLED", "true")
     with pytest.raises(ValidationError, match="cannot be combined with cluster mode"):
         ApiSettings()
     # Also where settings were copied without validation (as `obt serve` does).

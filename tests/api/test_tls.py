@@ -90,7 +90,7 @@ def test_agent_enrolls_and_reports_over_native_tls(
         # With --ca-file: enrolls, reports and heartbeats over HTTPS as a long-running agent.
         agent = subprocess.Popen(
             [*agent_args, "--ca-file", ca],
-            env={**env, "OBT_AGENT__HEARTBEAT_INTERVAL": "1"},
+            env={**env, "OBT_AGENT__HEARTBEAT_INTERVAL_SECONDS": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -98,15 +98,15 @@ def test_default_scenario_applies_and_yields_a_ready_ollamanode(
     )
     assert agent_env["OBT_AGENT__HOST_ROOT"] == "/host"
     assert agent_env["OBT_AGENT__KUBERNETES"] == "true"
-    assert operator_env["OBT_NAMESPACE"] == NAMESPACE
-    assert "OBT_MODE" not in api_env and api_env["OBT_KUBE__ENABLED"] == "true"
+    assert operator_env["OBT_KUBE__NAMESPACE"] == NAMESPACE
+    assert "OBT_MODE" not in api_env and api_env["OBT_API__CLUSTER__ENABLED"] == "true"
     assert api_env["OBT_DATABASE__URL"] == e2e_database
     assert len(api_env["OBT_API__ADMIN_TOKEN"]) == 40
     operator_port, agent_port, api_port = free_port(), free_port(), free_port()
     # Outside a pod: a kubeconfig instead of the in-cluster token, 127.0.0.1 instead of the pod
     # IP, and / standing for the read-only hostPath mounts under /host.
     kube = {"OBT_KUBE__KUBECONFIG": str(kube_api.kubeconfig)}
-    operator_env |= {**kube, "OBT_LISTEN": f"127.0.0.1:{operator_port}"}
+    operator_env |= {**kube, "OBT_OPERATOR__LISTEN": f"127.0.0.1:{operator_port}"}
     api_env |= {**kube, "OBT_API__HOST": "127.0.0.1", "OBT_API__PORT": str(api_port)}
     agent_env |= {
         "OBT_AGENT__KUBECONFIG": str(kube_api.kubeconfig),
@@ -151,7 +151,7 @@ def test_default_scenario_applies_and_yields_a_ready_ollamanode(
     assert [(o["kind"], o["name"], o["uid"]) for o in owners] == [("Node", NODE, node_uid)]
     # The leader Leases named by the chart, in the release namespace.
     for lease_name in (
-        operator_env["OBT_LEADER__LEASE_NAME"],
-        api_env["OBT_KUBE__LEADER_LEASE_NAME"],
+        operator_env["OBT_OPERATOR__LEADER__LEASE_NAME"],
+        api_env["OBT_API__CLUSTER__LEADER_LEASE_NAME"],
     ):
         assert kube_api.get("coordination.k8s.io/v1", "Lease", lease_name, NAMESPACE) is not None

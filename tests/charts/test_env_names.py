@@ -1,6 +1,6 @@
 """Every OBT_* variable the chart gives a container is one its component reads: the component
-would warn about it at start otherwise (obt.core.settings.unknown_variables), and `OBT_MODE`
-(which did nothing) is gone."""
+would warn about it at start otherwise (obt.core.settings.unknown_variables), none is a renamed
+setting's old name (obt.core.settings.RENAMED), and `OBT_MODE` (which did nothing) is gone."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from obt.core.settings import unknown_variables
+from obt.core.settings import renamed_to, unknown_variables
 from tests.charts.conftest import Manifest
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "charts" / "obt" / "ci").glob("*.yaml"))
@@ -37,5 +37,7 @@ def test_the_chart_sets_only_variables_its_components_read(
                 continue
             env = {e["name"]: "x" for e in container.get("env", []) if e["name"].startswith("OBT_")}
             assert unknown_variables(settings, env) == [], (manifest["kind"], container["name"])
+            # Old names still work (with a warning) but the chart uses the current ones.
+            assert [n for n in env if renamed_to(n)] == [], (manifest["kind"], container["name"])
             checked += 1
     assert checked >= 1

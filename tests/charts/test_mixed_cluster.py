@@ -187,7 +187,7 @@ def test_mixed_cluster_disabling_a_vendor_hands_its_nodes_to_the_next_match(
 def test_mixed_cluster_operator_default_selector_matches_every_profiles_pods(
     render: Callable[..., list[Manifest]],
 ) -> None:
-    default = OperatorSettings().agent_selector
+    default = OperatorSettings().operator.agent_selector
     assert default == DEFAULT_AGENT_SELECTOR
     manifests = render(MIXED)
     operator_env = {
@@ -196,14 +196,14 @@ def test_mixed_cluster_operator_default_selector_matches_every_profiles_pods(
             0
         ]["env"]
     }
-    for selector in (default, operator_env["OBT_AGENT_SELECTOR"]):
+    for selector in (default, operator_env["OBT_OPERATOR__AGENT_SELECTOR"]):
         for daemonset in by_kind(manifests, "DaemonSet"):
             labels = daemonset["spec"]["template"]["metadata"]["labels"]
             for pair in selector.split(","):
                 key, value = pair.split("=", 1)
                 assert labels.get(key) == value, (selector, profile_of(daemonset), labels)
     # The chart's selector is the default narrowed to its own release.
-    assert set(operator_env["OBT_AGENT_SELECTOR"].split(",")) == {
+    assert set(operator_env["OBT_OPERATOR__AGENT_SELECTOR"].split(",")) == {
         *default.split(","),
         "app.kubernetes.io/instance=obt",
     }
@@ -281,7 +281,7 @@ def test_mixed_cluster_applied_every_node_ready_with_its_gpus(
     operator = one(manifests, "Deployment", "operator")
     operator_env = pod_env(
         operator, {"metadata.name": "obt-operator-5d9c7-abcde", "metadata.namespace": NAMESPACE}
-    ) | {"OBT_KUBE__KUBECONFIG": str(kube_api.kubeconfig), "OBT_LISTEN": ""}
+    ) | {"OBT_KUBE__KUBECONFIG": str(kube_api.kubeconfig), "OBT_OPERATOR__LISTEN": ""}
     logs = [tmp_path / "operator.log"]
     agents: dict[str, tuple[str, dict[str, str], Manifest]] = {}
     for daemonset in by_kind(manifests, "DaemonSet"):

@@ -50,7 +50,7 @@ def test_the_charts_operator_selects_agents_by_the_shared_labels(render: Render)
         e["name"]: e.get("value")
         for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]
     }
-    assert _selector(env["OBT_AGENT_SELECTOR"]) == {
+    assert _selector(env["OBT_OPERATOR__AGENT_SELECTOR"]) == {
         **AGENT_SELECTOR_LABELS,
         "app.kubernetes.io/instance": RELEASE,
     }

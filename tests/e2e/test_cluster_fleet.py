@@ -33,17 +33,17 @@ ONODE = ("obt.dev/v1alpha1", "OllamaNode")
 AGENT_LABELS = dict(pair.split("=", 1) for pair in DEFAULT_AGENT_SELECTOR.split(","))
 # Operator timings scaled down so the test runs in seconds (defaults: sweep 2 s, 30 s, 60 s).
 OPERATOR_ENV = {
-    "OBT_NAMESPACE": NS,
-    "OBT_LISTEN": "",
-    "OBT_LIVENESS__SWEEP_INTERVAL_SECONDS": "0.3",
-    "OBT_LIVENESS__HEARTBEAT_SECONDS": "1",
-    "OBT_LIVENESS__STANDALONE_NOT_READY_AFTER_SECONDS": "5",
-    "OBT_LIVENESS__REMOVE_AFTER_SECONDS": "600",
-    "OBT_LIVENESS__STARTUP_GRACE_SECONDS": "1",
-    "OBT_LEADER__LEASE_DURATION_SECONDS": "3",
-    "OBT_LEADER__RENEW_DEADLINE_SECONDS": "2",
-    "OBT_LEADER__RENEW_PERIOD_SECONDS": "0.5",
-    "OBT_LEADER__RETRY_PERIOD_SECONDS": "0.3",
+    "OBT_KUBE__NAMESPACE": NS,
+    "OBT_OPERATOR__LISTEN": "",
+    "OBT_OPERATOR__LIVENESS__SWEEP_INTERVAL_SECONDS": "0.3",
+    "OBT_OPERATOR__LIVENESS__HEARTBEAT_SECONDS": "1",
+    "OBT_OPERATOR__LIVENESS__STANDALONE_NOT_READY_AFTER_SECONDS": "5",
+    "OBT_OPERATOR__LIVENESS__REMOVE_AFTER_SECONDS": "600",
+    "OBT_OPERATOR__LIVENESS__STARTUP_GRACE_SECONDS": "1",
+    "OBT_OPERATOR__LEADER__LEASE_DURATION_SECONDS": "3",
+    "OBT_OPERATOR__LEADER__RENEW_DEADLINE_SECONDS": "2",
+    "OBT_OPERATOR__LEADER__RENEW_PERIOD_SECONDS": "0.5",
+    "OBT_OPERATOR__LEADER__RETRY_PERIOD_SECONDS": "0.3",
 }
 
 
@@ -117,9 +117,9 @@ def test_cluster_pipeline_end_to_end(
             {
                 **kube,
                 "OBT_DATABASE__URL": e2e_database,
-                "OBT_KUBE__ENABLED": "true",
+                "OBT_API__CLUSTER__ENABLED": "true",
                 "OBT_KUBE__NAMESPACE": NS,
-                "OBT_KUBE__LEADER_LEASE_S": "3",
+                "OBT_API__CLUSTER__LEADER_LEASE_SECONDS": "3",
                 "OBT_API__ADMIN_TOKEN": ADMIN,
             },
         )
@@ -193,7 +193,7 @@ def test_cluster_pipeline_end_to_end(
                 "--listen",
                 "off",
             ],
-            {"OBT_AGENT__HEARTBEAT_INTERVAL": "1"},
+            {"OBT_AGENT__HEARTBEAT_INTERVAL_SECONDS": "1"},
         )
         wide = procs.wait_for(
             lambda: (

@@ -62,7 +62,7 @@ def start_agent(procs: Processes, api: str, token: str, ollama: OllamaThread, st
             "--listen",
             "off",
         ],
-        {"OBT_AGENT__HEARTBEAT_INTERVAL": HEARTBEAT},
+        {"OBT_AGENT__HEARTBEAT_INTERVAL_SECONDS": HEARTBEAT},
     )
     return proc.pid
 
@@ -116,7 +116,7 @@ def test_local_mode_host_comes_back_after_sigstop(ollama: OllamaThread, tmp_path
             {
                 "OBT_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'obt.db'}",
                 "OBT_API__ADMIN_TOKEN": ADMIN,
-                "OBT_API__HEARTBEAT_FLUSH_S": "0.5",
+                "OBT_API__HEARTBEAT_FLUSH_SECONDS": "0.5",
                 "OBT_API__LIVENESS__SWEEP_INTERVAL_SECONDS": "0.3",
                 "OBT_API__LIVENESS__STANDALONE_NOT_READY_AFTER_SECONDS": "3",
                 "OBT_API__LIVENESS__REMOVE_AFTER_SECONDS": "5",
@@ -158,8 +158,8 @@ def test_cluster_mode_host_comes_back_after_sigstop(
     kube = {"OBT_KUBE__KUBECONFIG": str(kubeconfig)}
     operator_env = {
         **OPERATOR_ENV,
-        "OBT_LIVENESS__STANDALONE_NOT_READY_AFTER_SECONDS": "3",
-        "OBT_LIVENESS__REMOVE_AFTER_SECONDS": "5",
+        "OBT_OPERATOR__LIVENESS__STANDALONE_NOT_READY_AFTER_SECONDS": "3",
+        "OBT_OPERATOR__LIVENESS__REMOVE_AFTER_SECONDS": "5",
     }
 
     def lease() -> dict[str, Any] | None:
@@ -175,10 +175,10 @@ def test_cluster_mode_host_comes_back_after_sigstop(
             {
                 **kube,
                 "OBT_DATABASE__URL": e2e_database,
-                "OBT_KUBE__ENABLED": "true",
+                "OBT_API__CLUSTER__ENABLED": "true",
                 "OBT_KUBE__NAMESPACE": NS,
-                "OBT_KUBE__LEADER_LEASE_S": "3",
-                "OBT_KUBE__LEASE_RENEW_MIN_S": "0.5",
+                "OBT_API__CLUSTER__LEADER_LEASE_SECONDS": "3",
+                "OBT_API__CLUSTER__LEASE_RENEW_MIN_SECONDS": "0.5",
                 "OBT_API__ADMIN_TOKEN": ADMIN,
             },
         )

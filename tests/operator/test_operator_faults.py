@@ -109,7 +109,7 @@ def test_restart_respects_startup_grace(
         monkeypatch,
         identity="op-second",
         clock=clock,
-        OBT_LIVENESS__STARTUP_GRACE_SECONDS=str(grace),
+        OBT_OPERATOR__LIVENESS__STARTUP_GRACE_SECONDS=str(grace),
     ) as operator:
         started = operator.runtime.index.baseline
         # The agent pod has been gone for longer than REMOVE_AFTER by now, but the new operator has

@@ -28,7 +28,7 @@ from tests.support.kube_api_server import KubeApiServer
 
 pytestmark = pytest.mark.slow
 
-DEFAULT_LEASE = {k: v for k, v in SCALED_ENV.items() if not k.startswith("OBT_LEADER__")}
+DEFAULT_LEASE = {k: v for k, v in SCALED_ENV.items() if not k.startswith("OBT_OPERATOR__LEADER__")}
 
 
 @pytest.fixture

@@ -51,6 +51,7 @@ class RequestRecord:
     client: str
     timestamp: float
     status: int | None = None
+    authorization: str = ""
 
     @property
     def is_write(self) -> bool:
@@ -134,6 +135,8 @@ class KubeApiServer:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self.kubeconfig: str | None = None
+        # Bearer tokens accepted (401 for any other); None: no authentication, the default.
+        self.bearer_tokens: set[str] | None = None
 
     # Lifecycle ----------------------------------------------------------------------------------
 
@@ -216,6 +219,7 @@ class KubeApiServer:
             subresource=route.subresource,
             user_agent=agent,
             client=request.headers.get("X-Client", agent),
+            authorization=request.headers.get("Authorization", ""),
             timestamp=time.time(),
         )
         self.requests.append(record)
@@ -251,8 +255,10 @@ class KubeApiServer:
     # State ----------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget every object, CRD, request record and fault; keep built-in discovery."""
+        """Forget every object, CRD, request record, fault and required token; keep built-in
+        discovery."""
         self.faults.heal()
+        self.bearer_tokens = None
         self.call(self._reset)
 
     def _reset(self) -> None:

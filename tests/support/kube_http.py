@@ -150,6 +150,7 @@ class ApiHttp:
         request[ROUTE] = route
         record = self.server.record_request(request, route)
         try:
+            self.authenticate(request)
             await self.server.faults.gate(record)
             response = await handler(request)
         except StatusError as error:
@@ -158,6 +159,16 @@ class ApiHttp:
             raise
         record.status = response.status
         return response
+
+    def authenticate(self, request: web.Request) -> None:
+        """With `server.bearer_tokens` set, only those tokens get in (401 like kube-apiserver's
+        authentication); unset (the default), anyone does."""
+        tokens = self.server.bearer_tokens
+        if tokens is None or request.path in ("/healthz", "/livez", "/readyz"):
+            return
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or token not in tokens:
+            raise StatusError(401, "Unauthorized", "Unauthorized")
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         route: Route = request[ROUTE]

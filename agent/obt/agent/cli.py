@@ -15,6 +15,9 @@ from obt.agent.settings import AgentSettings
 from obt.core.logging import configure_logging
 from obt.core.settings import warn_unknown_variables
 
+# Options whose setting has another name (durations end in _seconds).
+OPTION_FIELDS = {"interval": "interval_seconds"}
+
 
 def _settings(**overrides: Any) -> AgentSettings:
     """Environment first (OBT_AGENT__*), then the options that were given on the command line."""
@@ -27,7 +30,7 @@ def _settings(**overrides: Any) -> AgentSettings:
             continue
         if key in ("token", "enroll_token"):
             value = SecretStr(value)
-        setattr(settings.agent, key, value)
+        setattr(settings.agent, OPTION_FIELDS.get(key, key), value)
     return settings
 
 

@@ -37,8 +37,10 @@ def make_probe(settings: AgentSettings) -> Probe:
         host_root=settings.agent.host_root,
         ollama_url=settings.agent.ollama_url,
         report_available_memory=settings.agent.report_available_memory,
-        request_timeout=min(settings.agent.request_timeout, settings.agent.interval),
-        memo_seconds=settings.agent.hardware_interval,
+        request_timeout=min(
+            settings.agent.request_timeout_seconds, settings.agent.interval_seconds
+        ),
+        memo_seconds=settings.agent.hardware_interval_seconds,
     )
 
 
@@ -96,7 +98,7 @@ async def run_agent(settings: AgentSettings, once: bool = False) -> int:
     mode: AgentMode = "kubernetes" if kubernetes else "http"
     detector = make_detector(settings, mode)
     health = Health(
-        interval=settings.agent.interval,
+        interval=settings.agent.interval_seconds,
         clock=time.monotonic,
         ready_cycles=settings.agent.ready_cycles,
         failure_threshold=settings.agent.api_failure_threshold,
@@ -120,10 +122,14 @@ async def run_agent(settings: AgentSettings, once: bool = False) -> int:
         kube = KubeClient(
             config,
             user_agent=USER_AGENT,
-            timeout=settings.agent.request_timeout,
+            timeout=settings.agent.request_timeout_seconds,
         )
         reporter = KubernetesReporter(
-            kube, settings.node_name, health, time.monotonic, settings.agent.api_check_interval
+            kube,
+            settings.node_name,
+            health,
+            time.monotonic,
+            settings.agent.api_check_interval_seconds,
         )
     elif settings.agent.server:
         from obt.agent.reporters.http import HttpReporter, load_state
@@ -155,9 +161,9 @@ async def run_agent(settings: AgentSettings, once: bool = False) -> int:
                 display_name=settings.agent.display_name,
                 labels=settings.agent.labels,
                 replace=settings.agent.replace,
-                heartbeat_interval=settings.agent.heartbeat_interval,
-                max_backoff=settings.agent.max_backoff,
-                request_timeout=settings.agent.request_timeout,
+                heartbeat_interval=settings.agent.heartbeat_interval_seconds,
+                max_backoff=settings.agent.max_backoff_seconds,
+                request_timeout=settings.agent.request_timeout_seconds,
             )
         except ValueError as exc:  # an unreadable --ca-file
             log.error("%s", exc)
@@ -167,7 +173,7 @@ async def run_agent(settings: AgentSettings, once: bool = False) -> int:
             "nothing to report to: give --server URL (standalone host) or run in Kubernetes (--kubernetes)"
         )
         return 2
-    loop = AgentLoop(detector, reporter, health, settings.agent.interval)
+    loop = AgentLoop(detector, reporter, health, settings.agent.interval_seconds)
     site = None
     address = settings.listen_address()
     if address and not once:

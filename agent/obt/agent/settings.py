@@ -83,19 +83,19 @@ class AgentConfig(BaseModel):
         description="Root of the host's file system: '/' on bare metal, '/host' in the DaemonSet. "
         "Every /proc, /sys and /etc read goes below it.",
     )
-    interval: float = Field(
+    interval_seconds: float = Field(
         15.0, gt=0, description="Seconds between detection cycles (Ollama and fast sources)."
     )
-    hardware_interval: float = Field(
+    hardware_interval_seconds: float = Field(
         300.0,
         gt=0,
         description="Seconds between runs of the slow sources that start a program "
         "(rocm-smi, system_profiler, lspci, PowerShell); their last result is reused in between.",
     )
-    heartbeat_interval: float = Field(
+    heartbeat_interval_seconds: float = Field(
         10.0, gt=0, description="Seconds between heartbeats in HTTP mode."
     )
-    api_check_interval: float = Field(
+    api_check_interval_seconds: float = Field(
         60.0,
         gt=0,
         description="Kubernetes mode: seconds between cheap reads of the own OllamaNode "
@@ -122,8 +122,8 @@ class AgentConfig(BaseModel):
         description="Put memory.availableBytes (rounded down to whole GiB) into the report. Off by "
         "default: free memory moves all the time, and the exact figure is on /metrics.",
     )
-    request_timeout: float = Field(10.0, gt=0, description="Seconds per HTTP request.")
-    max_backoff: float = Field(
+    request_timeout_seconds: float = Field(10.0, gt=0, description="Seconds per HTTP request.")
+    max_backoff_seconds: float = Field(
         60.0, gt=0, description="Longest wait between retries while the server is away."
     )
 

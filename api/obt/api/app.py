@@ -93,22 +93,22 @@ def create_app(
         store = NodeStore(sessions, bus)
         cluster_writer = None
         mirror = None
-        if settings.kube.enabled:
+        if settings.api.cluster.enabled:
             # Cluster mode: the mirror (leader only) is the one path of OllamaNodes into SQL;
             # standalone reports and heartbeats go to OllamaNodes and Leases (cluster/).
             from obt.api.cluster.runtime import ClusterRuntime
 
-            mirror = ClusterRuntime(settings.kube, store)
+            mirror = ClusterRuntime(settings.kube, settings.api.cluster, store)
             cluster_writer = mirror.standalone
         ingest = AgentIngest(
             sessions,
             store,
-            flush_interval_s=settings.api.heartbeat_flush_s,
+            flush_interval_s=settings.api.heartbeat_flush_seconds,
             liveness=liveness or settings.api.liveness,
             cluster=cluster_writer,
         )
         await ingest.load()
-        ingest.start(local_liveness=not settings.kube.enabled)
+        ingest.start(local_liveness=not settings.api.cluster.enabled)
         state = AppState(
             settings=settings,
             engine=engine,

@@ -57,7 +57,7 @@ def command(
     """Run the API server: REST + SSE + agent ingress on the database in OBT_DATABASE__URL.
 
     Cluster mode (mirroring OllamaNodes, standalone CRs and Leases) is switched on with
-    OBT_KUBE__ENABLED=true. With --tls-cert and --tls-key it serves HTTPS itself.
+    OBT_API__CLUSTER__ENABLED=true. With --tls-cert and --tls-key it serves HTTPS itself.
     """
     import uvicorn
 

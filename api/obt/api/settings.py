@@ -3,21 +3,20 @@
 e.g. `OBT_DATABASE__URL=postgresql+asyncpg://...`, `OBT_API__ADMIN_TOKEN=...`,
 `OBT_API__CORS_ORIGINS='["https://obt.example"]'`. Secrets come from the environment or a file
 (`OBT_API__ADMIN_TOKEN_FILE=/path`, see obt.core.settings). Local or cluster mode is
-`kube.enabled` (OBT_KUBE__ENABLED); there is no separate mode setting.
+`api.cluster.enabled` (OBT_API__CLUSTER__ENABLED); there is no separate mode setting. The
+Kubernetes access shared with the operator is OBT_KUBE__* (obt.core.settings.KubeSettings); the
+database is OBT_DATABASE__* (a group of its own: the connection to an outside system, like
+OBT_KUBE__). docs/api.md lists every setting; the names of before 0.x still work for one release.
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from obt.core.liveness import LivenessConfig
-from obt.core.settings import ObtSettings
-
-log = logging.getLogger(__name__)
+from obt.core.settings import KubeSettings, ObtSettings
 
 # Admin tokens that are obviously examples; production refuses to start with them.
 PLACEHOLDER_TOKENS = {"", "changeme", "change-me", "admin", "secret", "token", "example", "xxx"}
@@ -41,6 +40,20 @@ class RateLimit(BaseModel):
     )
     enroll_per_ip_per_minute: int = Field(
         10, ge=0, description="Enrollment attempts per address per minute (guessing tokens)."
+    )
+
+
+class ClusterGroup(BaseModel):
+    """Cluster mode (OBT_API__CLUSTER__*); access and identity are the shared OBT_KUBE__*."""
+
+    enabled: bool = Field(
+        False, description="Cluster mode: mirror OllamaNodes and write standalone CRs + Leases."
+    )
+    leader_lease_name: str = Field("obt-api-mirror", description="Lease for mirror leadership.")
+    leader_lease_seconds: int = Field(15, ge=2, description="Leader lease duration in seconds.")
+    watch_timeout_seconds: int = Field(300, ge=1, description="Server-side watch timeout.")
+    lease_renew_min_seconds: float = Field(
+        5.0, gt=0, description="Least time between two renewals of one standalone host's Lease."
     )
 
 
@@ -72,65 +85,37 @@ class ApiGroup(BaseModel):
         1024 * 1024, ge=1024, description="Largest request body accepted (413 above it)."
     )
     rate_limit: RateLimit = Field(default_factory=RateLimit, description="Rate limits (429).")
-    enrollment_token_ttl_s: int = Field(
+    enrollment_token_ttl_seconds: int = Field(
         24 * 3600, ge=60, description="Default lifetime of an enrollment token."
     )
-    heartbeat_flush_s: float = Field(
+    heartbeat_flush_seconds: float = Field(
         5.0, gt=0, description="How often in-memory heartbeat times are persisted in one batch."
     )
     liveness: LivenessConfig = Field(
         default_factory=LivenessConfig,
         description="Local mode's liveness of standalone hosts: the operator's settings "
         "(obt.core.liveness), read from OBT_API__LIVENESS__<NAME> as the operator reads "
-        "OBT_LIVENESS__<NAME>. Unused in cluster mode, where the operator judges.",
+        "OBT_OPERATOR__LIVENESS__<NAME>. Unused in cluster mode, where the operator judges.",
     )
-    sse_keepalive_s: float = Field(15.0, gt=0, description="SSE comment sent when idle.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _deprecated_liveness_interval(cls, data: Any) -> Any:
-        """OBT_API__LIVENESS_INTERVAL_S did nothing until 0.x; it now means the sweep interval."""
-        if isinstance(data, dict) and "liveness_interval_s" in data:
-            data = dict(data)
-            value = data.pop("liveness_interval_s")
-            log.warning(
-                "OBT_API__LIVENESS_INTERVAL_S is deprecated: use "
-                "OBT_API__LIVENESS__SWEEP_INTERVAL_SECONDS (taking %s from the old name)",
-                value,
-            )
-            liveness = data.get("liveness")
-            liveness = dict(liveness) if isinstance(liveness, dict) else {}
-            liveness.setdefault("sweep_interval_seconds", value)
-            data["liveness"] = liveness
-        return data
-
-
-class KubeGroup(BaseModel):
-    enabled: bool = Field(
-        False, description="Cluster mode: mirror OllamaNodes and write standalone CRs + Leases."
-    )
-    namespace: str = Field("obt", description="Namespace of the API's Leases.")
-    kubeconfig: str | None = Field(None, description="Kubeconfig file; in-cluster config if unset.")
-    leader_lease_name: str = Field("obt-api-mirror", description="Lease for mirror leadership.")
-    leader_lease_s: int = Field(15, ge=2, description="Leader lease duration in seconds.")
-    identity: str | None = Field(None, description="This replica's identity (pod name).")
-    watch_timeout_s: int = Field(300, ge=1, description="Server-side watch timeout.")
-    lease_renew_min_s: float = Field(
-        5.0, gt=0, description="Least time between two renewals of one standalone host's Lease."
+    sse_keepalive_seconds: float = Field(15.0, gt=0, description="SSE comment sent when idle.")
+    cluster: ClusterGroup = Field(
+        default_factory=ClusterGroup, description="Cluster mode (Kubernetes)."
     )
 
 
 class ApiSettings(ObtSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     api: ApiGroup = Field(default_factory=ApiGroup)
-    kube: KubeGroup = Field(default_factory=KubeGroup)
+    kube: KubeSettings = Field(
+        default_factory=KubeSettings, description="Kubernetes access and identity (shared)."
+    )
 
     def demo_conflict(self) -> str | None:
         """Why these settings must not start, where demo mode meets cluster mode."""
-        if self.api.demo and self.kube.enabled:
+        if self.api.demo and self.api.cluster.enabled:
             return (
                 "api.demo: demo mode (OBT_API__DEMO=true, `obt serve --demo`: fake nodes) "
-                "cannot be combined with cluster mode (OBT_KUBE__ENABLED=true), whose inventory "
+                "cannot be combined with cluster mode (OBT_API__CLUSTER__ENABLED=true), whose inventory "
                 "is the cluster's OllamaNodes; unset OBT_API__DEMO"
             )
         return None

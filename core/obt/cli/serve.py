@@ -70,7 +70,7 @@ def local_agent_hook(interval: float | None = None) -> Callable[[Any], Awaitable
         detector = make_detector(settings, "embedded")
         host_id = settings.agent.host_id
         cred = state.ingest.embedded(node_name_for(host_id), host_id, settings.agent.display_name)
-        every = interval or settings.agent.interval
+        every = interval or settings.agent.interval_seconds
 
         async def loop() -> None:
             while True:

@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 import yaml
 
+from obt.core.kube_exec import ExecPlugin, ExecPluginError
 from obt.core.version import __version__
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -39,7 +40,16 @@ JsonObject = dict[str, Any]
 
 
 class ConfigError(RuntimeError):
-    """No usable cluster configuration (no service account, no kubeconfig, unsupported auth)."""
+    """No usable cluster configuration (no service account, no kubeconfig, unsupported auth,
+    an exec credential plugin that fails)."""
+
+
+# The exec plugins that replaced the removed auth-provider plugins, for the refusal's message.
+AUTH_PROVIDER_SUCCESSORS = {
+    "gcp": "gke-gcloud-auth-plugin",
+    "azure": "kubelogin (Azure)",
+    "oidc": "kubelogin (int128/kubelogin, `oidc-login`)",
+}
 
 
 class ApiError(RuntimeError):
@@ -103,7 +113,12 @@ class KubeConfig:
     client_key_file: str | None = None
     insecure: bool = False
     namespace: str = "default"
+    exec_plugin: ExecPlugin | None = None
+    # Bumped whenever an exec plugin hands out another client certificate: sessions built on
+    # the old one must be rebuilt (the certificate lives in the TLS context).
+    credential_generation: int = 0
     _temp_files: list[str] = field(default_factory=list, repr=False)
+    _exec_cert: tuple[str, str] | None = field(default=None, repr=False)
 
     def remove_temp_files(self) -> None:
         for name in self._temp_files:
@@ -111,14 +126,46 @@ class KubeConfig:
         self._temp_files.clear()
 
     def bearer_token(self) -> str | None:
+        if self.exec_plugin is not None:
+            token = self.refresh_exec_credential()
+            if token:
+                return token
         # Projected service-account tokens rotate: read the file on every request.
         if self.token_file is not None:
             return self.token_file.read_text().strip()
         return self.token
 
+    def refresh_exec_credential(self) -> str | None:
+        """Run the exec plugin when its credential is missing or expired (else reuse it); put
+        a client certificate it gave in place. The token it gave, if any. The plugin runs in
+        the calling thread, blocking an event loop while it runs, as kubernetes_asyncio's loader
+        does: once per credential lifetime (typically 15 minutes to an hour), not per request."""
+        assert self.exec_plugin is not None
+        try:
+            credential = self.exec_plugin.credential()
+        except ExecPluginError as exc:
+            raise ConfigError(str(exc)) from exc
+        cert, key = credential.client_certificate_data, credential.client_key_data
+        if cert and key and (cert, key) != self._exec_cert:
+            self._exec_cert = (cert, key)
+            self.client_cert_file = _pem_file(self, cert)
+            self.client_key_file = _pem_file(self, key)
+            self.credential_generation += 1
+        return credential.token
+
+    def invalidate_exec_credential(self) -> bool:
+        """After a 401: forget the exec plugin's credential; True when there was a plugin (so
+        the request is worth one more try with a fresh credential)."""
+        if self.exec_plugin is None:
+            return False
+        self.exec_plugin.invalidate()
+        return True
+
     def ssl_context(self) -> ssl.SSLContext | bool:
         if not self.server.startswith("https"):
             return False
+        if self.exec_plugin is not None:
+            self.refresh_exec_credential()  # a client certificate must be in place first
         if self.insecure:
             context = ssl.create_default_context()
             context.check_hostname = False
@@ -158,6 +205,14 @@ def _data_file(config: KubeConfig, data: str) -> str:
     return name
 
 
+def _pem_file(config: KubeConfig, text: str) -> str:
+    fd, name = tempfile.mkstemp(prefix="obt-kube-")  # mode 0600: it may hold a private key
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    config._temp_files.append(name)
+    return name
+
+
 def kubeconfig_config(path: str | Path | None = None, context: str | None = None) -> KubeConfig:
     """Load a kubeconfig file ($KUBECONFIG's first entry or ~/.kube/config by default)."""
     if path is None:
@@ -183,17 +238,30 @@ def kubeconfig_config(path: str | Path | None = None, context: str | None = None
     ctx = named("contexts", context_name)
     cluster = named("clusters", ctx["cluster"])
     user = named("users", ctx["user"]) if ctx.get("user") else {}
-    if "exec" in user or "auth-provider" in user:
+    if "auth-provider" in user:
+        provider = (user.get("auth-provider") or {}).get("name") or "?"
+        successor = AUTH_PROVIDER_SUCCESSORS.get(provider, "the exec plugin of your provider")
         raise ConfigError(
-            f"kubeconfig {path}: user {ctx.get('user')!r} uses an exec/auth-provider plugin, which "
-            "this light client does not run; use a token or client certificate"
+            f"kubeconfig {path}: user {ctx.get('user')!r} uses the auth-provider plugin "
+            f"{provider!r}, which Kubernetes deprecated and OBT does not run; use its exec "
+            f"credential plugin instead ({successor}), e.g. by fetching the kubeconfig again "
+            "with your provider's current CLI"
         )
+    exec_plugin = None
+    if "exec" in user:
+        try:
+            exec_plugin = ExecPlugin.from_kubeconfig(
+                user["exec"] or {}, path.parent, str(ctx.get("user"))
+            )
+        except ExecPluginError as exc:
+            raise ConfigError(f"kubeconfig {path}: {exc}") from exc
     base = path.parent
     config = KubeConfig(
         server=str(cluster["server"]).rstrip("/"),
         token=user.get("token"),
         insecure=bool(cluster.get("insecure-skip-tls-verify")),
         namespace=ctx.get("namespace") or "default",
+        exec_plugin=exec_plugin,
     )
     if user.get("tokenFile"):
         config.token_file = base / user["tokenFile"]
@@ -270,6 +338,7 @@ class KubeClient:
         self.connections = connections
         self.last_ok = time.monotonic()
         self._session: aiohttp.ClientSession | None = None
+        self._generation = config.credential_generation
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -285,7 +354,9 @@ class KubeClient:
 
     def _client_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self.config.ssl_context(), limit=self.connections)
+            ssl_context = self.config.ssl_context()
+            self._generation = self.config.credential_generation
+            connector = aiohttp.TCPConnector(ssl=ssl_context, limit=self.connections)
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
@@ -305,14 +376,22 @@ class KubeClient:
         """JSON in, JSON out; `ApiError` on an error answer or none. `retries` overrides the
         client's own for this request."""
         attempts = (self.retries if retries is None else retries) + 1
-        for attempt in range(attempts):
+        reauthenticated = False
+        attempt = 0
+        while True:
             try:
                 return await self._request_once(method, path, body, content_type, params)
             except ApiError as error:
-                if error.status not in RETRIED_STATUSES or attempt + 1 >= attempts:
+                if error.status == 401 and not reauthenticated:
+                    # An exec plugin's credential the server no longer takes (revoked, or
+                    # expired before its expirationTimestamp): run the plugin again, once.
+                    reauthenticated = True
+                    if self.config.invalidate_exec_credential():
+                        continue
+                attempt += 1
+                if error.status not in RETRIED_STATUSES or attempt >= attempts:
                     raise
-            await asyncio.sleep(0.2 * (attempt + 1))
-        raise AssertionError("unreachable")
+            await asyncio.sleep(0.2 * attempt)
 
     async def _request_once(
         self,
@@ -324,6 +403,9 @@ class KubeClient:
     ) -> JsonObject:
         headers: dict[str, str] = {}
         token = self.config.bearer_token()
+        if self._session is not None and self._generation != self.config.credential_generation:
+            await self._session.close()  # built on a client certificate that was replaced
+            self._session = None
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if body is not None:

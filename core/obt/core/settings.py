@@ -9,6 +9,13 @@ both `X` and `X_FILE` is an error, and so is a file that cannot be read.
 
 `unknown_variables()` finds `OBT_*` variables that no setting reads (a typo is otherwise
 silently ignored); each component's command warns about them at start.
+
+Naming (docs/settings.md): each component reads its own group, `OBT_AGENT__*`, `OBT_OPERATOR__*`,
+`OBT_API__*`; what several components share is a top-level group defined here or next to its
+users: `OBT_LOG__*`, `OBT_KUBE__*` (`KubeSettings`: kubeconfig, context, namespace, identity; the
+operator and the API), `OBT_DATABASE__*`. Durations end in `_SECONDS`. A renamed setting keeps
+working for one release: `RENAMED` maps its old name to the new one, the old name sets the new
+field and logs one deprecation warning naming both (the new one wins when both are set).
 """
 
 from __future__ import annotations
@@ -17,15 +24,22 @@ import difflib
 import json
 import logging
 import os
+import socket
 import types
 import typing
+import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 LogFormat = Literal["text", "json"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -46,15 +60,44 @@ OTHER_VARIABLES = frozenset(
         "OBT_API_URL",  # the dashboard's dev server proxy target (frontend/vite.config.ts)
         "OBT_CHROMIUM",  # the browser of the Playwright suite and the dashboard bench
         "OBT_TEST_DIST",  # tests/packaging: the dist/ folder `make dist` wrote
-        # Deprecated, still read by the API's settings (which warn about it themselves).
-        "OBT_API__LIVENESS_INTERVAL_S",
     }
 )
 OTHER_PREFIXES = ("OBT_E2E_",)  # the Playwright suite's own variables
 # Variables that once were settings: what to do instead.
 REMOVED_VARIABLES = {
     "OBT_MODE": "it never did anything and was removed: `obt serve` is local mode, and "
-    "`obt api` runs cluster mode when OBT_KUBE__ENABLED=true; unset OBT_MODE",
+    "`obt api` runs cluster mode when OBT_API__CLUSTER__ENABLED=true; unset OBT_MODE",
+}
+
+# Renamed settings, old name -> new name, read under the old name for one release (0.x) with a
+# deprecation warning. An entry that names a group (OBT_LIVENESS) also renames every variable
+# below it (OBT_LIVENESS__REMOVE_AFTER_SECONDS) and the group given whole as JSON.
+RENAMED: dict[str, str] = {
+    # agent: durations end in _SECONDS
+    "OBT_AGENT__INTERVAL": "OBT_AGENT__INTERVAL_SECONDS",
+    "OBT_AGENT__HARDWARE_INTERVAL": "OBT_AGENT__HARDWARE_INTERVAL_SECONDS",
+    "OBT_AGENT__HEARTBEAT_INTERVAL": "OBT_AGENT__HEARTBEAT_INTERVAL_SECONDS",
+    "OBT_AGENT__API_CHECK_INTERVAL": "OBT_AGENT__API_CHECK_INTERVAL_SECONDS",
+    "OBT_AGENT__REQUEST_TIMEOUT": "OBT_AGENT__REQUEST_TIMEOUT_SECONDS",
+    "OBT_AGENT__MAX_BACKOFF": "OBT_AGENT__MAX_BACKOFF_SECONDS",
+    # operator: its own settings in OBT_OPERATOR__, the shared ones in OBT_KUBE__
+    "OBT_NAMESPACE": "OBT_KUBE__NAMESPACE",
+    "OBT_IDENTITY": "OBT_KUBE__IDENTITY",
+    "OBT_LISTEN": "OBT_OPERATOR__LISTEN",
+    "OBT_AGENT_SELECTOR": "OBT_OPERATOR__AGENT_SELECTOR",
+    "OBT_LEADER": "OBT_OPERATOR__LEADER",
+    "OBT_LIVENESS": "OBT_OPERATOR__LIVENESS",
+    "OBT_KUBE__REQUEST_TIMEOUT_SECONDS": "OBT_OPERATOR__REQUEST_TIMEOUT_SECONDS",
+    # API: durations end in _SECONDS; its own Kubernetes settings in OBT_API__CLUSTER__
+    "OBT_API__ENROLLMENT_TOKEN_TTL_S": "OBT_API__ENROLLMENT_TOKEN_TTL_SECONDS",
+    "OBT_API__HEARTBEAT_FLUSH_S": "OBT_API__HEARTBEAT_FLUSH_SECONDS",
+    "OBT_API__SSE_KEEPALIVE_S": "OBT_API__SSE_KEEPALIVE_SECONDS",
+    "OBT_API__LIVENESS_INTERVAL_S": "OBT_API__LIVENESS__SWEEP_INTERVAL_SECONDS",
+    "OBT_KUBE__ENABLED": "OBT_API__CLUSTER__ENABLED",
+    "OBT_KUBE__LEADER_LEASE_NAME": "OBT_API__CLUSTER__LEADER_LEASE_NAME",
+    "OBT_KUBE__LEADER_LEASE_S": "OBT_API__CLUSTER__LEADER_LEASE_SECONDS",
+    "OBT_KUBE__WATCH_TIMEOUT_S": "OBT_API__CLUSTER__WATCH_TIMEOUT_SECONDS",
+    "OBT_KUBE__LEASE_RENEW_MIN_S": "OBT_API__CLUSTER__LEASE_RENEW_MIN_SECONDS",
 }
 
 log = logging.getLogger("obt.settings")
@@ -62,6 +105,31 @@ log = logging.getLogger("obt.settings")
 
 class SettingsError(ValueError):
     """A setting that cannot be read; the message names the variable."""
+
+
+def default_identity() -> str:
+    """The pod name in a cluster (HOSTNAME), plus a random suffix: two processes never share one."""
+    return f"{os.environ.get('HOSTNAME') or socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+
+
+class KubeSettings(BaseModel):
+    """Kubernetes access and identity shared by the operator and the API (OBT_KUBE__*)."""
+
+    kubeconfig: str | None = Field(
+        None,
+        description="Kubeconfig file; unset: in-cluster service account, else $KUBECONFIG or "
+        "~/.kube/config.",
+    )
+    context: str | None = Field(None, description="Kubeconfig context; unset: its current one.")
+    namespace: str = Field(
+        "obt",
+        description="OBT namespace: standalone hosts' heartbeat Leases, leader Leases, Events.",
+    )
+    identity: str = Field(
+        default_factory=default_identity,
+        description="This replica's name in leader Leases, Events and its User-Agent; default "
+        "the pod name (HOSTNAME) plus a random suffix.",
+    )
 
 
 class LogSettings(BaseModel):
@@ -130,6 +198,9 @@ def unknown_variables(
         upper = name.upper()
         if not upper.startswith(PREFIX) or upper in known or upper.startswith(OTHER_PREFIXES):
             continue
+        renamed = renamed_to(upper)
+        if renamed is not None and _reads(known, renamed):
+            continue  # read under its new name, with its own deprecation warning
         if upper in REMOVED_VARIABLES:
             lines.append(f"{name} is set but {REMOVED_VARIABLES[upper]}")
             continue
@@ -147,6 +218,50 @@ def warn_unknown_variables(
     for line in lines:
         log.warning("%s", line)
     return lines
+
+
+def renamed_to(name: str) -> str | None:
+    """The new name of a renamed variable (also `OLD_FILE` -> `NEW_FILE` and a variable below a
+    renamed group), or None."""
+    upper = name.upper()
+    if upper in RENAMED:
+        return RENAMED[upper]
+    for old, new in RENAMED.items():
+        if upper.startswith(old + "__"):
+            return new + upper[len(old) :]
+    if upper.endswith(FILE_SUFFIX):
+        base = renamed_to(upper[: -len(FILE_SUFFIX)])
+        if base is not None:
+            return base + FILE_SUFFIX
+    return None
+
+
+def translate_renamed(settings_cls: type[BaseModel], environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` (OBT_* names upper-cased) with every old name that `settings_cls` reads under
+    its new name moved to the new name; each logs one deprecation warning naming both (once per
+    settings object: its sources share one translation). Where both are set the new name wins,
+    and the warning says so."""
+    reads = known_variables([settings_cls])
+    out = {k.upper(): v for k, v in environ.items() if k.upper().startswith(PREFIX)}
+    for name in sorted(out):
+        new = renamed_to(name)
+        if new is None or not _reads(reads, new):
+            continue
+        value = out.pop(name)
+        if new in out:
+            message = "%s and %s are both set: %s wins; %s is deprecated, unset it"
+            args: tuple[str, ...] = (name, new, new, name)
+        else:
+            out[new] = value
+            message = "%s is deprecated and will stop working in the next release: use %s"
+            args = (name, new)
+        log.warning(message, *args)
+    return out
+
+
+def _reads(known: set[str], name: str) -> bool:
+    """Whether a settings class whose variables are `known` reads `name` (also below a group)."""
+    return name in known or any(name.startswith(k + "__") for k in known)
 
 
 def _strip_newline(text: str) -> str:
@@ -201,6 +316,18 @@ class FileSettingsSource(PydanticBaseSettingsSource):
         return values
 
 
+class TranslatedEnvSettingsSource(EnvSettingsSource):
+    """pydantic-settings' environment source over `translate_renamed`'s environment (OBT_*
+    names only, renamed ones under their new names)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self.translated = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self.translated.items()}
+
+
 class ObtSettings(BaseSettings):
     """Base for component settings: environment prefix OBT_, nested groups joined by '__'."""
 
@@ -222,10 +349,11 @@ class ObtSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        environ = translate_renamed(settings_cls, os.environ)  # one warning per renamed name
         return (
             init_settings,
-            env_settings,
-            FileSettingsSource(settings_cls),
+            TranslatedEnvSettingsSource(settings_cls, environ),
+            FileSettingsSource(settings_cls, environ),
             dotenv_settings,
             file_secret_settings,
         )

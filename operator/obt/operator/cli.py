@@ -51,7 +51,7 @@ def command(
 ) -> None:
     """Run the operator: judge every OllamaNode's liveness from Kubernetes' own signals.
 
-    Settings come from OBT_* environment variables (e.g. OBT_LIVENESS__REMOVE_AFTER_SECONDS);
+    Settings come from OBT_* environment variables (e.g. OBT_OPERATOR__LIVENESS__REMOVE_AFTER_SECONDS);
     options given here override them.
     """
     import kopf
@@ -66,9 +66,19 @@ def command(
     configure_logging(settings.log)
     warn_unknown_variables([OperatorSettings])
     kube = settings.kube.model_copy(
-        update={k: v for k, v in {"kubeconfig": kubeconfig, "context": context}.items() if v}
+        update={
+            k: v
+            for k, v in {
+                "kubeconfig": kubeconfig,
+                "context": context,
+                "namespace": namespace,
+                "identity": identity,
+            }.items()
+            if v
+        }
     )
-    leader = settings.leader.model_copy(
+    group = settings.operator
+    leader = group.leader.model_copy(
         update={
             k: v
             for k, v in {
@@ -79,7 +89,7 @@ def command(
             if v is not None
         }
     )
-    liveness = settings.liveness.scaled(timing_scale) if timing_scale != 1.0 else settings.liveness
+    liveness = group.liveness.scaled(timing_scale) if timing_scale != 1.0 else group.liveness
     liveness = type(liveness).model_validate(
         {
             **liveness.model_dump(),
@@ -95,18 +105,14 @@ def command(
             },
         }
     )
-    settings = settings.model_copy(
+    group = group.model_copy(
         update={
-            "kube": kube,
             "leader": leader,
             "liveness": liveness,
-            **{
-                k: v
-                for k, v in {"namespace": namespace, "listen": listen, "identity": identity}.items()
-                if v is not None
-            },
+            **({"listen": listen} if listen is not None else {}),
         }
     )
+    settings = settings.model_copy(update={"kube": kube, "operator": group})
     kopf.run(
         clusterwide=True,
         standalone=True,

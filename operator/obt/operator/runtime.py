@@ -45,20 +45,20 @@ class OperatorRuntime:
     ) -> None:
         self.settings = settings
         self.now = clock
-        self.index = FleetIndex(baseline=clock(), namespace=settings.namespace)
+        self.index = FleetIndex(baseline=clock(), namespace=settings.kube.namespace)
         self.client = KubeClient(
             config,
             settings.user_agent,
-            settings.kube.request_timeout_seconds,
+            settings.operator.request_timeout_seconds,
             retries=WRITE_RETRIES,
             connections=CONNECTIONS,
         )
-        leader = settings.leader
+        leader = settings.operator.leader
         self.elector = LeaderElector(
             self.client,
             settings.leader_namespace,
             leader.lease_name,
-            settings.identity,
+            settings.kube.identity,
             lease_duration=leader.lease_duration_seconds,
             renew_deadline=leader.renew_deadline_seconds,
             retry_period=leader.retry_period_seconds,
@@ -66,11 +66,11 @@ class OperatorRuntime:
             enabled=leader.enabled,
         )
         self.metrics = OperatorMetrics()
-        self.feed = IndexFeed(self.index, self.client, settings.agent_selector, clock)
+        self.feed = IndexFeed(self.index, self.client, settings.operator.agent_selector, clock)
         self.writer = ClusterWriter(self.client, self.index, self.metrics, settings)
         self.sweeper = Sweeper(
             self.index,
-            settings.liveness,
+            settings.operator.liveness,
             self.writer,
             self.metrics,
             last_answer=lambda: self.client.last_ok,
@@ -81,9 +81,9 @@ class OperatorRuntime:
             health_app(
                 self.metrics,
                 self.status,
-                stale_after=max(30.0, 10 * settings.liveness.sweep_interval_seconds),
+                stale_after=max(30.0, 10 * settings.operator.liveness.sweep_interval_seconds),
             ),
-            settings.listen,
+            settings.operator.listen,
         )
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -92,7 +92,7 @@ class OperatorRuntime:
 
     def status(self) -> dict[str, Any]:
         return {
-            "identity": self.settings.identity,
+            "identity": self.settings.kube.identity,
             "leader": self.elector.is_leader,
             "blind": self.sweeper.blind,
             "listed": self.index.listed,
@@ -102,7 +102,7 @@ class OperatorRuntime:
     async def probe_forever(self) -> None:
         """Keep `client.last_ok` meaningful when nothing else talks to the API server for a while
         (no election, no writes): a cheap GET /version whenever the last answer is getting old."""
-        period = self.settings.liveness.blind_after_seconds / 3
+        period = self.settings.operator.liveness.blind_after_seconds / 3
         while True:
             if time.monotonic() - self.client.last_ok > period:
                 with contextlib.suppress(Exception):

@@ -58,7 +58,11 @@ def kopf_info(config: KubeConfig) -> kopf.ConnectionInfo:
 async def login(memo: Any) -> kopf.ConnectionInfo:
     # An explicit login: kopf's default ones look for pykube or the sync `kubernetes` client, which
     # we do not install, and the kubeconfig fallback failed inside KopfRunner's thread.
-    return kopf_info(kube_config(memo))
+    config = kube_config(memo)
+    # kopf logs in again when the API server refuses its credentials (401): an exec plugin's
+    # cached credential is then the refused one, so run the plugin afresh on every login.
+    config.invalidate_exec_credential()
+    return kopf_info(config)
 
 
 async def configure(settings: kopf.OperatorSettings, memo: Any) -> None:
@@ -69,7 +73,7 @@ async def configure(settings: kopf.OperatorSettings, memo: Any) -> None:
     settings.peering.standalone = True
     # Server-side selectors: stream only agent pods and heartbeat Leases, not every pod and every
     # kubelet Lease of a 5,000-node cluster.
-    settings.watching.label_selectors["v1", "pods"] = obt.agent_selector
+    settings.watching.label_selectors["v1", "pods"] = obt.operator.agent_selector
     settings.watching.label_selectors["coordination.k8s.io", "leases"] = STANDALONE_LEASE_LABEL
     # Ask the server to end each watch after 5 min (kube-apiserver picks 5-10 min itself); kopf
     # resumes from the last resourceVersion, so this only bounds how long a dead stream can hide.
@@ -88,10 +92,10 @@ async def configure(settings: kopf.OperatorSettings, memo: Any) -> None:
     await state.start()
     log.info(
         "obt operator %s started: namespace %s, sweep every %gs, leader election %s",
-        obt.identity,
-        obt.namespace,
-        obt.liveness.sweep_interval_seconds,
-        "on" if obt.leader.enabled else "off",
+        obt.kube.identity,
+        obt.kube.namespace,
+        obt.operator.liveness.sweep_interval_seconds,
+        "on" if obt.operator.leader.enabled else "off",
     )
 
 

@@ -38,7 +38,7 @@ class ClusterWriter:
         self.index = index
         self.metrics = metrics
         self.settings = settings
-        self.config: LivenessConfig = settings.liveness
+        self.config: LivenessConfig = settings.operator.liveness
         self.guard_reason = "Allowed"
 
     async def _event(
@@ -53,13 +53,13 @@ class ClusterWriter:
         await events.post(
             self.client,
             events.event_body(
-                namespace=namespace or self.settings.namespace,
+                namespace=namespace or self.settings.kube.namespace,
                 regarding=regarding,
                 reason=reason,
                 message=message,
                 type_=type_,
                 now=now,
-                identity=self.settings.identity,
+                identity=self.settings.kube.identity,
             ),
         )
 
@@ -143,7 +143,7 @@ class ClusterWriter:
             {
                 "apiVersion": "coordination.k8s.io/v1",
                 "kind": "Lease",
-                "name": self.settings.leader.lease_name,
+                "name": self.settings.operator.leader.lease_name,
                 "namespace": self.settings.leader_namespace,
             },
             "MassSilence",

@@ -2,7 +2,7 @@
 
 Heartbeats that carry nothing new never touch the database on the request path: the node's token
 hash, last digest and last-seen time live in memory (loaded from `node_credentials` at start-up),
-and last-seen times are persisted in one batched UPDATE every `heartbeat_flush_s`. Reports are
+and last-seen times are persisted in one batched UPDATE every `heartbeat_flush_seconds`. Reports are
 written only when their digest differs from the last one stored.
 
 A removed node's digest is forgotten, so that its next heartbeat answers `reportNeeded` and a host

@@ -194,7 +194,7 @@ async def create_enrollment_token(
     _: AdminDep, body: EnrollmentTokenCreate, state: StateDep, session: SessionDep
 ) -> EnrollmentTokenCreated:
     """A new enrollment token (admin). The whole token is shown only in this response."""
-    ttl = body.ttl_seconds or state.settings.api.enrollment_token_ttl_s
+    ttl = body.ttl_seconds or state.settings.api.enrollment_token_ttl_seconds
     row, token = await tokens.create(session, body.description, ttl, utcnow())
     await session.commit()
     return EnrollmentTokenCreated(token=token, **_info(row).model_dump())

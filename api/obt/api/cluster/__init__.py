@@ -1,2 +1,2 @@
-"""Cluster mode (`OBT_KUBE__ENABLED=true`): the OllamaNode mirror, leader election, standalone CRs
+"""Cluster mode (`OBT_API__CLUSTER__ENABLED=true`): the OllamaNode mirror, leader election, standalone CRs
 + Leases, wiring."""

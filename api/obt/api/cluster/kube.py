@@ -8,9 +8,6 @@ OllamaNode with hundreds of models is larger than aiohttp's readline limit.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,18 +25,12 @@ LEASES = "coordination.k8s.io", "v1", "leases"
 # mirror records it in the tombstone instead of `Deleted` (e.g. `Decommissioned` for `obt node rm`).
 
 
-def default_identity() -> str:
-    """Pod name (HOSTNAME in a pod) plus a random suffix: two processes never share one."""
-    host = os.environ.get("HOSTNAME") or socket.gethostname()
-    return f"{host}-{uuid.uuid4().hex[:6]}"
-
-
 def user_agent(identity: str) -> str:
     return f"obt-api/{__version__} ({identity})"
 
 
-def make_client(kubeconfig: str | None, identity: str) -> KubeClient:
-    return KubeClient(load_config(kubeconfig), user_agent=user_agent(identity))
+def make_client(kubeconfig: str | None, identity: str, context: str | None = None) -> KubeClient:
+    return KubeClient(load_config(kubeconfig, context), user_agent=user_agent(identity))
 
 
 class WatchStream:
@@ -79,6 +70,8 @@ class WatchStream:
                 self.config.server + path, params=params, headers=headers
             ) as response:
                 if response.status >= 400:
+                    if response.status == 401:  # an exec plugin's refused credential: renew
+                        self.config.invalidate_exec_credential()
                     text = await response.text()
                     try:
                         body = json.loads(text)

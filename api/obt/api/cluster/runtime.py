@@ -12,40 +12,44 @@ import contextlib
 import logging
 from typing import Any
 
-from obt.api.cluster.kube import WatchStream, default_identity, make_client, user_agent
+from obt.api.cluster.kube import WatchStream, make_client, user_agent
 from obt.api.cluster.mirror import Mirror, NotLeader, cancel
 from obt.api.cluster.standalone import StandaloneWriter
 from obt.api.nodes.store import NodeStore
-from obt.api.settings import KubeGroup
+from obt.api.settings import ClusterGroup
 from obt.core.leader import LeaderElector
+from obt.core.settings import KubeSettings
 
 log = logging.getLogger(__name__)
 
 
 class ClusterRuntime:
-    def __init__(self, kube: KubeGroup, store: NodeStore) -> None:
-        self.settings = kube
-        self.identity = kube.identity or default_identity()
-        self.client = make_client(kube.kubeconfig, self.identity)
+    def __init__(self, kube: KubeSettings, cluster: ClusterGroup, store: NodeStore) -> None:
+        self.settings = cluster
+        self.identity = kube.identity
+        self.client = make_client(kube.kubeconfig, self.identity, kube.context)
         self.elector = LeaderElector(
             self.client,
             kube.namespace,
-            kube.leader_lease_name,
+            cluster.leader_lease_name,
             self.identity,
-            lease_duration=float(kube.leader_lease_s),
+            lease_duration=float(cluster.leader_lease_seconds),
         )
         self.stream = WatchStream(
-            self.client.config, user_agent(self.identity), kube.watch_timeout_s + 30.0
+            self.client.config, user_agent(self.identity), cluster.watch_timeout_seconds + 30.0
         )
         self.standalone = StandaloneWriter(
-            self.client, kube.namespace, self.identity, min_interval_s=kube.lease_renew_min_s
+            self.client,
+            kube.namespace,
+            self.identity,
+            min_interval_s=cluster.lease_renew_min_seconds,
         )
         self.mirror = Mirror(
             store,
             self.client,
             self.stream,
             is_leader=lambda: self.elector.is_leader,
-            watch_timeout_s=kube.watch_timeout_s,
+            watch_timeout_s=cluster.watch_timeout_seconds,
             # A removed standalone host's Lease goes with its OllamaNode (leader only, once).
             on_removed=self.standalone.delete_lease,
         )

@@ -41,7 +41,7 @@ def format_event(event: dict[str, Any]) -> bytes:
 )
 async def stream_events(request: Request, state: StateDep) -> StreamingResponse:
     """Live node and model changes as they are committed (one event per change)."""
-    keepalive = state.settings.api.sse_keepalive_s
+    keepalive = state.settings.api.sse_keepalive_seconds
 
     async def stream() -> AsyncIterator[bytes]:
         async with state.bus.subscribe() as queue:
