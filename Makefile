@@ -12,10 +12,9 @@ FRONTEND := frontend
 PNPM   := .tools/bin/pnpm
 FRONTEND_STAMP := $(FRONTEND)/node_modules/.installed-stamp
 # Python coverage floor (percent of lines, all of obt.*); the dashboard's floors are `thresholds` in
-# frontend/vite.config.ts. Measured 2026-12-03 on tests/core + tests/agent + tests/operator alone:
-# 73.9 % (core 81 %, agent 90 %, operator 89 %, api 55 %); the full suite adds the API, chart and
-# e2e tiers and can only cover more, so 72 is a safe lower bound until a full run sets it higher.
-PY_COV_FLOOR ?= 72
+# frontend/vite.config.ts. The full suite (CI=true make test, 2026-12-03) reached 88.4 %; the floor
+# sits just under it. Code run only in subprocesses (real `obt` processes) is not counted.
+PY_COV_FLOOR ?= 86
 HOST   ?= 127.0.0.1
 PORT   ?= 8881
 # The dashboard's package manager, for the scripts `make generate` runs.
