@@ -238,6 +238,7 @@ async function measure(browser, base, expectedRows, route, gpuOrder) {
 }
 
 async function main() {
+	const loadAtStart = (await import('node:os')).loadavg().map((x) => Math.round(x * 100) / 100);
 	const size = bundle();
 	console.log('Production bundle (frontend/build, gzip -9):');
 	console.log(`  JS   ${kib(size.jsGzip)} gzip (${kib(size.jsRaw)} raw)`);
@@ -380,6 +381,7 @@ async function main() {
 			nodes: total,
 			runs: RUNS,
 			settleMs: SETTLE_MS,
+			loadAverageAtStart: loadAtStart,
 			firstVisit: Object.fromEntries(builds.map((b) => [b.name, b.firstVisit])),
 			scenarios: summary
 		};
