@@ -364,7 +364,7 @@ async function main() {
 		const summary = {};
 		for (const [key, r] of Object.entries(results)) {
 			const m = {
-				rows: scenarios.find((s) => key.startsWith(s.name)).rows,
+				rows: scenarios.find((s) => key === s.name || key.startsWith(`${s.name} `)).rows,
 				toRowsMs: median(r.map((x) => x.toRows)),
 				renderMs: median(r.map((x) => x.render)),
 				resortMs: median(r.map((x) => x.resort)),
