@@ -19,6 +19,8 @@
 //                 response's end and the app's 'obt:list-data' mark, for builds that set it)
 //   re-sort       click on the Node header (reversed order) -> reversed rows in the DOM
 //   re-sort GPUs  then a click on the GPUs header (an order nobody prefetched) -> rows in order
+// each twice: when the rows are in the DOM (checked at an animation frame, before that frame's
+// style/layout/paint, as the earlier runs measured), and when that frame has been painted.
 // Both clicks come after the page settled (SETTLE_MS, default 1,000 ms after the rows: a person
 // reads before clicking), dispatched in the page (element.click()), so Playwright's
 // actionability checks are not counted.
@@ -171,14 +173,29 @@ async function initialLoad(browser, base, expectedRows) {
 }
 
 // --- one page load -----------------------------------------------------------------------
-// Resolves with performance.now() in the page at the first animation frame where `check` holds.
+// Resolves, in the page's clock (performance.now()), with `dom`: the first animation frame where
+// `check` holds (the rows are in the DOM; that frame's style, layout and paint still to come), and
+// `painted`: the end of that frame's rendering (a message posted from the frame callback runs
+// after the frame's layout and paint).
 async function frameWhen(page, check, arg) {
-	const handle = await page.waitForFunction(
-		({ check, arg }) => (new Function('arg', `return (${check})(arg)`)(arg) ? performance.now() : false),
-		{ check: check.toString(), arg },
-		{ polling: 'raf', timeout: 120_000 }
+	return page.evaluate(
+		({ check, arg }) =>
+			new Promise((ok, fail) => {
+				const test = new Function('arg', `return (${check})(arg)`);
+				const start = performance.now();
+				const tick = () => {
+					if (test(arg)) {
+						const dom = performance.now();
+						const channel = new MessageChannel();
+						channel.port1.onmessage = () => ok({ dom, painted: performance.now() });
+						channel.port2.postMessage(0);
+					} else if (performance.now() - start > 120_000) fail(new Error('rows did not come'));
+					else requestAnimationFrame(tick);
+				};
+				requestAnimationFrame(tick);
+			}),
+		{ check: check.toString(), arg }
 	);
-	return handle.jsonValue();
 }
 
 const rowsIn = (n) => document.querySelectorAll('[data-testid="node-row"]').length >= n;
@@ -186,12 +203,15 @@ const rowsIn = (n) => document.querySelectorAll('[data-testid="node-row"]').leng
 // Click a column header inside the page and time it there: click -> `done` holds at a frame.
 async function clickAndTime(page, label, done, arg) {
 	const t0 = await page.evaluate((label) => {
-		const button = [...document.querySelectorAll('th button')].find((b) => b.textContent.trim().startsWith(label));
+		const button = [...document.querySelectorAll('th button')].find((b) =>
+			b.textContent.trim().startsWith(label)
+		);
 		const t = performance.now();
 		button.click();
 		return t;
 	}, label);
-	return (await frameWhen(page, done, arg)) - t0;
+	const at = await frameWhen(page, done, arg);
+	return { dom: at.dom - t0, painted: at.painted - t0 };
 }
 
 async function measure(browser, base, expectedRows, route, gpuOrder) {
@@ -205,14 +225,21 @@ async function measure(browser, base, expectedRows, route, gpuOrder) {
 	const rowsAt = await frameWhen(page, rowsIn, expectedRows);
 	const result = await page.evaluate((rowsAt) => {
 		// The first list request is the one shown (later ones are prefetches of other orders).
-		const list = performance.getEntriesByType('resource').find((e) => e.name.includes('/api/v1/nodes?'));
+		const list = performance
+			.getEntriesByType('resource')
+			.find((e) => e.name.includes('/api/v1/nodes?'));
 		const mark = performance.getEntriesByName('obt:list-data')[0];
 		const dataAt = Math.max(list ? list.responseEnd : NaN, mark ? mark.startTime : -Infinity);
-		return { toRows: rowsAt, render: rowsAt - dataAt };
+		return {
+			toRows: rowsAt.dom,
+			toRowsPainted: rowsAt.painted,
+			render: rowsAt.dom - dataAt,
+			renderPainted: rowsAt.painted - dataAt
+		};
 	}, rowsAt);
 	await page.waitForTimeout(SETTLE_MS);
 	// Re-sort: every row replaced in place (same count, reversed order).
-	result.resort = await clickAndTime(
+	const resort = await clickAndTime(
 		page,
 		'Node',
 		(n) => {
@@ -224,7 +251,7 @@ async function measure(browser, base, expectedRows, route, gpuOrder) {
 	await page.waitForTimeout(SETTLE_MS);
 	// An order nobody prefetched: the GPUs column, ascending; done when the rows are the names
 	// the API gives for that order (fetched by the bench beforehand).
-	result.resortCold = await clickAndTime(
+	const cold = await clickAndTime(
 		page,
 		'GPUs',
 		(names) => {
@@ -233,6 +260,12 @@ async function measure(browser, base, expectedRows, route, gpuOrder) {
 		},
 		gpuOrder
 	);
+	Object.assign(result, {
+		resort: resort.dom,
+		resortPainted: resort.painted,
+		resortCold: cold.dom,
+		resortColdPainted: cold.painted
+	});
 	await context.close();
 	return result;
 }
@@ -361,6 +394,7 @@ async function main() {
 
 		console.log(`\nFleet table, ${total} nodes, Debian chromium headless, median of ${RUNS} loads:`);
 		console.log('  scenario                  rows   to rows (ms)   render (ms)   re-sort (ms)   re-sort GPUs (ms)');
+		console.log('  (in the DOM at a frame / that frame painted)');
 		const summary = {};
 		for (const [key, r] of Object.entries(results)) {
 			const m = {
@@ -369,11 +403,19 @@ async function main() {
 				renderMs: median(r.map((x) => x.render)),
 				resortMs: median(r.map((x) => x.resort)),
 				resortColdMs: median(r.map((x) => x.resortCold)),
+				painted: {
+					toRowsMs: median(r.map((x) => x.toRowsPainted)),
+					renderMs: median(r.map((x) => x.renderPainted)),
+					resortMs: median(r.map((x) => x.resortPainted)),
+					resortColdMs: median(r.map((x) => x.resortColdPainted))
+				},
 				each: r.map((x) => Object.fromEntries(Object.entries(x).map(([k, v]) => [k, Math.round(v * 10) / 10])))
 			};
 			summary[key] = m;
+			const f = (a, b) => `${a.toFixed(0)} / ${b.toFixed(0)}`.padStart(b > 999 ? 13 : 11);
+			const p = m.painted;
 			console.log(
-				`  ${key.padEnd(24)} ${String(m.rows).padStart(5)}   ${m.toRowsMs.toFixed(0).padStart(12)}   ${m.renderMs.toFixed(0).padStart(11)}   ${m.resortMs.toFixed(0).padStart(12)}   ${m.resortColdMs.toFixed(0).padStart(17)}`
+				`  ${key.padEnd(24)} ${String(m.rows).padStart(5)}  ${f(m.toRowsMs, p.toRowsMs)}   ${f(m.renderMs, p.renderMs)}   ${f(m.resortMs, p.resortMs)}   ${f(m.resortColdMs, p.resortColdMs)}`
 			);
 		}
 		const figures = {
