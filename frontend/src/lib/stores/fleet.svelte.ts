@@ -33,8 +33,9 @@ const MIN_FLUSH_INTERVAL_MS = 1000;
 // Pages already seen or prefetched, answered from memory at once and then revalidated
 // (stale-while-revalidate). Any live event empties it: the fleet changed.
 const CACHE_PAGES = 8;
-// After a page shows, fetch the orders/pages a person most likely asks for next.
-const PREFETCH_DELAY_MS = 50;
+// After a page shows, fetch the orders/pages a person most likely asks for next; a little later,
+// so that the requests do not compete with painting the rows.
+const PREFETCH_DELAY_MS = 300;
 
 /**
  * The fleet page's state: the query (search, filters, sort, page), the page of rows the server
