@@ -128,6 +128,118 @@ describe('FleetStore', () => {
 	});
 });
 
+describe('FleetStore page cache and prefetch', () => {
+	// Rows named after the query, so a test can tell which answer is shown.
+	function sortedApi() {
+		const answer = (query: NodeQuery = {}) => ({
+			items: [makeNode({ name: `${query.sort ?? 'name'}@${query.offset ?? 0}` })],
+			total: 120,
+			limit: query.limit ?? 50,
+			offset: query.offset ?? 0
+		});
+		const api = {
+			listNodes: vi.fn(async (query: NodeQuery = {}) => answer(query)),
+			getNode: vi.fn(async (name: string) => makeDetail({ name })),
+			getFleetSummary: vi.fn(async () => makeSummary())
+		};
+		return { api: api as unknown as FleetApi & typeof api, answer };
+	}
+	const sorts = (api: { listNodes: { mock: { calls: unknown[][] } } }) =>
+		api.listNodes.mock.calls.map(([q]) => `${(q as NodeQuery).sort}@${(q as NodeQuery).offset}`);
+
+	it('prefetches the other order of the sorted column and the next page', async () => {
+		const { api } = sortedApi();
+		const store = new FleetStore(api);
+		await store.setQuery({ sort: 'gpus' });
+		await vi.waitFor(() => expect(sorts(api)).toEqual(['gpus@0', '-gpus@0', 'gpus@50']));
+	});
+
+	it('shows a prefetched order at once on the click, then revalidates it', async () => {
+		const { api, answer } = sortedApi();
+		const store = new FleetStore(api);
+		await store.setQuery({ sort: 'gpus' });
+		await vi.waitFor(() => expect(api.listNodes).toHaveBeenCalledTimes(3));
+		let release: (value: ReturnType<typeof answer>) => void = () => {};
+		api.listNodes.mockImplementationOnce(() => new Promise((ok) => (release = ok)));
+		const clicked = store.setQuery({ sort: '-gpus' });
+		// Before the server answered: the rows are the prefetched ones, no loading indicator.
+		expect(store.items.map((n) => n.name)).toEqual(['-gpus@0']);
+		expect(store.loading).toBe(false);
+		expect(api.listNodes).toHaveBeenLastCalledWith(
+			expect.objectContaining({ sort: '-gpus', offset: 0 }),
+			expect.any(AbortSignal)
+		);
+		// The revalidation's answer wins when it differs.
+		release({ ...answer({ sort: '-gpus' }), items: [makeNode({ name: 'changed' })] });
+		await clicked;
+		expect(store.items.map((n) => n.name)).toEqual(['changed']);
+	});
+
+	it('forgets cached pages when a live event says the fleet changed', async () => {
+		const { api } = sortedApi();
+		const store = new FleetStore(api);
+		await store.setQuery({ sort: 'gpus' });
+		await vi.waitFor(() => expect(api.listNodes).toHaveBeenCalledTimes(3));
+		store.handleEvent({ type: 'node.upserted', name: 'gpus@0', phase: 'NotReady' });
+		let release: () => void = () => {};
+		api.listNodes.mockImplementationOnce(
+			() =>
+				new Promise(
+					(ok) =>
+						(release = () =>
+							ok({ items: [makeNode({ name: 'fresh' })], total: 1, limit: 50, offset: 0 })) as never
+				) as never
+		);
+		const clicked = store.setQuery({ sort: '-gpus' });
+		expect(store.items.map((n) => n.name)).toEqual(['gpus@0']); // not the stale prefetch
+		expect(store.loading).toBe(true);
+		release();
+		await clicked;
+		expect(store.items.map((n) => n.name)).toEqual(['fresh']);
+		store.dispose();
+	});
+
+	it('takes the requests app.html started for the same query instead of asking again', async () => {
+		const { api, answer } = sortedApi();
+		window.__obtEarly = {
+			key: '',
+			list: Promise.resolve({ ...answer(), items: [makeNode({ name: 'early' })] }),
+			summary: Promise.resolve(makeSummary({ gpus: 7 }))
+		};
+		const store = new FleetStore(api, { subscribe: () => () => {} } as never);
+		const stop = store.start({ sort: 'name', limit: 50, offset: 0 });
+		await vi.waitFor(() => expect(store.items.map((n) => n.name)).toEqual(['early']));
+		await vi.waitFor(() => expect(store.summary?.gpus).toBe(7));
+		expect(api.getFleetSummary).not.toHaveBeenCalled();
+		expect(window.__obtEarly).toBeUndefined();
+		stop();
+	});
+
+	it('asks the API itself when the early requests were for another query or failed', async () => {
+		const { api } = sortedApi();
+		window.__obtEarly = {
+			key: 'sort=-gpus',
+			list: Promise.resolve(null),
+			summary: Promise.resolve(null)
+		};
+		const store = new FleetStore(api, { subscribe: () => () => {} } as never);
+		const stop = store.start({ sort: 'name', limit: 50, offset: 0 });
+		await vi.waitFor(() => expect(store.items.map((n) => n.name)).toEqual(['name@0']));
+		stop();
+		const failing = sortedApi();
+		window.__obtEarly = {
+			key: '',
+			list: Promise.reject(new Error('HTTP 503')),
+			summary: Promise.reject(new Error('HTTP 503'))
+		};
+		const again = new FleetStore(failing.api, { subscribe: () => () => {} } as never);
+		const stopAgain = again.start({ sort: 'name', limit: 50, offset: 0 });
+		await vi.waitFor(() => expect(again.items.map((n) => n.name)).toEqual(['name@0']));
+		expect(failing.api.getFleetSummary).toHaveBeenCalledTimes(1);
+		stopAgain();
+	});
+});
+
 describe('pickListFields', () => {
 	it('keeps the list columns of a node detail and nothing else', () => {
 		const row = pickListFields(makeDetail({ name: 'x' }));

@@ -8,7 +8,8 @@ import {
 	type NodeListItem,
 	type NodeQuery
 } from '$lib/api';
-import { DEFAULT_PAGE_SIZE } from './fleetQuery';
+import { takeEarly } from '$lib/api/early';
+import { DEFAULT_PAGE_SIZE, queryToParams } from './fleetQuery';
 import { live as defaultLive, type LiveEvent, type LiveSource } from './live.svelte';
 
 export interface FleetApi {
@@ -16,6 +17,8 @@ export interface FleetApi {
 	getNode: typeof getNode;
 	getFleetSummary: typeof getFleetSummary;
 }
+
+type NodePage = Awaited<ReturnType<typeof listNodes>>;
 
 export { DEFAULT_PAGE_SIZE, queryFromParams, queryToParams } from './fleetQuery';
 
@@ -26,6 +29,12 @@ const MAX_ROW_FETCHES = 5;
 // At most one flush a second: with at most 5 rows + the summary that is under 400 requests a
 // minute, inside the API's default per-address limit (600/min) even while the fleet churns.
 const MIN_FLUSH_INTERVAL_MS = 1000;
+// Pages already seen or prefetched, answered from memory at once and then revalidated
+// (stale-while-revalidate). Any live event empties it: the fleet changed.
+const CACHE_PAGES = 8;
+// After a page shows, fetch the orders/pages a person most likely asks for next; a little later,
+// so that the requests do not compete with painting the rows.
+const PREFETCH_DELAY_MS = 300;
 
 /**
  * The fleet page's state: the query (search, filters, sort, page), the page of rows the server
@@ -34,7 +43,8 @@ const MIN_FLUSH_INTERVAL_MS = 1000;
  */
 export class FleetStore {
 	query = $state<NodeQuery>({ sort: 'name', limit: DEFAULT_PAGE_SIZE, offset: 0 });
-	items = $state<NodeListItem[]>([]);
+	// Raw: rows are replaced, never mutated, so no deep proxy per row and field.
+	items = $state.raw<NodeListItem[]>([]);
 	total = $state(0);
 	summary = $state<FleetSummary | null>(null);
 	loading = $state(false);
@@ -54,6 +64,14 @@ export class FleetStore {
 	private reloadPending = false;
 	private flushTimer: ReturnType<typeof setTimeout> | null = null;
 	private lastFlushAt = 0;
+	// eslint-disable-next-line svelte/prefer-svelte-reactivity -- a cache, never rendered
+	private cache = new Map<string, NodePage>();
+	// eslint-disable-next-line svelte/prefer-svelte-reactivity -- requests in flight, never rendered
+	private inflight = new Map<string, Promise<NodePage>>();
+	/** Bumped by every live event: answers to requests sent before it are not cached. */
+	private generation = 0;
+	private prefetchTimer: ReturnType<typeof setTimeout> | null = null;
+	private first = true;
 
 	constructor(
 		api: FleetApi = { listNodes, getNode, getFleetSummary },
@@ -70,7 +88,7 @@ export class FleetStore {
 	start(query?: NodeQuery): () => void {
 		untrack(() => {
 			if (query) this.query = query;
-			void this.load();
+			void this.load({ prefetch: true });
 		});
 		const unsubscribe = this.live.subscribe((event) => this.handleEvent(event));
 		const clock = setInterval(() => (this.now = Date.now()), 1000);
@@ -97,29 +115,40 @@ export class FleetStore {
 	/** Change search, filters or sort: back to the first page. */
 	async setQuery(change: Partial<NodeQuery>): Promise<void> {
 		this.query = { ...this.query, ...change, offset: change.offset ?? 0 };
-		await this.load({ summary: false });
+		await this.load({ summary: false, prefetch: true });
 	}
 
 	async goToPage(index: number): Promise<void> {
 		const limit = this.query.limit ?? DEFAULT_PAGE_SIZE;
 		const clamped = Math.max(0, Math.min(index, this.pageCount - 1));
 		this.query = { ...this.query, offset: clamped * limit };
-		await this.load({ summary: false });
+		await this.load({ summary: false, prefetch: true });
 	}
 
 	/**
 	 * Fetch the page of rows for the query and, unless `summary` is false, the fleet-wide summary
 	 * (it does not depend on the query: a sort, filter or page change leaves it as it is).
+	 * A page already in the cache shows at once and is revalidated; `prefetch` then fetches the
+	 * likely next pages (the current column's other order, the next page) in the background.
 	 */
-	async load({ summary: withSummary = true }: { summary?: boolean } = {}): Promise<void> {
+	async load({
+		summary: withSummary = true,
+		prefetch = false
+	}: { summary?: boolean; prefetch?: boolean } = {}): Promise<void> {
 		this.controller?.abort();
 		const controller = new AbortController();
 		this.controller = controller;
-		this.loading = true;
+		const query = $state.snapshot(this.query) as NodeQuery;
+		const key = cacheKey(query);
+		const cached = this.cache.get(key);
+		if (cached) this.show(cached);
+		this.loading = !cached;
+		const early = this.first ? takeEarly<FleetSummary, NodePage>(key) : undefined;
+		this.first = false;
 		// The summary is fetched alongside but never holds the rows back.
 		const summary = withSummary
-			? this.api
-					.getFleetSummary(controller.signal)
+			? (early?.summary ?? Promise.reject(new Error('not preloaded')))
+					.catch(() => this.api.getFleetSummary(controller.signal))
 					.then((value) => {
 						if (!controller.signal.aborted) this.summary = value;
 					})
@@ -128,15 +157,17 @@ export class FleetStore {
 					})
 			: Promise.resolve();
 		try {
-			const page = await this.api.listNodes(
-				$state.snapshot(this.query) as NodeQuery,
-				controller.signal
-			);
+			const generation = this.generation;
+			const page = await (early?.list
+				? early.list.catch(() => this.api.listNodes(query, controller.signal))
+				: (this.inflight.get(key) ?? this.api.listNodes(query, controller.signal)));
 			if (controller.signal.aborted) return;
-			this.items = page.items;
-			this.total = page.total;
+			// For bench/dashboard.mjs: when the rows' data reached the app ("render" starts here).
+			performance.mark?.('obt:list-data');
+			if (generation === this.generation) this.remember(key, page);
+			this.show(page);
 			this.error = null;
-			this.loaded = true;
+			if (prefetch) this.schedulePrefetch();
 			await summary;
 		} catch (err) {
 			if (controller.signal.aborted) return;
@@ -149,8 +180,63 @@ export class FleetStore {
 		}
 	}
 
+	/** Show a page of rows, leaving the rows as they are when nothing changed. */
+	private show(page: NodePage): void {
+		if (this.total !== page.total) this.total = page.total;
+		if (!this.loaded || !samePage(this.items, page.items)) this.items = page.items;
+		this.loaded = true;
+	}
+
+	private remember(key: string, page: NodePage): void {
+		this.cache.delete(key);
+		this.cache.set(key, page);
+		while (this.cache.size > CACHE_PAGES) this.cache.delete(this.cache.keys().next().value!);
+	}
+
+	/** The current column in the other order and the next page, unless already at hand. */
+	private schedulePrefetch(): void {
+		if (this.prefetchTimer) clearTimeout(this.prefetchTimer);
+		this.prefetchTimer = setTimeout(() => {
+			this.prefetchTimer = null;
+			const query = $state.snapshot(this.query) as NodeQuery;
+			const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+			const sort = query.sort ?? 'name';
+			const reversed = (sort.startsWith('-') ? sort.slice(1) : `-${sort}`) as NodeQuery['sort'];
+			const next: NodeQuery[] = [{ ...query, sort: reversed, offset: 0 }];
+			if ((query.offset ?? 0) + limit < this.total)
+				next.push({ ...query, offset: (query.offset ?? 0) + limit });
+			for (const q of next) this.prefetchPage(q);
+		}, PREFETCH_DELAY_MS);
+	}
+
+	private prefetchPage(query: NodeQuery): void {
+		const key = cacheKey(query);
+		if (this.cache.has(key) || this.inflight.has(key)) return;
+		const generation = this.generation;
+		const request = this.api.listNodes(query);
+		this.inflight.set(key, request);
+		request
+			.then((page) => {
+				if (generation === this.generation) this.remember(key, page);
+			})
+			.catch(() => {
+				/* a prefetch that fails costs nothing: the click asks the server itself */
+			})
+			.finally(() => {
+				if (this.inflight.get(key) === request) this.inflight.delete(key);
+			});
+	}
+
+	/** Forget every cached page: a live event says the fleet changed. */
+	private invalidate(): void {
+		this.generation++;
+		this.cache.clear();
+		this.inflight.clear();
+	}
+
 	/** Feed a live event: rows on this page change in place, anything else reloads quietly. */
 	handleEvent(event: LiveEvent): void {
+		this.invalidate();
 		if (event.type === 'node.upserted' && event.name && !event.created) {
 			if (this.items.some((n) => n.name === event.name)) this.pendingRows.add(event.name);
 			else this.reloadPending = true; // it may now match the filters, or its sort key moved
@@ -212,9 +298,21 @@ export class FleetStore {
 
 	dispose(): void {
 		this.controller?.abort();
+		if (this.prefetchTimer) clearTimeout(this.prefetchTimer);
+		this.prefetchTimer = null;
+		this.invalidate();
 		if (this.flushTimer) clearTimeout(this.flushTimer);
 		this.flushTimer = null;
 	}
+}
+
+/** The cache key of a query: its URL parameters, page size and offset included. */
+function cacheKey(query: NodeQuery): string {
+	return queryToParams(query).toString();
+}
+
+function samePage(a: NodeListItem[], b: NodeListItem[]): boolean {
+	return a.length === b.length && JSON.stringify(a) === JSON.stringify(b);
 }
 
 const LIST_FIELDS: (keyof NodeListItem)[] = [
