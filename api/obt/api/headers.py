@@ -41,14 +41,19 @@ def _source(text: bytes) -> str:
 
 
 def inline_hashes(root: Path) -> list[str]:
-    """CSP sources ('sha256-...') of the inline scripts and of the style attributes in the
-    built HTML under `root` (SvelteKit's shell: a theme script, the bootstrap script and a
-    `<div style="display: contents">`)."""
+    """CSP sources ('sha256-...') of the inline scripts and of the static style attributes in
+    the build under `root`: SvelteKit's shell has a theme script, the bootstrap script and a
+    `<div style="display: contents">`; its root component's template has the route announcer's
+    `style="position: absolute; ..."`. Style attributes set at run time are not allowed (set
+    styles through CSSOM, as VramBar does)."""
     hashes: set[str] = set()
     for page in sorted(root.glob("*.html")):
         html = page.read_bytes()
         hashes.update(_source(body) for body in _INLINE_SCRIPT.findall(html) if body.strip())
         hashes.update("style:" + _source(a or b) for a, b in _STYLE_ATTR.findall(html))
+    for script in sorted(root.glob("_app/**/*.js")):
+        templates = script.read_bytes()
+        hashes.update("style:" + _source(a or b) for a, b in _STYLE_ATTR.findall(templates))
     return sorted(hashes)
 
 
