@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from obt.api.deps import StateDep
 from obt.api.events.bus import CLOSE, StreamSlots
+from obt.api.schemas import VALIDATION_RESPONSES, Problem
 
 router = APIRouter(tags=["events"])
 
@@ -55,7 +56,11 @@ class _SlotStream(StreamingResponse):
             "`resync` means events may have been missed: refetch what is shown.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        429: {"description": "Too many open streams from this address or in total."},
+        429: {
+            "model": Problem,
+            "description": "Too many open streams from this address or in total.",
+        },
+        **VALIDATION_RESPONSES,
     },
 )
 async def stream_events(
