@@ -68,6 +68,14 @@ async def seed_nodes(_: AdminDep, body: SeedRequest, state: StateDep) -> SeedRes
     return SeedResult(names=names, changed=changed)
 
 
+@demo_router.post("/events/drop", status_code=204, include_in_schema=False)
+async def drop_event_streams(_: AdminDep, state: StateDep) -> Response:
+    """Test hook (demo mode only): end every open live-event stream, as a lost connection would;
+    browsers reconnect with Last-Event-ID (the dashboard's resume test)."""
+    state.bus.drop_streams()
+    return Response(status_code=204)
+
+
 @router.delete(
     "/nodes/{name}",
     operation_id="deleteNode",

@@ -21,6 +21,7 @@ from obt.api.db.engine import is_sqlite, make_engine, make_sessionmaker, migrate
 from obt.api.events.bus import EventBus, PgListener, asyncpg_dsn
 from obt.api.events.router import router as events_router
 from obt.api.fleet.router import router as fleet_router
+from obt.api.headers import SecurityHeaders, inline_hashes
 from obt.api.health import router as health_router
 from obt.api.nodes.router import router as nodes_router
 from obt.api.nodes.store import NodeStore
@@ -42,7 +43,7 @@ class _ObtApi(FastAPI):
     layers, the exception middleware); everything else takes the full stack. The documented
     route in agents/router.py stays for OpenAPI and answers alike."""
 
-    heartbeat: GuardMiddleware | None = None
+    heartbeat: SecurityHeaders | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -85,7 +86,7 @@ def create_app(
         )
         await migrate(engine)
         sessions = make_sessionmaker(engine)
-        bus = EventBus()
+        bus = EventBus(settings.api.events.buffer_size)
         listener = None
         if not is_sqlite(settings.database.url):
             listener = PgListener(asyncpg_dsn(settings.database.url), bus)
@@ -174,10 +175,14 @@ def create_app(
         )
 
     app.add_middleware(GuardMiddleware, settings=settings, limiter=limiter)
+    # The dashboard shell's inline scripts are allowed by their hashes (headers.py).
+    hashes = inline_hashes(dashboard) if isinstance(dashboard, Path) else []
+    app.add_middleware(SecurityHeaders, hashes=hashes)
     # Heartbeats skip FastAPI's middleware stack altogether (see _ObtApi): the same guard (body
-    # limit, per-address rate) in front of the fast path, nothing else.
-    app.heartbeat = GuardMiddleware(
-        HeartbeatFastPath(app.full_stack), settings=settings, limiter=limiter
+    # limit, per-address rate) and security headers in front of the fast path, nothing else.
+    app.heartbeat = SecurityHeaders(
+        GuardMiddleware(HeartbeatFastPath(app.full_stack), settings=settings, limiter=limiter),
+        hashes=hashes,
     )
     if dashboard is not False:
         from obt.api.static import mount_dashboard

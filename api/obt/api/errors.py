@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -41,5 +44,41 @@ async def validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=422, content=validation_problem(exc.errors()))
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document declares for this path. Starlette's 405 names only the
+    methods of the first route that matched the path, but a path may be served by several (GET
+    and DELETE of /api/v1/nodes/{name} live in different routers)."""
+    app = request.app
+    table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = []
+        for template, operations in app.openapi().get("paths", {}).items():
+            pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+            table.append((re.compile(f"^{pattern}$"), sorted(m.upper() for m in operations)))
+        app.state.allow_table = table
+    path = request.url.path
+    return sorted({m for pattern, methods in table if pattern.match(path) for m in methods})
+
+
+async def http_error(request: Request, exc: Exception) -> Any:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        documented = allowed_methods(request)
+        headers = getattr(exc, "headers", None) or {}
+        allow = ", ".join(documented) if documented else headers.get("Allow", "")
+        return JSONResponse(
+            status_code=405,
+            content={"detail": f"method {request.method} not allowed here; allowed: {allow}"},
+            headers={"Allow": allow},
+        )
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        # FastAPI's answer to a body that is not JSON at all (e.g. not UTF-8): the documented
+        # 422, naming the body.
+        problem = [{"loc": ["body"], "msg": "not valid JSON", "type": "json_invalid"}]
+        return JSONResponse(status_code=422, content=validation_problem(problem))
+    return await http_exception_handler(request, exc)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)

@@ -9,6 +9,10 @@ from pydantic.alias_generators import to_camel
 
 T = TypeVar("T")
 
+# The largest integer the database stores (BIGINT): query numbers above it answer 422, not an
+# overflow inside the driver.
+INT64_MAX = 2**63 - 1
+
 
 class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)

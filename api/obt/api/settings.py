@@ -57,6 +57,26 @@ class ClusterGroup(BaseModel):
     )
 
 
+class EventsGroup(BaseModel):
+    """Live events (/api/v1/events): resume buffer and stream caps (OBT_API__EVENTS__<NAME>)."""
+
+    buffer_size: int = Field(
+        1000,
+        ge=0,
+        description="Recent events kept for clients that reconnect with Last-Event-ID; one that "
+        "missed more than this gets `resync` (0: always resync).",
+    )
+    max_streams_per_client: int = Field(
+        16, ge=1, description="Open event streams one client address may hold (429 above)."
+    )
+    max_streams: int = Field(
+        1000, ge=1, description="Open event streams in total per replica (429 above)."
+    )
+    retry_after_seconds: int = Field(
+        30, ge=1, description="Retry-After sent with a 429 for too many streams."
+    )
+
+
 class ApiGroup(BaseModel):
     host: str = Field("0.0.0.0", description="Address uvicorn binds in cluster mode.")
     port: int = Field(8881, ge=1, le=65535, description="Port uvicorn binds.")
@@ -98,6 +118,9 @@ class ApiGroup(BaseModel):
         "OBT_OPERATOR__LIVENESS__<NAME>. Unused in cluster mode, where the operator judges.",
     )
     sse_keepalive_seconds: float = Field(15.0, gt=0, description="SSE comment sent when idle.")
+    events: EventsGroup = Field(
+        default_factory=EventsGroup, description="Live events: resume buffer, stream caps."
+    )
     cluster: ClusterGroup = Field(
         default_factory=ClusterGroup, description="Cluster mode (Kubernetes)."
     )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 from obt.api.catalogue import service
 from obt.api.catalogue.schemas import ModelDetail, ModelPage, ModelSort, Placement
 from obt.api.deps import SessionDep
-from obt.api.schemas import VALIDATION_RESPONSES, Problem
+from obt.api.schemas import INT64_MAX, VALIDATION_RESPONSES, Problem
 from obt.core.model_names import normalize_model_name
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"], responses=VALIDATION_RESPONSES)
@@ -23,7 +23,7 @@ async def list_models(
     ] = None,
     sort: Annotated[ModelSort, Query(description="Sort key; '-' for descending.")] = "name",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
 ) -> ModelPage:
     """The fleet's models grouped by name and digest, with how many nodes have / run each."""
     items, total = await service.list_models(session, search, sort, limit, offset)
@@ -51,6 +51,7 @@ async def get_placement(
         Query(
             alias="requiredBytes",
             ge=0,
+            le=INT64_MAX,
             description="Override the memory needed (default: its size).",
         ),
     ] = None,

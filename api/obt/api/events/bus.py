@@ -3,6 +3,13 @@
 On SQLite (one process) writers call `deliver` after commit. On PostgreSQL writers issue
 `pg_notify` inside their transaction, so the notification leaves only if the transaction
 commits, and every replica (this one included) receives it through `PgListener`.
+
+Every event gets an id `<epoch>-<n>`: `epoch` names this process (random at start), `n` counts
+up. The bus keeps the last `buffer_size` events so that a browser reconnecting with
+`Last-Event-ID` gets what it missed (`replay`). Ids mean nothing to another replica or to this one
+after a restart: a Last-Event-ID from another epoch, or older than the buffer, gets `resync` (the
+client reloads what it shows). Behind a load balancer with several replicas, a reconnect that
+lands on another replica therefore resyncs; one that lands on the same replica catches up.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ import contextlib
 import itertools
 import json
 import logging
+import secrets
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -21,13 +30,78 @@ CHANNEL = "obt_events"
 # Slow browsers must not hold memory without bound: past this many queued events they are
 # told to resync (a "resync" event) and their queue is dropped.
 MAX_QUEUE = 1000
+# Put in a subscriber's queue to end its stream (EventBus.drop_streams).
+CLOSE: dict[str, Any] = {"type": "close"}
+
+
+class StreamSlots:
+    """Open streams per client address and in total: a stream takes a slot before its response
+    starts and gives it back however it ends."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.by_client: dict[str, int] = {}
+
+    def take(self, client: str, per_client: int, total: int) -> str | None:
+        """None when taken, else why not."""
+        if self.total >= total:
+            return (
+                f"too many live-event streams on this server ({total}, "
+                "OBT_API__EVENTS__MAX_STREAMS)"
+            )
+        held = self.by_client.get(client, 0)
+        if held >= per_client:
+            return (
+                f"too many live-event streams from this address ({per_client}, "
+                "OBT_API__EVENTS__MAX_STREAMS_PER_CLIENT)"
+            )
+        self.total += 1
+        self.by_client[client] = held + 1
+        return None
+
+    def give(self, client: str) -> None:
+        self.total -= 1
+        left = self.by_client.get(client, 1) - 1
+        if left > 0:
+            self.by_client[client] = left
+        else:
+            self.by_client.pop(client, None)
 
 
 class EventBus:
-    def __init__(self) -> None:
+    def __init__(self, buffer_size: int = 1000) -> None:
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self._ids = itertools.count(1)
+        self.epoch = secrets.token_hex(4)
+        self._recent: deque[dict[str, Any]] = deque(maxlen=max(0, buffer_size))
+        self._last_id = 0
+        self.streams = StreamSlots()
+
+    def resync_event(self) -> dict[str, Any]:
+        """`resync` for one client, carrying the latest id so that its next reconnect resumes."""
+        return {"type": "resync", "id": self._last_id}
+
+    def event_id(self, event: dict[str, Any]) -> str | None:
+        """The SSE id of an event this bus delivered (None for one without a number)."""
+        n = event.get("id")
+        return f"{self.epoch}-{n}" if isinstance(n, int) else None
+
+    def replay(self, last_event_id: str) -> list[dict[str, Any]] | None:
+        """Events after `last_event_id` (`<epoch>-<n>`), or None when they cannot be told: an id
+        from another process, a malformed one, or one older than the buffer (resync)."""
+        epoch, _, number = last_event_id.strip().partition("-")
+        if epoch != self.epoch or not number.isdigit():
+            return None
+        n = int(number)
+        if n > self._last_id:
+            return None
+        if n == self._last_id:
+            return []
+        oldest = self._recent[0]["id"] if self._recent else self._last_id + 1
+        if n + 1 < oldest:
+            return None  # what followed n fell out of the buffer
+        return [e for e in self._recent if e["id"] > n]
 
     def listen(self, listener: Callable[[dict[str, Any]], None]) -> None:
         """Call `listener` with every event, synchronously, before the SSE subscribers get it:
@@ -40,6 +114,9 @@ class EventBus:
 
     def deliver(self, event: dict[str, Any]) -> None:
         event = {**event, "id": next(self._ids)}
+        self._last_id = event["id"]
+        if self._recent.maxlen:
+            self._recent.append(event)
         for listener in self._listeners:
             try:
                 listener(event)
@@ -53,6 +130,11 @@ class EventBus:
                 queue.put_nowait({"type": "resync", "id": event["id"]})
             else:
                 queue.put_nowait(event)
+
+    def drop_streams(self) -> None:
+        """End every open stream (a test hook for lost connections)."""
+        for queue in list(self._subscribers):
+            queue.put_nowait(CLOSE)
 
     @contextlib.asynccontextmanager
     async def subscribe(self) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:

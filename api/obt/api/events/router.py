@@ -5,24 +5,40 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from obt.api.deps import StateDep
+from obt.api.events.bus import CLOSE, StreamSlots
+from obt.api.schemas import VALIDATION_RESPONSES, Problem
 
 router = APIRouter(tags=["events"])
 
 EVENT_TYPES = "node.upserted, node.deleted, models.changed, resync"
 
 
-def format_event(event: dict[str, Any]) -> bytes:
+def format_event(event: dict[str, Any], sse_id: str | None = None) -> bytes:
     lines = [f"event: {event.get('type', 'message')}"]
-    if "id" in event:
-        lines.append(f"id: {event['id']}")
+    if sse_id is not None:
+        lines.append(f"id: {sse_id}")
     lines.append("data: " + json.dumps(event, separators=(",", ":"), default=str))
     return ("\n".join(lines) + "\n\n").encode()
+
+
+class _SlotStream(StreamingResponse):
+    def __init__(self, content: Any, slots: StreamSlots, client: str, **kw: Any) -> None:
+        super().__init__(content, **kw)
+        self._slots = slots
+        self._client = client
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._slots.give(self._client)
 
 
 @router.get(
@@ -34,19 +50,49 @@ def format_event(event: dict[str, Any]) -> bytes:
             "description": "text/event-stream. Event types: "
             + EVENT_TYPES
             + ". `data` is JSON: {type, name, phase?, resourceVersion?, reason?, at, id}. "
+            "Each event has an SSE id; a client reconnecting with `Last-Event-ID` first gets "
+            "the events it missed, or `resync` when they are no longer kept (or the id is from "
+            "another replica or before a restart). "
             "`resync` means events may have been missed: refetch what is shown.",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
-        }
+        },
+        429: {
+            "model": Problem,
+            "description": "Too many open streams from this address or in total.",
+        },
+        **VALIDATION_RESPONSES,
     },
 )
-async def stream_events(request: Request, state: StateDep) -> StreamingResponse:
+async def stream_events(
+    request: Request,
+    state: StateDep,
+    last_event_id: Annotated[
+        str | None,
+        Header(description="The id of the last event received (browsers send it on reconnect)."),
+    ] = None,
+) -> StreamingResponse:
     """Live node and model changes as they are committed (one event per change)."""
     keepalive = state.settings.api.sse_keepalive_seconds
+    caps = state.settings.api.events
+    bus = state.bus
+    slots = bus.streams
+    client = request.client.host if request.client else "-"
+    refused = slots.take(client, caps.max_streams_per_client, caps.max_streams)
+    if refused:
+        raise HTTPException(429, refused, headers={"Retry-After": str(caps.retry_after_seconds)})
 
     async def stream() -> AsyncIterator[bytes]:
-        async with state.bus.subscribe() as queue:
+        async with bus.subscribe() as queue:
+            # Nothing awaits between subscribing and reading the buffer: no event falls between.
+            missed = bus.replay(last_event_id) if last_event_id else []
             # Sent at once so that clients (and tests) know the subscription is live.
             yield b": connected\nretry: 3000\n\n"
+            if missed is None:
+                resync = bus.resync_event()
+                yield format_event(resync, bus.event_id(resync))
+            else:
+                for event in missed:
+                    yield format_event(event, bus.event_id(event))
             while True:
                 try:
                     event = await asyncio.wait_for(queue.get(), timeout=keepalive)
@@ -55,10 +101,18 @@ async def stream_events(request: Request, state: StateDep) -> StreamingResponse:
                         return
                     yield b": keepalive\n\n"
                     continue
-                yield format_event(event)
+                if event is CLOSE:
+                    return
+                yield format_event(event, bus.event_id(event))
 
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    try:
+        return _SlotStream(
+            stream(),
+            slots,
+            client,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    except BaseException:
+        slots.give(client)
+        raise

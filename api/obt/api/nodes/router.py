@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 from obt.api.deps import SessionDep, StateDep
 from obt.api.nodes import service
 from obt.api.nodes.schemas import NodeDetail, NodePage, NodeSort, Phase, RemovedNode
-from obt.api.schemas import VALIDATION_RESPONSES, Problem
+from obt.api.schemas import INT64_MAX, VALIDATION_RESPONSES, Problem
 
 router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"], responses=VALIDATION_RESPONSES)
 
@@ -42,11 +42,17 @@ async def list_nodes(
         ),
     ] = None,
     min_vram_bytes: Annotated[
-        int | None, Query(alias="minVramBytes", ge=0, description="Total VRAM at least this.")
+        int | None,
+        Query(alias="minVramBytes", ge=0, le=INT64_MAX, description="Total VRAM at least this."),
     ] = None,
     min_free_vram_bytes: Annotated[
         int | None,
-        Query(alias="minFreeVramBytes", ge=0, description="VRAM not held by models at least this."),
+        Query(
+            alias="minFreeVramBytes",
+            ge=0,
+            le=INT64_MAX,
+            description="VRAM not held by models at least this.",
+        ),
     ] = None,
     source: Annotated[
         str | None, Query(pattern="^(daemonset|standalone)$", description="How the node reports.")
@@ -60,7 +66,7 @@ async def list_nodes(
     ] = None,
     sort: Annotated[NodeSort, Query(description="Sort key; '-' for descending.")] = "name",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
 ) -> NodePage:
     """Nodes matching a search and filters, sorted and paginated; `total` counts all matches."""
     q = service.NodeQuery(

@@ -1,3 +1,4 @@
+import { vi } from 'vitest';
 import { LiveConnection, type LiveEvent } from './live.svelte';
 
 /** The part of EventSource the connection uses, driven by the test. */
@@ -73,14 +74,36 @@ describe('LiveConnection', () => {
 		expect(events).toEqual([{ type: 'node.deleted', name: 'gone' }]);
 	});
 
-	it('shows reconnecting after a drop and asks pages to resync when back', () => {
+	it('shows reconnecting after a drop and leaves catching up to the server when back', () => {
 		const { conn, events, source } = connect();
 		source.open();
 		source.drop();
 		expect(conn.state).toBe('reconnecting');
 		source.open();
 		expect(conn.state).toBe('live');
+		// The browser resent Last-Event-ID: the server replays what was missed or says resync.
+		expect(events).toEqual([]);
+		source.send('resync', { type: 'resync' });
 		expect(events).toEqual([{ type: 'resync' }]);
+	});
+
+	it('resyncs when a new EventSource replaces one the browser gave up on', () => {
+		vi.useFakeTimers();
+		try {
+			const { conn, events, source } = connect();
+			source.open();
+			source.readyState = 2; // e.g. a 429: the browser does not retry
+			source.onerror?.();
+			expect(conn.state).toBe('reconnecting');
+			vi.advanceTimersByTime(3000);
+			const next = FakeSource.instances[1];
+			expect(next).toBeDefined();
+			next.open();
+			expect(conn.state).toBe('live');
+			expect(events).toEqual([{ type: 'resync' }]);
+		} finally {
+			vi.useRealTimers();
+		}
 	});
 
 	it('stops listening when unsubscribed and closes on stop', () => {

@@ -1,7 +1,9 @@
 /**
  * One EventSource on /api/v1/events shared by every page. The browser reconnects by itself after
- * a dropped connection; we only track what the person should see ("live" / "reconnecting") and
- * hand each event to the pages that listen.
+ * a dropped connection and sends Last-Event-ID: the server then replays what was missed, or sends
+ * `resync` when it no longer has it (pages reload). We only track what the person should see
+ * ("live" / "reconnecting") and hand each event to the pages that listen. When the browser gives
+ * up and we open a new EventSource, it has no Last-Event-ID: pages resync on its first open.
  */
 export type LiveState = 'connecting' | 'live' | 'reconnecting' | 'off';
 
@@ -38,14 +40,15 @@ export class LiveConnection {
 
 	start(): void {
 		if (this.source) return;
+		// A fresh EventSource after the browser gave up cannot resume: resync when it opens.
+		let fresh = this.state === 'reconnecting';
 		this.state = 'connecting';
 		const source = this.factory(this.url);
 		this.source = source;
 		source.onopen = () => {
-			// After a reconnect we may have missed changes: ask the pages to reload what they show.
-			const wasReconnecting = this.state === 'reconnecting';
 			this.state = 'live';
-			if (wasReconnecting) this.emit({ type: 'resync' });
+			if (fresh) this.emit({ type: 'resync' });
+			fresh = false;
 		};
 		source.onerror = () => {
 			this.state = source.readyState === 2 ? 'off' : 'reconnecting';

@@ -2202,14 +2202,35 @@ export type RevokeEnrollmentTokenResponse = RevokeEnrollmentTokenResponses[keyof
 
 export type StreamEventsData = {
     body?: never;
+    headers?: {
+        /**
+         * Last-Event-Id
+         *
+         * The id of the last event received (browsers send it on reconnect).
+         */
+        'last-event-id'?: string | null;
+    };
     path?: never;
     query?: never;
     url: '/api/v1/events';
 };
 
+export type StreamEventsErrors = {
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many open streams from this address or in total.
+     */
+    429: Problem;
+};
+
+export type StreamEventsError = StreamEventsErrors[keyof StreamEventsErrors];
+
 export type StreamEventsResponses = {
     /**
-     * text/event-stream. Event types: node.upserted, node.deleted, models.changed, resync. `data` is JSON: {type, name, phase?, resourceVersion?, reason?, at, id}. `resync` means events may have been missed: refetch what is shown.
+     * text/event-stream. Event types: node.upserted, node.deleted, models.changed, resync. `data` is JSON: {type, name, phase?, resourceVersion?, reason?, at, id}. Each event has an SSE id; a client reconnecting with `Last-Event-ID` first gets the events it missed, or `resync` when they are no longer kept (or the id is from another replica or before a restart). `resync` means events may have been missed: refetch what is shown.
      */
     200: string;
 };
