@@ -47,6 +47,7 @@ def cluster_settings(db_url: str, kube: KubeApiServer, identity: str, **extra: A
                 "per_ip_per_minute": 0,
                 "enroll_per_ip_per_minute": 0,
             },
+            "auth": {"anonymous_read": True},
         },
         kube={
             "enabled": True,

@@ -41,7 +41,7 @@ def test_token_lifetimes_parse_and_bad_ones_are_named() -> None:
     import click
     import pytest
 
-    from obt.cli.token import parse_duration
+    from obt.cli.enroll_token import parse_duration
 
     assert parse_duration("90") == 90
     assert parse_duration("15m") == 900
@@ -135,8 +135,9 @@ def test_obt_token_reads_the_admin_token_file_too(
 ) -> None:
     import click
 
-    from obt.cli.token import _admin_token
+    from obt.cli.client import need_token as _admin_token
 
+    monkeypatch.delenv("OBT_TOKEN", raising=False)
     monkeypatch.delenv("OBT_API__ADMIN_TOKEN", raising=False)
     (tmp_path / "t").write_text("from-the-file\n")
     monkeypatch.setenv("OBT_API__ADMIN_TOKEN_FILE", str(tmp_path / "t"))

@@ -8,12 +8,14 @@ e.g. `OBT_DATABASE__URL=postgresql+asyncpg://...`, `OBT_API__ADMIN_TOKEN=...`,
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
+from obt.api.auth.roles import Role
 from obt.core.liveness import LivenessConfig
 from obt.core.settings import ObtSettings
 
@@ -42,6 +44,70 @@ class RateLimit(BaseModel):
     enroll_per_ip_per_minute: int = Field(
         10, ge=0, description="Enrollment attempts per address per minute (guessing tokens)."
     )
+
+
+class ProxyAuth(BaseModel):
+    """Single sign-on through a reverse proxy (oauth2-proxy, Pomerium, an Ingress with external
+    auth) that puts the signed-in user and their groups in request headers."""
+
+    user_header: str | None = Field(
+        None,
+        description="Header holding the signed-in user (oauth2-proxy: X-Forwarded-User, or "
+        "X-Forwarded-Email). Unset: proxy sign-on is off.",
+    )
+    groups_header: str | None = Field(
+        None,
+        description="Header holding the user's groups, comma-separated (oauth2-proxy: "
+        "X-Forwarded-Groups).",
+    )
+    trusted: list[str] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs of the proxy (the direct peer address, not "
+        "X-Forwarded-For); the headers from any other address are ignored.",
+    )
+    group_roles: dict[str, Role] = Field(
+        default_factory=dict,
+        description='Group to role, JSON: {"obt-admins": "admin", "staff": "viewer"}; a user '
+        "in several groups gets the highest role.",
+    )
+    default_role: Role | None = Field(
+        None, description="Role of a proxy user in no mapped group (unset: refused, 403)."
+    )
+
+    @field_validator("trusted")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an address or CIDR (e.g. 10.0.0.5 or 10.0.0.0/8)"
+                ) from None
+        return value
+
+
+class AuthGroup(BaseModel):
+    """Who may read and act (OBT_API__AUTH__*; docs/api.md, "Access control")."""
+
+    anonymous_read: bool | None = Field(
+        None,
+        description="Let requests without a credential read (the viewer role). Unset: on for "
+        "`obt serve` bound to loopback, off everywhere else (`obt api`, the Helm chart).",
+    )
+    metrics_anonymous: bool = Field(
+        True, description="Serve /metrics without a credential (else the viewer role)."
+    )
+    session_ttl_seconds: int = Field(
+        12 * 3600, ge=60, description="Lifetime of a dashboard sign-in session."
+    )
+    failed_per_ip_per_minute: int = Field(
+        20,
+        ge=0,
+        description="Failed credential checks one address may make per minute before 429 "
+        "(0: unlimited).",
+    )
+    proxy: ProxyAuth = Field(default_factory=ProxyAuth, description="Proxy single sign-on.")
 
 
 class ApiGroup(BaseModel):
@@ -85,6 +151,7 @@ class ApiGroup(BaseModel):
         "OBT_LIVENESS__<NAME>. Unused in cluster mode, where the operator judges.",
     )
     sse_keepalive_s: float = Field(15.0, gt=0, description="SSE comment sent when idle.")
+    auth: AuthGroup = Field(default_factory=AuthGroup, description="Access control.")
 
     @model_validator(mode="before")
     @classmethod
