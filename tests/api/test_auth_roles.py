@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import ADMIN, Api, make_settings, served_api
+from tests.api.conftest import ADMIN, Api, empty_tables, make_settings, served_api
 from tests.api.test_agents import enroll
 
 RANK = {"viewer": 0, "operator": 1, "admin": 2}
@@ -99,13 +99,13 @@ async def call(client: httpx.AsyncClient, method: str, url: str, headers: dict[s
 
 @pytest.mark.parametrize("anonymous_read", [False, True], ids=["closed", "anonymous-read"])
 async def test_every_operation_answers_as_its_declared_role(
-    tmp_path: Path, anonymous_read: bool
+    db_url: str, anonymous_read: bool
 ) -> None:
     settings = make_settings(
-        f"sqlite+aiosqlite:///{tmp_path / 'obt.db'}",
-        auth={"anonymous_read": anonymous_read, "failed_per_ip_per_minute": 0},
+        db_url, auth={"anonymous_read": anonymous_read, "failed_per_ip_per_minute": 0}
     )
     async with served_api(settings) as api:
+        await empty_tables(api.state.engine)
         f = await fixtures(api)
         document = api.app.openapi()
         undeclared = []
