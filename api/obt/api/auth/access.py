@@ -110,7 +110,11 @@ def _refuse(request: Request, what: str, reason: str) -> HTTPException:
     per_minute = state.settings.api.auth.failed_per_ip_per_minute
     wait = state.limiter.hit(f"authfail:{address}", per_minute)
     if wait is not None:
-        state.auth.blocked_until[address] = time.monotonic() + wait
+        blocked = state.auth.blocked_until
+        if len(blocked) > 10_000:  # forget addresses whose wait is over
+            now = time.monotonic()
+            state.auth.blocked_until = blocked = {a: t for a, t in blocked.items() if t > now}
+        blocked[address] = time.monotonic() + wait
         detail, retry = rate_limited(wait, "address (too many failed credential checks)")
         return HTTPException(429, detail, headers={"Retry-After": retry})
     return HTTPException(401, f"{what}: {reason}", headers={"WWW-Authenticate": "Bearer"})
