@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyCookie, HTTPBearer
+from sqlalchemy import select
 
 from obt.api.auth import credentials
 from obt.api.auth.roles import ANONYMOUS, ANONYMOUS_VIEWER, Principal, Role
@@ -144,8 +145,6 @@ async def _from_session(request: Request, cookie: str) -> Principal:
     state = request.app.state.obt
     now = utcnow()
     async with state.sessions() as session:
-        from sqlalchemy import select
-
         row = (
             await session.execute(
                 select(AuthSession).where(AuthSession.secret_hash == hash_token(cookie))
