@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -16,6 +17,8 @@ from obt.api.agents.fastpath import HeartbeatFastPath
 from obt.api.agents.heartbeat import HEARTBEAT_PATH
 from obt.api.agents.ingest import AgentIngest
 from obt.api.agents.router import router as agents_router
+from obt.api.auth.access import AuthRuntime, collect_roles, document_roles
+from obt.api.auth.router import router as auth_router
 from obt.api.catalogue.router import router as catalogue_router
 from obt.api.db.engine import is_sqlite, make_engine, make_sessionmaker, migrate
 from obt.api.events.bus import EventBus, PgListener, asyncpg_dsn
@@ -43,6 +46,11 @@ class _ObtApi(FastAPI):
     route in agents/router.py stays for OpenAPI and answers alike."""
 
     heartbeat: GuardMiddleware | None = None
+    roles: dict[str, str] = {}
+
+    def openapi(self) -> dict[str, Any]:
+        """The document, with each operation's declared role (auth/access.py)."""
+        return document_roles(super().openapi(), self.roles)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -117,6 +125,7 @@ def create_app(
             store=store,
             ingest=ingest,
             limiter=limiter,
+            auth=AuthRuntime(settings),
             mirror=mirror,
         )
         app.state.obt = state
@@ -149,27 +158,29 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
-    for router in (
+    from obt.api.admin import demo_router
+    from obt.api.admin import router as admin_router
+
+    routers = [
         nodes_router,
         catalogue_router,
         fleet_router,
         agents_router,
         events_router,
         health_router,
-    ):
+        auth_router,
+        admin_router,
+        *([demo_router] if settings.api.demo else []),
+    ]
+    for router in routers:
         app.include_router(router)
-    from obt.api.admin import demo_router
-    from obt.api.admin import router as admin_router
-
-    app.include_router(admin_router)
-    if settings.api.demo:
-        app.include_router(demo_router)
+    app.roles = collect_roles(routers)
     if settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.api.cors_origins,
             allow_methods=["GET", "POST", "PUT", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"],
             max_age=600,
         )
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from obt.api.agents.ingest import AgentIngest
+    from obt.api.auth.access import AuthRuntime
     from obt.api.cluster.runtime import ClusterRuntime
     from obt.api.cluster.standalone import StandaloneWriter
     from obt.api.events.bus import EventBus
@@ -28,6 +29,7 @@ class AppState:
     bus: EventBus
     store: NodeStore
     ingest: AgentIngest
+    auth: AuthRuntime  # access control (auth/access.py)
     limiter: RateLimiter = field(default_factory=RateLimiter)
     ready: bool = False
     mirror: ClusterRuntime | None = None  # cluster mode: leader election + mirror

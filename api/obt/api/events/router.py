@@ -10,9 +10,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
+from obt.api.auth.access import require
+from obt.api.auth.roles import Role
 from obt.api.deps import StateDep
+from obt.api.schemas import DENIED
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], responses=DENIED, dependencies=[require(Role.viewer)])
 
 EVENT_TYPES = "node.upserted, node.deleted, models.changed, resync"
 

@@ -744,6 +744,22 @@ export type LoadedModel = {
 };
 
 /**
+ * Me
+ */
+export type Me = {
+    /**
+     * Anonymousread
+     *
+     * Anonymous requests may read (viewer).
+     */
+    anonymousRead: boolean;
+    /**
+     * None: anonymous.
+     */
+    principal?: PrincipalOut | null;
+};
+
+/**
  * MemoryInfo
  *
  * System memory.
@@ -1653,6 +1669,27 @@ export type PlacementNode = {
 };
 
 /**
+ * PrincipalOut
+ */
+export type PrincipalOut = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Kind
+     *
+     * anonymous, token, session, proxy or node.
+     */
+    kind: string;
+    /**
+     * Name
+     */
+    name: string;
+    role: Role | null;
+};
+
+/**
  * Problem
  */
 export type Problem = {
@@ -1781,6 +1818,11 @@ export type ReportAccepted = {
 };
 
 /**
+ * Role
+ */
+export type Role = 'viewer' | 'operator' | 'admin';
+
+/**
  * SeedRequest
  */
 export type SeedRequest = {
@@ -1833,6 +1875,35 @@ export type SeedResult = {
 };
 
 /**
+ * SessionCreate
+ */
+export type SessionCreate = {
+    /**
+     * Token
+     *
+     * An API token or the admin token.
+     */
+    token: string;
+};
+
+/**
+ * SessionCreated
+ */
+export type SessionCreated = {
+    /**
+     * Csrftoken
+     *
+     * Send it as X-CSRF-Token on state-changing requests (also cookie obt_csrf).
+     */
+    csrfToken: string;
+    /**
+     * Expiresat
+     */
+    expiresAt: string;
+    principal: PrincipalOut;
+};
+
+/**
  * Telemetry
  *
  * What a heartbeat carries beside the report digest.
@@ -1844,6 +1915,100 @@ export type Telemetry = {
      * Per-GPU figures, by index.
      */
     gpus?: Array<GpuTelemetry>;
+};
+
+/**
+ * TokenCreate
+ */
+export type TokenCreate = {
+    /**
+     * Description
+     *
+     * Who or what the token is for.
+     */
+    description?: string;
+    /**
+     * viewer, operator or admin.
+     */
+    role: Role;
+    /**
+     * Ttlseconds
+     *
+     * Lifetime; none: until revoked.
+     */
+    ttlSeconds?: number | null;
+};
+
+/**
+ * TokenCreated
+ */
+export type TokenCreated = {
+    /**
+     * Createdat
+     */
+    createdAt: string;
+    /**
+     * Description
+     */
+    description: string;
+    /**
+     * Expiresat
+     */
+    expiresAt: string | null;
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Lastusedat
+     *
+     * Last use (written at most once a minute).
+     */
+    lastUsedAt?: string | null;
+    /**
+     * Revokedat
+     */
+    revokedAt?: string | null;
+    role: Role;
+    /**
+     * Token
+     *
+     * The whole token: shown only in this response.
+     */
+    token: string;
+};
+
+/**
+ * TokenInfo
+ */
+export type TokenInfo = {
+    /**
+     * Createdat
+     */
+    createdAt: string;
+    /**
+     * Description
+     */
+    description: string;
+    /**
+     * Expiresat
+     */
+    expiresAt: string | null;
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Lastusedat
+     *
+     * Last use (written at most once a minute).
+     */
+    lastUsedAt?: string | null;
+    /**
+     * Revokedat
+     */
+    revokedAt?: string | null;
+    role: Role;
 };
 
 /**
@@ -1880,11 +2045,11 @@ export type DeleteNodeData = {
 
 export type DeleteNodeErrors = {
     /**
-     * Unauthorized
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
      */
     401: Problem;
     /**
-     * Forbidden
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
      */
     403: Problem;
     /**
@@ -1895,6 +2060,10 @@ export type DeleteNodeErrors = {
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type DeleteNodeError = DeleteNodeErrors[keyof DeleteNodeErrors];
@@ -1917,17 +2086,21 @@ export type SeedNodesData = {
 
 export type SeedNodesErrors = {
     /**
-     * Unauthorized
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
      */
     401: Problem;
     /**
-     * Forbidden
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
      */
     403: Problem;
     /**
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type SeedNodesError = SeedNodesErrors[keyof SeedNodesErrors];
@@ -2090,6 +2263,105 @@ export type PutAgentReportResponses = {
 
 export type PutAgentReportResponse = PutAgentReportResponses[keyof PutAgentReportResponses];
 
+export type GetMeData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/me';
+};
+
+export type GetMeErrors = {
+    /**
+     * No credential, or an unknown, expired or revoked one.
+     */
+    401: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type GetMeError = GetMeErrors[keyof GetMeErrors];
+
+export type GetMeResponses = {
+    /**
+     * Successful Response
+     */
+    200: Me;
+};
+
+export type GetMeResponse = GetMeResponses[keyof GetMeResponses];
+
+export type DeleteSessionData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/session';
+};
+
+export type DeleteSessionErrors = {
+    /**
+     * The CSRF check failed.
+     */
+    403: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+};
+
+export type DeleteSessionError = DeleteSessionErrors[keyof DeleteSessionErrors];
+
+export type DeleteSessionResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteSessionResponse = DeleteSessionResponses[keyof DeleteSessionResponses];
+
+export type CreateSessionData = {
+    body: SessionCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/session';
+};
+
+export type CreateSessionErrors = {
+    /**
+     * No credential, or an unknown, expired or revoked one.
+     */
+    401: Problem;
+    /**
+     * Cross-origin request, or a node token.
+     */
+    403: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type CreateSessionError = CreateSessionErrors[keyof CreateSessionErrors];
+
+export type CreateSessionResponses = {
+    /**
+     * Successful Response
+     */
+    200: SessionCreated;
+};
+
+export type CreateSessionResponse = CreateSessionResponses[keyof CreateSessionResponses];
+
 export type ListEnrollmentTokensData = {
     body?: never;
     path?: never;
@@ -2099,17 +2371,21 @@ export type ListEnrollmentTokensData = {
 
 export type ListEnrollmentTokensErrors = {
     /**
-     * Unauthorized
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
      */
     401: Problem;
     /**
-     * Forbidden
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
      */
     403: Problem;
     /**
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type ListEnrollmentTokensError = ListEnrollmentTokensErrors[keyof ListEnrollmentTokensErrors];
@@ -2134,17 +2410,21 @@ export type CreateEnrollmentTokenData = {
 
 export type CreateEnrollmentTokenErrors = {
     /**
-     * Unauthorized
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
      */
     401: Problem;
     /**
-     * Forbidden
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
      */
     403: Problem;
     /**
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type CreateEnrollmentTokenError = CreateEnrollmentTokenErrors[keyof CreateEnrollmentTokenErrors];
@@ -2172,11 +2452,11 @@ export type RevokeEnrollmentTokenData = {
 
 export type RevokeEnrollmentTokenErrors = {
     /**
-     * Unauthorized
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
      */
     401: Problem;
     /**
-     * Forbidden
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
      */
     403: Problem;
     /**
@@ -2187,6 +2467,10 @@ export type RevokeEnrollmentTokenErrors = {
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type RevokeEnrollmentTokenError = RevokeEnrollmentTokenErrors[keyof RevokeEnrollmentTokenErrors];
@@ -2207,6 +2491,23 @@ export type StreamEventsData = {
     url: '/api/v1/events';
 };
 
+export type StreamEventsErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type StreamEventsError = StreamEventsErrors[keyof StreamEventsErrors];
+
 export type StreamEventsResponses = {
     /**
      * text/event-stream. Event types: node.upserted, node.deleted, models.changed, resync. `data` is JSON: {type, name, phase?, resourceVersion?, reason?, at, id}. `resync` means events may have been missed: refetch what is shown.
@@ -2222,6 +2523,23 @@ export type GetFleetSummaryData = {
     query?: never;
     url: '/api/v1/fleet/summary';
 };
+
+export type GetFleetSummaryErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type GetFleetSummaryError = GetFleetSummaryErrors[keyof GetFleetSummaryErrors];
 
 export type GetFleetSummaryResponses = {
     /**
@@ -2262,9 +2580,21 @@ export type ListModelsData = {
 
 export type ListModelsErrors = {
     /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type ListModelsError = ListModelsErrors[keyof ListModelsErrors];
@@ -2304,6 +2634,14 @@ export type GetModelPlacementData = {
 
 export type GetModelPlacementErrors = {
     /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
      * Not Found
      */
     404: Problem;
@@ -2311,6 +2649,10 @@ export type GetModelPlacementErrors = {
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type GetModelPlacementError = GetModelPlacementErrors[keyof GetModelPlacementErrors];
@@ -2338,6 +2680,14 @@ export type GetModelData = {
 
 export type GetModelErrors = {
     /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
      * Not Found
      */
     404: Problem;
@@ -2345,6 +2695,10 @@ export type GetModelErrors = {
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type GetModelError = GetModelErrors[keyof GetModelErrors];
@@ -2367,17 +2721,21 @@ export type ListNodeTokensData = {
 
 export type ListNodeTokensErrors = {
     /**
-     * Missing or wrong admin token.
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
      */
     401: Problem;
     /**
-     * No admin token is configured.
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
      */
     403: Problem;
     /**
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type ListNodeTokensError = ListNodeTokensErrors[keyof ListNodeTokensErrors];
@@ -2409,11 +2767,11 @@ export type RevokeNodeTokenData = {
 
 export type RevokeNodeTokenErrors = {
     /**
-     * Missing or wrong admin token.
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
      */
     401: Problem;
     /**
-     * No admin token is configured.
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
      */
     403: Problem;
     /**
@@ -2424,6 +2782,10 @@ export type RevokeNodeTokenErrors = {
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type RevokeNodeTokenError = RevokeNodeTokenErrors[keyof RevokeNodeTokenErrors];
@@ -2515,9 +2877,21 @@ export type ListNodesData = {
 
 export type ListNodesErrors = {
     /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type ListNodesError = ListNodesErrors[keyof ListNodesErrors];
@@ -2545,9 +2919,21 @@ export type ListRemovedNodesData = {
 
 export type ListRemovedNodesErrors = {
     /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type ListRemovedNodesError = ListRemovedNodesErrors[keyof ListRemovedNodesErrors];
@@ -2579,11 +2965,11 @@ export type DecommissionNodeData = {
 
 export type DecommissionNodeErrors = {
     /**
-     * Missing or wrong admin token.
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
      */
     401: Problem;
     /**
-     * No admin token is configured.
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
      */
     403: Problem;
     /**
@@ -2598,6 +2984,10 @@ export type DecommissionNodeErrors = {
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type DecommissionNodeError = DecommissionNodeErrors[keyof DecommissionNodeErrors];
@@ -2625,6 +3015,14 @@ export type GetNodeData = {
 
 export type GetNodeErrors = {
     /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
      * Not Found
      */
     404: Problem;
@@ -2632,6 +3030,10 @@ export type GetNodeErrors = {
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type GetNodeError = GetNodeErrors[keyof GetNodeErrors];
@@ -2644,6 +3046,130 @@ export type GetNodeResponses = {
 };
 
 export type GetNodeResponse = GetNodeResponses[keyof GetNodeResponses];
+
+export type ListApiTokensData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/tokens';
+};
+
+export type ListApiTokensErrors = {
+    /**
+     * No credential, or an unknown, expired or revoked one.
+     */
+    401: Problem;
+    /**
+     * The credential's role is too low (named).
+     */
+    403: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type ListApiTokensError = ListApiTokensErrors[keyof ListApiTokensErrors];
+
+export type ListApiTokensResponses = {
+    /**
+     * Response Listapitokens
+     *
+     * Successful Response
+     */
+    200: Array<TokenInfo>;
+};
+
+export type ListApiTokensResponse = ListApiTokensResponses[keyof ListApiTokensResponses];
+
+export type CreateApiTokenData = {
+    body: TokenCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/tokens';
+};
+
+export type CreateApiTokenErrors = {
+    /**
+     * No credential, or an unknown, expired or revoked one.
+     */
+    401: Problem;
+    /**
+     * The credential's role is too low (named).
+     */
+    403: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type CreateApiTokenError = CreateApiTokenErrors[keyof CreateApiTokenErrors];
+
+export type CreateApiTokenResponses = {
+    /**
+     * Successful Response
+     */
+    201: TokenCreated;
+};
+
+export type CreateApiTokenResponse = CreateApiTokenResponses[keyof CreateApiTokenResponses];
+
+export type RevokeApiTokenData = {
+    body?: never;
+    path: {
+        /**
+         * Token Id
+         *
+         * The token's id.
+         */
+        token_id: string;
+    };
+    query?: never;
+    url: '/api/v1/tokens/{token_id}';
+};
+
+export type RevokeApiTokenErrors = {
+    /**
+     * No credential, or an unknown, expired or revoked one.
+     */
+    401: Problem;
+    /**
+     * The credential's role is too low (named).
+     */
+    403: Problem;
+    /**
+     * Not Found
+     */
+    404: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type RevokeApiTokenError = RevokeApiTokenErrors[keyof RevokeApiTokenErrors];
+
+export type RevokeApiTokenResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type RevokeApiTokenResponse = RevokeApiTokenResponses[keyof RevokeApiTokenResponses];
 
 export type GetHealthData = {
     body?: never;
