@@ -83,6 +83,7 @@ TABLES = [
     "tombstones",
     "node_credentials",
     "enrollment_tokens",
+    "audit_log",
     "auth_sessions",
     "api_tokens",
     "nodes",

@@ -30,7 +30,7 @@ async def test_migrations_create_every_table_at_head(api: Api) -> None:
         "api_tokens",
         "auth_sessions",
     } <= tables
-    assert version == "0007"
+    assert version == "0008"
 
 
 async def test_health_ready_metrics(api: Api) -> None:

@@ -17,6 +17,8 @@ from obt.api.agents.fastpath import HeartbeatFastPath
 from obt.api.agents.heartbeat import HEARTBEAT_PATH
 from obt.api.agents.ingest import AgentIngest
 from obt.api.agents.router import router as agents_router
+from obt.api.audit import AuditMiddleware, AuditPruner
+from obt.api.audit import router as audit_router
 from obt.api.auth.access import AuthRuntime, collect_roles, document_roles
 from obt.api.auth.router import router as auth_router
 from obt.api.catalogue.router import router as catalogue_router
@@ -136,11 +138,14 @@ def create_app(
             stop = await hook(state)
             if stop is not None:
                 stops.append(stop)
+        pruner = AuditPruner(sessions, settings.api.audit)
+        pruner.start()
         state.ready = True
         try:
             yield
         finally:
             state.ready = False
+            await pruner.stop()
             for stop in reversed(stops):
                 await stop()
             if mirror is not None:
@@ -169,6 +174,7 @@ def create_app(
         events_router,
         health_router,
         auth_router,
+        audit_router,
         admin_router,
         *([demo_router] if settings.api.demo else []),
     ]
@@ -184,6 +190,7 @@ def create_app(
             max_age=600,
         )
 
+    app.add_middleware(AuditMiddleware)  # inside the guard: what it refuses is not an action
     app.add_middleware(GuardMiddleware, settings=settings, limiter=limiter)
     # Heartbeats skip FastAPI's middleware stack altogether (see _ObtApi): the same guard (body
     # limit, per-address rate) in front of the fast path, nothing else.

@@ -123,6 +123,20 @@ class AuthGroup(BaseModel):
     proxy: ProxyAuth = Field(default_factory=ProxyAuth, description="Proxy single sign-on.")
 
 
+class AuditGroup(BaseModel):
+    """The audit trail of state-changing requests (OBT_API__AUDIT__*; docs/api.md)."""
+
+    retention_seconds: int = Field(
+        90 * 86400, ge=3600, description="How long an audit entry is kept (default 90 days)."
+    )
+    prune_interval_seconds: float = Field(
+        3600.0, gt=0, description="How often entries older than the retention are deleted."
+    )
+    prune_batch: int = Field(
+        1000, ge=1, le=100_000, description="Rows deleted per statement while pruning."
+    )
+
+
 class ApiGroup(BaseModel):
     host: str = Field("0.0.0.0", description="Address uvicorn binds in cluster mode.")
     port: int = Field(8881, ge=1, le=65535, description="Port uvicorn binds.")
@@ -165,6 +179,9 @@ class ApiGroup(BaseModel):
     )
     sse_keepalive_seconds: float = Field(15.0, gt=0, description="SSE comment sent when idle.")
     auth: AuthGroup = Field(default_factory=AuthGroup, description="Access control.")
+    audit: AuditGroup = Field(
+        default_factory=AuditGroup, description="Audit trail of state-changing requests."
+    )
     cluster: ClusterGroup = Field(
         default_factory=ClusterGroup, description="Cluster mode (Kubernetes)."
     )

@@ -111,12 +111,13 @@ def _info(row: ApiToken) -> dict[str, Any]:
     responses=_DENIED,
     dependencies=[require(Role.admin)],
 )
-async def create_token(body: TokenCreate, session: SessionDep) -> TokenCreated:
+async def create_token(body: TokenCreate, request: Request, session: SessionDep) -> TokenCreated:
     """A new API token for a person or a script. The whole token is shown only here."""
     row, token = await credentials.create_token(
         session, body.role, body.description, body.ttl_seconds, utcnow()
     )
     await session.commit()
+    request.state.audit_target = f"tokenId={row.token_id}"  # the audit trail (audit.py)
     log.info("API token %s created (role %s)", row.token_id, row.role)
     return TokenCreated(token=token, **_info(row))
 
@@ -182,6 +183,9 @@ async def create_session(
         raise HTTPException(403, "CSRF check failed: the Origin header is not this server's own")
     check_blocked(request)
     principal = await principal_from_token(request, body.token)
+    # The audit trail (audit.py) records who signed in and with which token id, never the token.
+    request.state.principal = principal
+    request.state.audit_target = f"tokenId={principal.id}"
     if principal.role is None:
         raise HTTPException(403, "a node token cannot sign in; use an API token")
     ttl = state.settings.api.auth.session_ttl_seconds

@@ -2,7 +2,7 @@
 
 import type { Client, Options as Options2, TDataShape } from './client';
 import { client } from './client.gen';
-import type { CreateApiTokenData, CreateApiTokenErrors, CreateApiTokenResponses, CreateEnrollmentTokenData, CreateEnrollmentTokenErrors, CreateEnrollmentTokenResponses, CreateSessionData, CreateSessionErrors, CreateSessionResponses, DecommissionNodeData, DecommissionNodeErrors, DecommissionNodeResponses, DeleteNodeData, DeleteNodeErrors, DeleteNodeResponses, DeleteSessionData, DeleteSessionErrors, DeleteSessionResponses, EnrollAgentData, EnrollAgentErrors, EnrollAgentResponses, GetFleetSummaryData, GetFleetSummaryErrors, GetFleetSummaryResponses, GetHealthData, GetHealthResponses, GetMeData, GetMeErrors, GetMeResponses, GetMetricsData, GetMetricsResponses, GetModelData, GetModelErrors, GetModelPlacementData, GetModelPlacementErrors, GetModelPlacementResponses, GetModelResponses, GetNodeData, GetNodeErrors, GetNodeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, ListApiTokensData, ListApiTokensErrors, ListApiTokensResponses, ListEnrollmentTokensData, ListEnrollmentTokensErrors, ListEnrollmentTokensResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListNodesData, ListNodesErrors, ListNodesResponses, ListNodeTokensData, ListNodeTokensErrors, ListNodeTokensResponses, ListRemovedNodesData, ListRemovedNodesErrors, ListRemovedNodesResponses, PostAgentHeartbeatData, PostAgentHeartbeatErrors, PostAgentHeartbeatResponses, PutAgentReportData, PutAgentReportErrors, PutAgentReportResponses, RevokeApiTokenData, RevokeApiTokenErrors, RevokeApiTokenResponses, RevokeEnrollmentTokenData, RevokeEnrollmentTokenErrors, RevokeEnrollmentTokenResponses, RevokeNodeTokenData, RevokeNodeTokenErrors, RevokeNodeTokenResponses, SeedNodesData, SeedNodesErrors, SeedNodesResponses, StreamEventsData, StreamEventsErrors, StreamEventsResponse, StreamEventsResponses } from './types.gen';
+import type { CreateApiTokenData, CreateApiTokenErrors, CreateApiTokenResponses, CreateEnrollmentTokenData, CreateEnrollmentTokenErrors, CreateEnrollmentTokenResponses, CreateSessionData, CreateSessionErrors, CreateSessionResponses, DecommissionNodeData, DecommissionNodeErrors, DecommissionNodeResponses, DeleteNodeData, DeleteNodeErrors, DeleteNodeResponses, DeleteSessionData, DeleteSessionErrors, DeleteSessionResponses, EnrollAgentData, EnrollAgentErrors, EnrollAgentResponses, GetFleetSummaryData, GetFleetSummaryErrors, GetFleetSummaryResponses, GetHealthData, GetHealthResponses, GetMeData, GetMeErrors, GetMeResponses, GetMetricsData, GetMetricsResponses, GetModelData, GetModelErrors, GetModelPlacementData, GetModelPlacementErrors, GetModelPlacementResponses, GetModelResponses, GetNodeData, GetNodeErrors, GetNodeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, ListApiTokensData, ListApiTokensErrors, ListApiTokensResponses, ListAuditEntriesData, ListAuditEntriesErrors, ListAuditEntriesResponses, ListEnrollmentTokensData, ListEnrollmentTokensErrors, ListEnrollmentTokensResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListNodesData, ListNodesErrors, ListNodesResponses, ListNodeTokensData, ListNodeTokensErrors, ListNodeTokensResponses, ListRemovedNodesData, ListRemovedNodesErrors, ListRemovedNodesResponses, PostAgentHeartbeatData, PostAgentHeartbeatErrors, PostAgentHeartbeatResponses, PutAgentReportData, PutAgentReportErrors, PutAgentReportResponses, RevokeApiTokenData, RevokeApiTokenErrors, RevokeApiTokenResponses, RevokeEnrollmentTokenData, RevokeEnrollmentTokenErrors, RevokeEnrollmentTokenResponses, RevokeNodeTokenData, RevokeNodeTokenErrors, RevokeNodeTokenResponses, SeedNodesData, SeedNodesErrors, SeedNodesResponses, StreamEventsData, StreamEventsErrors, StreamEventsResponse, StreamEventsResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -105,6 +105,23 @@ export const putAgentReport = <ThrowOnError extends boolean = false>(options: Op
         'Content-Type': 'application/json',
         ...options.headers
     }
+});
+
+/**
+ * List Audit
+ *
+ * The audit trail of state-changing requests, newest first.
+ *
+ * Role: **admin** (or higher).
+ */
+export const listAuditEntries = <ThrowOnError extends boolean = false>(options?: Options<ListAuditEntriesData, ThrowOnError>) => (options?.client ?? client).get<ListAuditEntriesResponses, ListAuditEntriesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/audit',
+    ...options
 });
 
 /**

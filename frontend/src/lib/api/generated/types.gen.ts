@@ -63,6 +63,106 @@ export type AgentStatus = {
 };
 
 /**
+ * AuditPage
+ *
+ * A page of the audit trail, newest first.
+ */
+export type AuditPage = {
+    /**
+     * Items
+     *
+     * This page of results.
+     */
+    items: Array<AuditRecord>;
+    /**
+     * Limit
+     *
+     * Page size asked for.
+     */
+    limit: number;
+    /**
+     * Offset
+     *
+     * Results skipped before this page.
+     */
+    offset: number;
+    /**
+     * Total
+     *
+     * Results matching the query, across all pages.
+     */
+    total: number;
+};
+
+/**
+ * AuditRecord
+ */
+export type AuditRecord = {
+    /**
+     * Action
+     *
+     * The operationId, e.g. createApiToken.
+     */
+    action: string;
+    /**
+     * Actorid
+     *
+     * The API token's id ('admin': the admin token), or the proxy user.
+     */
+    actorId: string;
+    /**
+     * Actorkind
+     *
+     * anonymous, token, session or proxy.
+     */
+    actorKind: string;
+    /**
+     * Actorname
+     *
+     * The token's description, or the proxy user.
+     */
+    actorName: string;
+    /**
+     * At
+     */
+    at: string;
+    /**
+     * Client
+     *
+     * The client address (after trusted proxies).
+     */
+    client: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Method
+     */
+    method: string;
+    /**
+     * Path
+     */
+    path: string;
+    /**
+     * The role the request acted with.
+     */
+    role?: Role | null;
+    /**
+     * Status
+     *
+     * The HTTP status answered.
+     */
+    status: number;
+    /**
+     * Target
+     *
+     * What it acted on: path parameters or a token's id.
+     */
+    target: string;
+};
+
+/**
  * Condition
  *
  * A Kubernetes-style condition (metav1.Condition).
@@ -2262,6 +2362,82 @@ export type PutAgentReportResponses = {
 };
 
 export type PutAgentReportResponse = PutAgentReportResponses[keyof PutAgentReportResponses];
+
+export type ListAuditEntriesData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Limit
+         *
+         * Page size.
+         */
+        limit?: number;
+        /**
+         * Offset
+         *
+         * Entries to skip.
+         */
+        offset?: number;
+        /**
+         * Actor
+         *
+         * Actor id or name (exact).
+         */
+        actor?: string | null;
+        /**
+         * Action
+         *
+         * operationId (exact).
+         */
+        action?: string | null;
+        /**
+         * Outcome
+         *
+         * Status class: 2xx, 3xx, 4xx or 5xx.
+         */
+        outcome?: string | null;
+        /**
+         * Since
+         *
+         * At or after (ISO 8601).
+         */
+        since?: string | null;
+        /**
+         * Until
+         *
+         * Before (ISO 8601).
+         */
+        until?: string | null;
+    };
+    url: '/api/v1/audit';
+};
+
+export type ListAuditEntriesErrors = {
+    /**
+     * No credential, or a refused one.
+     */
+    401: Problem;
+    /**
+     * The credential's role is too low.
+     */
+    403: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+};
+
+export type ListAuditEntriesError = ListAuditEntriesErrors[keyof ListAuditEntriesErrors];
+
+export type ListAuditEntriesResponses = {
+    /**
+     * Successful Response
+     */
+    200: AuditPage;
+};
+
+export type ListAuditEntriesResponse = ListAuditEntriesResponses[keyof ListAuditEntriesResponses];
 
 export type GetMeData = {
     body?: never;
