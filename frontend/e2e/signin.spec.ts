@@ -74,6 +74,23 @@ test('a viewer signs in, reads, sees no admin action, and signs out', async ({ p
 	await page.getByTestId('audit-apply').click();
 	await expect(page.getByTestId('audit-action-cell').first()).toHaveText('createSession');
 	await snap(page, 'signin-admin-audit');
+
+	// The admin removes the standalone host from its page: a state-changing call made by the
+	// dashboard with the session cookie, so it carries the CSRF header, and it is recorded.
+	await page.goto(closedUrl(`/nodes/${standalone}`));
+	await page.getByTestId('remove-host').click();
+	await expect(page.getByTestId('remove-host-dialog')).toBeVisible();
+	await page.getByTestId('remove-host-confirm').click();
+	await expect(page.getByTestId('error-alert')).toContainText('removed from the inventory');
+	const gone = await request.get(closedUrl(`/api/v1/nodes/${standalone}`), {
+		headers: adminHeaders()
+	});
+	expect(gone.status()).toBe(404);
+	await page.goto(closedUrl('/audit'));
+	await page.getByTestId('audit-action').fill('decommissionNode');
+	await page.getByTestId('audit-apply').click();
+	await expect(page.getByTestId('audit-row').first()).toContainText(`name=${standalone}`);
+	await expect(page.getByTestId('audit-row').first()).toContainText('204');
 });
 
 test('a cross-site form POST with the session cookie is refused and changes nothing', async ({

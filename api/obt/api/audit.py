@@ -14,7 +14,6 @@ entries past `api.audit.retention_seconds` in bounded batches.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from datetime import datetime, timedelta
@@ -161,11 +160,10 @@ class AuditPruner:
         self._task = asyncio.create_task(self._loop(), name="audit-pruner")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 # ---- GET /api/v1/audit ------------------------------------------------------------------
