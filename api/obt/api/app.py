@@ -138,7 +138,7 @@ def create_app(
             stop = await hook(state)
             if stop is not None:
                 stops.append(stop)
-        pruner = AuditPruner(sessions, settings.api.audit)
+        pruner = state.audit_pruner = AuditPruner(sessions, settings.api.audit)
         pruner.start()
         state.ready = True
         try:
