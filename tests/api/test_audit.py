@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -149,3 +150,26 @@ def test_retention_defaults_to_ninety_days() -> None:
     assert AuditGroup().retention_seconds == 90 * 86400
     settings = make_settings("sqlite+aiosqlite:///:memory:")
     assert settings.api.audit.retention_seconds == 90 * 86400
+
+
+async def test_a_proxy_user_is_recorded_by_name(tmp_path: Path) -> None:
+    settings = make_settings(
+        f"sqlite+aiosqlite:///{tmp_path / 'obt.db'}",
+        auth={
+            "anonymous_read": False,
+            "proxy": {
+                "user_header": "X-Forwarded-User",
+                "trusted": ["127.0.0.1"],
+                "default_role": "admin",
+            },
+        },
+    )
+    async with running_api(settings) as api:
+        r = await api.client.post(
+            "/api/v1/enrollment-tokens", json={}, headers={"X-Forwarded-User": "alice"}
+        )
+        assert r.status_code == 201, r.text
+        (entry,) = (await entries(api, action="createEnrollmentToken"))["items"]
+        assert entry["actorKind"] == "proxy" and entry["actorId"] == "alice"
+        assert entry["role"] == "admin" and entry["status"] == 201
+        assert r.json()["token"] not in str(entry)
