@@ -155,6 +155,7 @@ def start_server(
         "OBT_DATABASE__URL": url,
         "OBT_API__ADMIN_TOKEN": admin,
         "OBT_API__DEMO": "true",  # store writes go through POST /api/v1/admin/seed
+        "OBT_API__AUTH__ANONYMOUS_READ": "true",  # reads as before (figures comparable)
         "OBT_API__RATE_LIMIT__PER_TOKEN_PER_MINUTE": "0",
         "OBT_API__RATE_LIMIT__PER_IP_PER_MINUTE": "0",
         "OBT_API__RATE_LIMIT__ENROLL_PER_IP_PER_MINUTE": "0",

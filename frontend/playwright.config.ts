@@ -20,8 +20,11 @@ async function freePort(): Promise<number> {
 
 process.env.OBT_E2E_PORT ??= String(await freePort());
 process.env.OBT_E2E_ADMIN_TOKEN ??= `e2e-${randomBytes(16).toString('hex')}`;
+// A second `obt serve` with anonymous read off, for the sign-in tests (e2e/signin.spec.ts).
+process.env.OBT_E2E_CLOSED_PORT ??= String(await freePort());
 const port = Number(process.env.OBT_E2E_PORT);
 const baseURL = `http://127.0.0.1:${port}`;
+const closedPort = Number(process.env.OBT_E2E_CLOSED_PORT);
 
 // Debian's chromium: Playwright's own browser download cannot reach its hosts here
 // (scripts/install-chromium.sh installs it; the /usr/bin/chromium wrapper misbehaves headless).
@@ -58,16 +61,33 @@ export default defineConfig({
 		screenshot: 'only-on-failure',
 		launchOptions: { executablePath: CHROMIUM, args: CHROMIUM_ARGS }
 	},
-	webServer: {
-		command: 'node e2e/start-server.mjs',
-		url: `${baseURL}/healthz`,
-		reuseExistingServer: false,
-		timeout: 120_000,
-		stdout: 'pipe',
-		stderr: 'pipe',
-		env: {
-			OBT_E2E_PORT: String(port),
-			OBT_E2E_ADMIN_TOKEN: process.env.OBT_E2E_ADMIN_TOKEN
+	webServer: [
+		{
+			command: 'node e2e/start-server.mjs',
+			url: `${baseURL}/healthz`,
+			reuseExistingServer: false,
+			timeout: 120_000,
+			stdout: 'pipe',
+			stderr: 'pipe',
+			env: {
+				OBT_E2E_PORT: String(port),
+				OBT_E2E_ADMIN_TOKEN: process.env.OBT_E2E_ADMIN_TOKEN
+			}
+		},
+		{
+			// Closed like `obt api` or a non-loopback `obt serve`: sign-in is required.
+			command: 'node e2e/start-server.mjs',
+			url: `http://127.0.0.1:${closedPort}/healthz`,
+			reuseExistingServer: false,
+			timeout: 120_000,
+			stdout: 'pipe',
+			stderr: 'pipe',
+			env: {
+				OBT_E2E_PORT: String(closedPort),
+				OBT_E2E_ADMIN_TOKEN: process.env.OBT_E2E_ADMIN_TOKEN,
+				OBT_E2E_DATA_DIR: 'test-results/obt-data-closed',
+				OBT_API__AUTH__ANONYMOUS_READ: 'false'
+			}
 		}
-	}
+	]
 });

@@ -89,5 +89,26 @@ for (const theme of THEMES) {
 			await expect(page.locator('h1')).toBeVisible();
 			await expectNoViolations(page, `404-${theme}`);
 		});
+
+		test('the sign-in page, with an error, has no WCAG A/AA violation', async ({ page }) => {
+			await page.goto('/signin?next=%2Fmodels');
+			await page.getByTestId('signin-token').fill('obt_nosuch.token');
+			await page.getByTestId('signin-submit').click();
+			await expect(page.getByTestId('error-alert')).toBeVisible();
+			await expectNoViolations(page, `signin-${theme}`);
+		});
+
+		test('the audit page, signed in as an admin, has no WCAG A/AA violation', async ({ page }) => {
+			const signedIn = await page.request.post('/api/v1/auth/session', {
+				data: { token: process.env.OBT_E2E_ADMIN_TOKEN }
+			});
+			expect(signedIn.status(), await signedIn.text()).toBe(200);
+			await page.goto('/audit');
+			await expect(page.getByTestId('audit-row').first()).toBeVisible();
+			await expect(page.getByTestId('whoami-role')).toHaveText('admin');
+			await expectNoViolations(page, `audit-${theme}`);
+			await page.getByTestId('signout').click();
+			await expect(page).toHaveURL(/\/signin$/);
+		});
 	});
 }

@@ -1,5 +1,5 @@
 // Starts a real `obt serve` for the Playwright suite: 127.0.0.1 on OBT_E2E_PORT, a fresh data
-// directory under test-results/ (or OBT_E2E_DATA_DIR), demo mode and the admin token the tests seed with, and the dashboard from
+// directory under test-results/ (or OBT_E2E_DATA_DIR, relative to frontend/), demo mode and the admin token the tests seed with, and the dashboard from
 // build/ (the API serves frontend/build when present; run `pnpm run build` first).
 // OBT_E2E_SERVE may name another command (placeholders {port} and {dataDir}) to debug against.
 import { spawn } from 'node:child_process';
@@ -25,7 +25,9 @@ if (!existsSync(join(frontend, 'build', 'index.html'))) {
 	process.exit(2);
 }
 
-const dataDir = process.env.OBT_E2E_DATA_DIR ?? join(frontend, 'test-results', 'obt-data');
+const dataDir = process.env.OBT_E2E_DATA_DIR
+	? resolve(frontend, process.env.OBT_E2E_DATA_DIR)
+	: join(frontend, 'test-results', 'obt-data');
 rmSync(dataDir, { recursive: true, force: true });
 mkdirSync(dataDir, { recursive: true });
 

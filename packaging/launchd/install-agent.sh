@@ -92,7 +92,7 @@ if [ -n "$UNINSTALL" ]; then
 fi
 [ -n "$SERVER" ] || die "give --server https://your-obt-api:8881"
 [ -n "$ENROLL" ] || [ -f "$DATA_DIR/agent-state.json" ] \
-  || die "give --enroll-token (from: obt token create) for the first installation"
+  || die "give --enroll-token (from: obt enroll-token create) for the first installation"
 if [ -n "$CA_FILE" ]; then
   [ -f "$CA_FILE" ] || die "--ca-file $CA_FILE: no such file"
   CA_FILE=$(cd "$(dirname "$CA_FILE")" && pwd)/$(basename "$CA_FILE")

@@ -78,7 +78,7 @@ if ($Uninstall) {
 if (-not $Server) { throw "Give -Server https://your-obt-api:8881" }
 $State = Join-Path $DataDir "agent-state.json"
 if (-not $EnrollToken -and -not (Test-Path $State)) {
-  throw "Give -EnrollToken (from: obt token create) for the first installation."
+  throw "Give -EnrollToken (from: obt enroll-token create) for the first installation."
 }
 if (-not $Wheel -and -not (Test-Path $Obt)) {
   throw "Give -Wheel (the obt_fleet-*.whl that make dist builds) for the first installation."

@@ -23,7 +23,7 @@
 #      the images of 3. (tagged as compose.yaml names them, so nothing is built twice), the API
 #      published on 127.0.0.1:<free port>; checks that the API is healthy on PostgreSQL (its
 #      HEALTHCHECK, /readyz, its tables in the database), that the dashboard is served, that the
-#      Compose agent enrolls with a token from `obt token create` under its fixed host id and is
+#      Compose agent enrolls with a token from `obt enroll-token create` under its fixed host id and is
 #      listed; then `down -v` removes containers, network and volumes;
 #   6. prints the image sizes.
 # Exits non-zero on the first failure. Needs root (dockerd, debootstrap), docker, debootstrap,
@@ -200,10 +200,10 @@ echo "GET /readyz       -> $(curl -fsS "$BASE/readyz")"
 curl -fsS "$BASE/" >"$WORK/index.html"
 $CHECK dashboard "$WORK/index.html"
 
-say "$AGENT_IMAGE: enroll with a token from \`obt token create\` and report to serve, --once"
-ENROLL=$(docker exec "$CONTAINER" obt token create --server "$BASE" --data-dir /data \
+say "$AGENT_IMAGE: enroll with a token from \`obt enroll-token create\` and report to serve, --once"
+ENROLL=$(docker exec "$CONTAINER" obt enroll-token create --server "$BASE" --data-dir /data \
   --ttl 10m --description images-check 2>&1 | sed -n 's/.*--enroll-token \([^ ]*\).*/\1/p')
-[[ -n $ENROLL ]] || fail "obt token create printed no enrollment token"
+[[ -n $ENROLL ]] || fail "obt enroll-token create printed no enrollment token"
 docker run --rm --network host "${LOCKED[@]}" "${HOST_FACTS[@]}" "$AGENT_IMAGE" \
   agent --server "$BASE" --enroll-token "$ENROLL" --host-id obt-images-check --once --listen off
 curl -fsS "$BASE/api/v1/nodes" >"$WORK/nodes.json"
@@ -215,16 +215,19 @@ docker rm -f -v "$CONTAINER" >/dev/null
 # SQLite instead of PostgreSQL, and a long-running agent sharing that namespace. Both images'
 # HEALTHCHECKs run every 2 s instead of 30 s, and must report healthy.
 say "$SERVER_IMAGE: the default command (api) on 8881 as compose.yaml runs it; HEALTHCHECK"
+ADMIN_TOKEN=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
 docker run -d --name "$API_CONTAINER" --network none "${LOCKED[@]}" \
   --tmpfs /data:uid=10001,gid=10001,mode=0700 --health-interval 2s \
   -e OBT_API__HOST=127.0.0.1 -e OBT_LOG__FORMAT=text \
   -e OBT_DATABASE__URL=sqlite+aiosqlite:////data/obt.db -e OBT_API__PRODUCTION=true \
-  -e OBT_API__ADMIN_TOKEN="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')" \
+  -e OBT_API__ADMIN_TOKEN="$ADMIN_TOKEN" \
   "$SERVER_IMAGE" >/dev/null
 wait_health "$API_CONTAINER"
-in_api() {  # PATH: GET http://127.0.0.1:8881PATH from inside the API's namespace
+in_api() {  # PATH: GET http://127.0.0.1:8881PATH from inside the API's namespace (as admin:
+  # `obt api` is closed to anonymous reads)
   docker exec "$API_CONTAINER" python -c 'import sys, urllib.request
-sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:8881" + sys.argv[1], timeout=5).read().decode())' "$1"
+r = urllib.request.Request("http://127.0.0.1:8881" + sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2]})
+sys.stdout.write(urllib.request.urlopen(r, timeout=5).read().decode())' "$1" "$ADMIN_TOKEN"
 }
 in_api /api/v1/nodes >"$WORK/nodes.json"
 $CHECK nodes "$WORK/nodes.json"
@@ -232,9 +235,9 @@ in_api / >"$WORK/index.html"
 $CHECK dashboard "$WORK/index.html"
 
 say "$AGENT_IMAGE: a long-running agent next to it, enrolling as compose.yaml's does; HEALTHCHECK"
-ENROLL=$(docker exec "$API_CONTAINER" obt token create --ttl 10m --description images-check 2>&1 \
+ENROLL=$(docker exec "$API_CONTAINER" obt enroll-token create --ttl 10m --description images-check 2>&1 \
   | sed -n 's/.*--enroll-token \([^ ]*\).*/\1/p')
-[[ -n $ENROLL ]] || fail "obt token create printed no enrollment token"
+[[ -n $ENROLL ]] || fail "obt enroll-token create printed no enrollment token"
 docker run -d --name "$AGENT_CONTAINER" --network container:"$API_CONTAINER" "${LOCKED[@]}" \
   "${HOST_FACTS[@]}" --health-interval 2s -e OBT_AGENT__ENROLL_TOKEN="$ENROLL" "$AGENT_IMAGE" \
   agent --server http://127.0.0.1:8881 --host-id obt-images-agent >/dev/null
@@ -289,9 +292,9 @@ curl -fsS "$COMPOSE_BASE/" >"$WORK/index.html"
 $CHECK dashboard "$WORK/index.html"
 
 say "compose --profile agent up -d: the agent enrolls with a token from \`obt token create\`"
-ENROLL=$(compose exec -T api obt token create --ttl 10m --description images-check-compose 2>&1 \
+ENROLL=$(compose exec -T api obt enroll-token create --ttl 10m --description images-check-compose 2>&1 \
   | sed -n 's/.*--enroll-token \([^ ]*\).*/\1/p')
-[[ -n $ENROLL ]] || fail "obt token create printed no enrollment token"
+[[ -n $ENROLL ]] || fail "obt enroll-token create printed no enrollment token"
 OBT_AGENT_ENROLL_TOKEN=$ENROLL compose --profile agent up -d --no-build agent
 agent_id=$(compose ps -q agent)
 [[ -n $agent_id ]] || fail "compose started no agent container"

@@ -58,6 +58,7 @@ def make_settings(db_url: str, **api: Any) -> ApiSettings:
             "per_ip_per_minute": 0,
             "enroll_per_ip_per_minute": 0,
         },
+        "auth": {"anonymous_read": True},  # most tests read without a credential
         **api,
     }
     return ApiSettings(_env_file=None, database={"url": db_url}, api=group)  # type: ignore[call-arg]
@@ -82,6 +83,9 @@ TABLES = [
     "tombstones",
     "node_credentials",
     "enrollment_tokens",
+    "audit_log",
+    "auth_sessions",
+    "api_tokens",
     "nodes",
     "node_changes",
 ]

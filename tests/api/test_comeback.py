@@ -223,6 +223,7 @@ def env_settings(monkeypatch: pytest.MonkeyPatch, db_url: str, **env: str) -> Ap
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("OBT_DATABASE__URL", db_url)
     monkeypatch.setenv("OBT_API__ADMIN_TOKEN", "test-admin-token-0123456789")
+    monkeypatch.setenv("OBT_API__AUTH__ANONYMOUS_READ", "true")  # the test reads anonymously
     return ApiSettings(_env_file=None)  # type: ignore[call-arg]
 
 

@@ -66,6 +66,16 @@ async def test_events_missed_while_disconnected_arrive_after_reconnect(db_url: s
         assert numbers == sorted(numbers) and len(set(numbers)) == 6
 
 
+async def delivered(api: Api, count: int) -> None:
+    """Wait until this process's bus has numbered `count` events (PostgreSQL delivers them
+    through LISTEN/NOTIFY, after the write returned)."""
+    for _ in range(200):
+        if api.state.bus.resync_event()["id"] >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the bus never numbered {count} events")
+
+
 async def test_resync_when_missed_events_fell_out_of_the_buffer(db_url: str) -> None:
     async with served_api(make_settings(db_url, events={"buffer_size": 2})) as api:
         await _truncate(api.state)
@@ -76,13 +86,16 @@ async def test_resync_when_missed_events_fell_out_of_the_buffer(db_url: str) -> 
         last_id = got[0][0]
         assert last_id is not None
         # Three more events than the buffer holds (2 per seed): the one after last_id is gone.
+        base = api.state.bus.resync_event()["id"]
         await seed(api, "b")
         await seed(api, "c")
+        await delivered(api, base + 4)
         again = await asyncio.wait_for(read_stream(api, 1, last_event_id=last_id), 10)
         resync_id, resync = again[0]
         assert resync["type"] == "resync"
         # The resync carries the latest id: reconnecting with it resumes from there.
         await seed(api, "d")
+        await delivered(api, base + 6)
         after = await asyncio.wait_for(read_stream(api, 2, last_event_id=resync_id), 10)
         assert [(e["type"], e["name"]) for _, e in after] == [
             ("node.upserted", "d-00000"),

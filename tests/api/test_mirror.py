@@ -54,6 +54,7 @@ def cluster_settings(db_url: str, kube: KubeApiServer, identity: str, **extra: A
                 "lease_renew_min_seconds": 0.2,
                 **extra,
             },
+            "auth": {"anonymous_read": True},
         },
         kube={"kubeconfig": kube.kubeconfig, "namespace": NS, "identity": identity},
     )

@@ -35,6 +35,7 @@ def api_server(tmp_path: Path, args: list[str], env: dict[str, str]) -> Iterator
             **{k: v for k, v in os.environ.items() if k != "FORWARDED_ALLOW_IPS"},
             "OBT_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'obt.db'}",
             "OBT_API__ADMIN_TOKEN": "proxy-test-admin-token-0123456789",
+            "OBT_API__AUTH__ANONYMOUS_READ": "true",  # reads without a credential
             "OBT_API__RATE_LIMIT__PER_IP_PER_MINUTE": str(PER_MINUTE),
             **env,
         },

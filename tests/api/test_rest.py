@@ -27,8 +27,10 @@ async def test_migrations_create_every_table_at_head(api: Api) -> None:
         "node_credentials",
         "node_condition_events",
         "fleet_generation",
+        "api_tokens",
+        "auth_sessions",
     } <= tables
-    assert version == "0006"
+    assert version == "0008"
 
 
 async def test_health_ready_metrics(api: Api) -> None:

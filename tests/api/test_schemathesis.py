@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -23,7 +24,8 @@ from obt.api.app import create_app
 from tests.api.conftest import ADMIN, make_settings
 from tests.api.pg import free_port
 
-# (name, headers). The roles of issue 14 (viewer, operator, node token) join this list.
+# (name, headers): every kind of caller. The viewer and operator API tokens and a node token are
+# made on the live server before the first case (`callers`).
 CREDENTIALS: list[tuple[str, dict[str, str]]] = [
     ("anonymous", {}),
     ("admin", {"Authorization": f"Bearer {ADMIN}"}),
@@ -36,7 +38,11 @@ def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import uvicorn
 
     db = tmp_path_factory.mktemp("schemathesis") / "obt.db"
-    app = create_app(make_settings(f"sqlite+aiosqlite:///{db}", demo=False))
+    # Closed, as `obt api` and the chart are by default: schemathesis' own check that invalid
+    # credentials are refused (401/403) then applies to reads too. No failed-check limit: it
+    # sends many invalid credentials on purpose.
+    auth = {"anonymous_read": False, "failed_per_ip_per_minute": 0}
+    app = create_app(make_settings(f"sqlite+aiosqlite:///{db}", demo=False, auth=auth))
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -50,10 +56,34 @@ def live_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             assert thread.is_alive(), "uvicorn did not start"
             threading.Event().wait(0.01)
         assert server.started
-        yield f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
+        CREDENTIALS.extend(_callers(url))
+        yield url
     finally:
         server.should_exit = True
         thread.join(15)
+
+
+def _callers(url: str) -> list[tuple[str, dict[str, str]]]:
+    """A viewer and an operator API token and a node token, made through the API itself."""
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    out: list[tuple[str, dict[str, str]]] = []
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for role in ("viewer", "operator"):
+            r = client.post(
+                "/api/v1/tokens", json={"role": role, "description": role}, headers=admin
+            )
+            assert r.status_code == 201, r.text
+            out.append((role, {"Authorization": f"Bearer {r.json()['token']}"}))
+        r = client.post("/api/v1/enrollment-tokens", json={}, headers=admin)
+        assert r.status_code == 201, r.text
+        r = client.post(
+            "/api/v1/agents/enroll",
+            json={"enrollmentToken": r.json()["token"], "hostId": "schemathesis"},
+        )
+        assert r.status_code == 201, r.text
+        out.append(("node", {"Authorization": f"Bearer {r.json()['token']}"}))
+    return out
 
 
 def _document() -> dict[str, Any]:

@@ -54,8 +54,8 @@ def test_obt_serve_lists_this_machine(tmp_path: Path) -> None:
         )
         assert r.status_code == 201
 
-        # A person adds a second host the way `obt serve` tells them: `obt token create` on this
-        # machine, then the `obt agent ...` line it prints, on the other host.
+        # A person adds a second host the way `obt serve` tells them: `obt enroll-token create`
+        # on this machine, then the `obt agent ...` line it prints, on the other host.
         def obt_cli(*args: str) -> str:
             done = subprocess.run(
                 [str(obt), *args], env=env, capture_output=True, text=True, timeout=60
@@ -64,7 +64,7 @@ def test_obt_serve_lists_this_machine(tmp_path: Path) -> None:
             return done.stdout
 
         data = ["--server", base, "--data-dir", str(tmp_path / "data")]
-        created = obt_cli("token", "create", *data, "--ttl", "1h", "--description", "laptop")
+        created = obt_cli("enroll-token", "create", *data, "--ttl", "1h", "--description", "laptop")
         command = next(line.split() for line in created.splitlines() if "obt agent" in line)
         enroll = command[command.index("--enroll-token") + 1]
         assert re.fullmatch(r"[a-z0-9]{6}\.[a-z0-9]{16}", enroll)
@@ -83,12 +83,31 @@ def test_obt_serve_lists_this_machine(tmp_path: Path) -> None:
         names = {n["name"] for n in httpx.get(f"{base}/api/v1/nodes").json()["items"]}
         assert names == {expected, "laptop"}
         token_id = enroll.split(".")[0]
-        assert token_id in obt_cli("token", "list", *data)
-        obt_cli("token", "revoke", token_id, *data)
+        assert token_id in obt_cli("enroll-token", "list", *data)
+        obt_cli("enroll-token", "revoke", token_id, *data)
         listed = next(
-            line for line in obt_cli("token", "list", *data).splitlines() if token_id in line
+            line for line in obt_cli("enroll-token", "list", *data).splitlines() if token_id in line
         )
         assert listed.split()[2] == "yes"
+        # API tokens with a role; `obt token create` without --role still enrolls (deprecated).
+        made = obt_cli("token", "create", "--role", "viewer", "--description", "grafana", *data)
+        viewer = made.splitlines()[1].strip()
+        api_id = made.split()[2]
+        me = httpx.get(f"{base}/api/v1/auth/me", headers={"Authorization": f"Bearer {viewer}"})
+        assert me.json()["principal"]["role"] == "viewer" and me.json()["anonymousRead"] is True
+        assert api_id in obt_cli("token", "list", *data) and viewer not in obt_cli(
+            "token", "list", *data
+        )
+        nodes = obt_cli("nodes", "--token", viewer, "--server", base)
+        assert expected in nodes
+        obt_cli("token", "revoke", api_id, *data)
+        r = httpx.get(f"{base}/api/v1/nodes", headers={"Authorization": f"Bearer {viewer}"})
+        assert r.status_code == 401 and "revoked" in r.json()["detail"]
+        legacy = subprocess.run(
+            [str(obt), "token", "create", *data], env=env, capture_output=True, text=True
+        )
+        assert legacy.returncode == 0 and "--enroll-token" in legacy.stdout
+        assert "obt enroll-token" in legacy.stderr
     finally:
         out = stop(proc)
     assert "Admin token" in out and token in out

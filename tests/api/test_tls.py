@@ -1,5 +1,5 @@
 """Native TLS, no proxy (issue 11, must show 4): `obt serve --tls-cert/--tls-key` with a
-certificate from a private CA, `obt token create` trusting that CA through SSL_CERT_FILE, and an
+certificate from a private CA, `obt enroll-token create` trusting that CA through SSL_CERT_FILE, and an
 `obt agent --ca-file` process that enrolls and reports over HTTPS. Loopback only."""
 
 from __future__ import annotations
@@ -64,9 +64,19 @@ def test_agent_enrolls_and_reports_over_native_tls(
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).raise_for_status()
 
-        # `obt token create` (standard library HTTPS) trusts the CA through SSL_CERT_FILE.
+        # `obt enroll-token create` (standard library HTTPS) trusts the CA through SSL_CERT_FILE.
         created = subprocess.run(
-            [OBT, "token", "create", "--server", base, "--data-dir", str(data), "--ttl", "1h"],
+            [
+                OBT,
+                "enroll-token",
+                "create",
+                "--server",
+                base,
+                "--data-dir",
+                str(data),
+                "--ttl",
+                "1h",
+            ],
             env={**env, "SSL_CERT_FILE": ca},
             capture_output=True,
             text=True,

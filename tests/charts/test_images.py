@@ -167,7 +167,7 @@ def test_compose_runs_api_and_postgresql() -> None:
     assert agent["hostname"] == "${OBT_AGENT_HOST_ID:-docker-host}"
     host_paths = [volume for volume in agent["volumes"] if volume.startswith("/")]
     assert host_paths and all(volume.endswith(":ro") for volume in host_paths)
-    # It enrolls with what `obt token create` prints and keeps the node token in a volume.
+    # It enrolls with what `obt enroll-token create` prints and keeps the node token in a volume.
     assert "--token" not in agent["command"]
     assert agent["environment"]["OBT_AGENT__ENROLL_TOKEN"] == "${OBT_AGENT_ENROLL_TOKEN:-}"
     assert "agent-state:/var/lib/obt-agent" in agent["volumes"]

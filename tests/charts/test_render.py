@@ -48,6 +48,7 @@ def test_every_required_scenario_exists() -> None:
         "no-nfd",
         "monitoring-enabled",
         "ingress",
+        "oauth2-proxy",
     }
 
 
@@ -255,6 +256,46 @@ def test_trusted_proxies_reach_the_api_as_forwarded_allow_ips(
     assert api_env(CHART / "ci" / "ingress-values.yaml")["FORWARDED_ALLOW_IPS"] == "10.0.0.0/8"
     both = api_env(None, "--set", "api.trustedProxies={10.0.0.0/8,fd00::/8}")
     assert both["FORWARDED_ALLOW_IPS"] == "10.0.0.0/8,fd00::/8"
+
+
+def _api_env(render: Callable[..., list[Manifest]], *args: object) -> dict[str, str | None]:
+    container = one(render(*args), "Deployment", "api")["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+def test_chart_is_closed_by_default_and_wires_api_auth_values(
+    render: Callable[..., list[Manifest]],
+) -> None:
+    env = _api_env(render)
+    assert env["OBT_API__AUTH__ANONYMOUS_READ"] == "false"
+    assert env["OBT_API__AUTH__METRICS_ANONYMOUS"] == "true"
+    assert env["OBT_API__AUTH__SESSION_TTL_SECONDS"] == "43200"
+    assert not [k for k in env if k.startswith("OBT_API__AUTH__PROXY__")]
+    opened = _api_env(render, None, "--set", "api.auth.anonymousRead=true")
+    assert opened["OBT_API__AUTH__ANONYMOUS_READ"] == "true"
+
+
+def test_oauth2_proxy_scenario_trusts_the_proxy_headers_from_its_addresses(
+    render: Callable[..., list[Manifest]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from obt.api.settings import ApiSettings
+
+    env = _api_env(render, CHART / "ci" / "oauth2-proxy-values.yaml")
+    assert env["OBT_API__AUTH__ANONYMOUS_READ"] == "false"
+    assert env["OBT_API__AUTH__PROXY__USER_HEADER"] == "X-Forwarded-User"
+    assert env["OBT_API__AUTH__PROXY__GROUPS_HEADER"] == "X-Forwarded-Groups"
+    # What the chart renders is what the API parses.
+    for name, value in env.items():
+        if name.startswith("OBT_API__AUTH__") and value is not None:
+            monkeypatch.setenv(name, value)
+    auth = ApiSettings(_env_file=None).api.auth  # type: ignore[call-arg]
+    assert auth.anonymous_read is False
+    assert auth.proxy.trusted == ["10.42.7.0/24"]
+    assert {g: r.value for g, r in auth.proxy.group_roles.items()} == {
+        "obt-admins": "admin",
+        "sre": "operator",
+        "engineering": "viewer",
+    }
 
 
 def test_ingress_scenario_renders_hosts_tls_and_annotations(

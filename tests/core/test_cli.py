@@ -41,7 +41,7 @@ def test_token_lifetimes_parse_and_bad_ones_are_named() -> None:
     import click
     import pytest
 
-    from obt.cli.token import parse_duration
+    from obt.cli.enroll_token import parse_duration
 
     assert parse_duration("90") == 90
     assert parse_duration("15m") == 900
@@ -53,11 +53,33 @@ def test_token_lifetimes_parse_and_bad_ones_are_named() -> None:
         parse_duration("0h")
 
 
-def test_token_create_without_an_admin_token_says_where_to_get_one(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.delenv("OBT_API__ADMIN_TOKEN", raising=False)
-    result = CliRunner().invoke(main, ["token", "create", "--data-dir", str(tmp_path)])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["token", "create", "--role", "viewer"],
+        ["enroll-token", "create"],
+        ["token", "create"],  # deprecated: an enrollment token
+        ["node", "token", "list"],
+    ],
+)
+def test_admin_commands_without_a_token_say_where_to_get_one(  # type: ignore[no-untyped-def]
+    tmp_path, monkeypatch, argv
+) -> None:
+    for name in ("OBT_API__ADMIN_TOKEN", "OBT_API__ADMIN_TOKEN_FILE", "OBT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(main, [*argv, "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
-    assert "no admin token" in result.output
+    assert "no token: pass --token (or set $OBT_TOKEN)" in result.output
+
+
+def test_token_create_without_role_notes_the_move_to_enroll_token(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(main, ["token", "create", "--data-dir", str(tmp_path)])
+    assert "enrollment tokens moved to `obt enroll-token`" in result.output
+
+
+def test_token_create_refuses_an_unknown_role() -> None:
+    result = CliRunner().invoke(main, ["token", "create", "--role", "root"])
+    assert result.exit_code == 2 and "'root' is not one of" in result.output
 
 
 def test_help_joins_hosts_with_an_enrollment_token() -> None:
@@ -135,8 +157,9 @@ def test_obt_token_reads_the_admin_token_file_too(
 ) -> None:
     import click
 
-    from obt.cli.token import _admin_token
+    from obt.cli.client import need_token as _admin_token
 
+    monkeypatch.delenv("OBT_TOKEN", raising=False)
     monkeypatch.delenv("OBT_API__ADMIN_TOKEN", raising=False)
     (tmp_path / "t").write_text("from-the-file\n")
     monkeypatch.setenv("OBT_API__ADMIN_TOKEN_FILE", str(tmp_path / "t"))

@@ -121,6 +121,7 @@ def test_cluster_pipeline_end_to_end(
                 "OBT_KUBE__NAMESPACE": NS,
                 "OBT_API__CLUSTER__LEADER_LEASE_SECONDS": "3",
                 "OBT_API__ADMIN_TOKEN": ADMIN,
+                "OBT_API__AUTH__ANONYMOUS_READ": "true",  # the checks read without a token
             },
         )
         procs.start("operator", ["operator"], {**kube, **OPERATOR_ENV})

@@ -116,6 +116,7 @@ def test_local_mode_host_comes_back_after_sigstop(ollama: OllamaThread, tmp_path
             {
                 "OBT_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'obt.db'}",
                 "OBT_API__ADMIN_TOKEN": ADMIN,
+                "OBT_API__AUTH__ANONYMOUS_READ": "true",  # the checks read without a token
                 "OBT_API__HEARTBEAT_FLUSH_SECONDS": "0.5",
                 "OBT_API__LIVENESS__SWEEP_INTERVAL_SECONDS": "0.3",
                 "OBT_API__LIVENESS__STANDALONE_NOT_READY_AFTER_SECONDS": "3",
@@ -180,6 +181,7 @@ def test_cluster_mode_host_comes_back_after_sigstop(
                 "OBT_API__CLUSTER__LEADER_LEASE_SECONDS": "3",
                 "OBT_API__CLUSTER__LEASE_RENEW_MIN_SECONDS": "0.5",
                 "OBT_API__ADMIN_TOKEN": ADMIN,
+                "OBT_API__AUTH__ANONYMOUS_READ": "true",  # the checks read without a token
             },
         )
         procs.start("operator", ["operator"], {**kube, **operator_env})

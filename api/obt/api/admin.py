@@ -1,4 +1,4 @@
-"""/api/v1/admin: node removal, and demo data for people and tests (admin token required).
+"""/api/v1/admin: node removal, and demo data for people and tests (the admin role).
 
 The seed endpoint (`demo_router`) is mounted only with `obt serve --demo` / OBT_API__DEMO=true:
 fake nodes have no place in a real inventory, and a stolen admin token must not be able to
@@ -12,15 +12,26 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Response
 from pydantic import Field
 
+from obt.api.auth.access import require
+from obt.api.auth.roles import Role
 from obt.api.deps import StateDep
 from obt.api.fake import fake_name, fake_status
 from obt.api.nodes.schemas import Phase
 from obt.api.nodes.store import NodeRecord
-from obt.api.schemas import VALIDATION_RESPONSES, ApiModel, Problem
-from obt.api.security import AdminDep
+from obt.api.schemas import DENIED, VALIDATION_RESPONSES, ApiModel, Problem
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=VALIDATION_RESPONSES)
-demo_router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=VALIDATION_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1/admin",
+    tags=["admin"],
+    responses={**VALIDATION_RESPONSES, **DENIED},
+    dependencies=[require(Role.admin)],
+)
+demo_router = APIRouter(
+    prefix="/api/v1/admin",
+    tags=["admin"],
+    responses={**VALIDATION_RESPONSES, **DENIED},
+    dependencies=[require(Role.admin)],
+)
 
 
 class SeedRequest(ApiModel):
@@ -48,9 +59,8 @@ class SeedResult(ApiModel):
     "/seed",
     operation_id="seedNodes",
     response_model=SeedResult,
-    responses={401: {"model": Problem}, 403: {"model": Problem}},
 )
-async def seed_nodes(_: AdminDep, body: SeedRequest, state: StateDep) -> SeedResult:
+async def seed_nodes(body: SeedRequest, state: StateDep) -> SeedResult:
     """Write `count` deterministic fake nodes (daemonset source, phase Ready unless asked
     otherwise). Only in demo mode
     (`obt serve --demo`, OBT_API__DEMO=true); 404 otherwise."""
@@ -69,7 +79,7 @@ async def seed_nodes(_: AdminDep, body: SeedRequest, state: StateDep) -> SeedRes
 
 
 @demo_router.post("/events/drop", status_code=204, include_in_schema=False)
-async def drop_event_streams(_: AdminDep, state: StateDep) -> Response:
+async def drop_event_streams(state: StateDep) -> Response:
     """Test hook (demo mode only): end every open live-event stream, as a lost connection would;
     browsers reconnect with Last-Event-ID (the dashboard's resume test)."""
     state.bus.drop_streams()
@@ -80,10 +90,10 @@ async def drop_event_streams(_: AdminDep, state: StateDep) -> Response:
     "/nodes/{name}",
     operation_id="deleteNode",
     status_code=204,
-    responses={401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}},
+    responses={404: {"model": Problem}},
 )
 async def delete_node(
-    _: AdminDep, name: Annotated[str, Path(min_length=1, max_length=253)], state: StateDep
+    name: Annotated[str, Path(min_length=1, max_length=253)], state: StateDep
 ) -> Response:
     """Remove a node from the inventory, leaving a tombstone (local mode; in cluster mode the
     mirror re-creates it while its OllamaNode exists)."""

@@ -6,8 +6,9 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
@@ -16,6 +17,10 @@ from obt.api.agents.fastpath import HeartbeatFastPath
 from obt.api.agents.heartbeat import HEARTBEAT_PATH
 from obt.api.agents.ingest import AgentIngest
 from obt.api.agents.router import router as agents_router
+from obt.api.audit import AuditMiddleware, AuditPruner
+from obt.api.audit import router as audit_router
+from obt.api.auth.access import AuthRuntime, collect_roles, document_roles
+from obt.api.auth.router import router as auth_router
 from obt.api.catalogue.router import router as catalogue_router
 from obt.api.db.engine import is_sqlite, make_engine, make_sessionmaker, migrate
 from obt.api.events.bus import EventBus, PgListener, asyncpg_dsn
@@ -44,6 +49,11 @@ class _ObtApi(FastAPI):
     route in agents/router.py stays for OpenAPI and answers alike."""
 
     heartbeat: SecurityHeaders | None = None
+    roles: dict[str, str] = {}
+
+    def openapi(self) -> dict[str, Any]:
+        """The document, with each operation's declared role (auth/access.py)."""
+        return document_roles(super().openapi(), self.roles)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -118,6 +128,7 @@ def create_app(
             store=store,
             ingest=ingest,
             limiter=limiter,
+            auth=AuthRuntime(settings),
             mirror=mirror,
         )
         app.state.obt = state
@@ -128,11 +139,14 @@ def create_app(
             stop = await hook(state)
             if stop is not None:
                 stops.append(stop)
+        pruner = state.audit_pruner = AuditPruner(sessions, settings.api.audit)
+        pruner.start()
         state.ready = True
         try:
             yield
         finally:
             state.ready = False
+            await pruner.stop()
             for stop in reversed(stops):
                 await stop()
             if mirror is not None:
@@ -148,32 +162,37 @@ def create_app(
         description="Live inventory of Ollama machines: nodes, models, fleet summary, live "
         "events, and the ingress of standalone agents.",
         lifespan=lifespan,
+        dependencies=[Depends(errors.single_valued_query)],
     )
     errors.install(app)
-    for router in (
+    from obt.api.admin import demo_router
+    from obt.api.admin import router as admin_router
+
+    routers = [
         nodes_router,
         catalogue_router,
         fleet_router,
         agents_router,
         events_router,
         health_router,
-    ):
+        auth_router,
+        audit_router,
+        admin_router,
+        *([demo_router] if settings.api.demo else []),
+    ]
+    for router in routers:
         app.include_router(router)
-    from obt.api.admin import demo_router
-    from obt.api.admin import router as admin_router
-
-    app.include_router(admin_router)
-    if settings.api.demo:
-        app.include_router(demo_router)
+    app.roles = collect_roles(routers)
     if settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.api.cors_origins,
             allow_methods=["GET", "POST", "PUT", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-CSRF-Token"],
             max_age=600,
         )
 
+    app.add_middleware(AuditMiddleware)  # inside the guard: what it refuses is not an action
     app.add_middleware(GuardMiddleware, settings=settings, limiter=limiter)
     # The dashboard shell's inline scripts are allowed by their hashes (headers.py).
     hashes = inline_hashes(dashboard) if isinstance(dashboard, Path) else []

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -82,3 +82,23 @@ async def http_error(request: Request, exc: Exception) -> Any:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+async def single_valued_query(request: Request) -> None:
+    """422 for a query parameter given more than once where the operation takes one value
+    (FastAPI would silently keep the last): `?actor=a&actor=b` is a mistake, not a filter."""
+    from collections import Counter
+
+    from fastapi._compat import field_annotation_is_sequence
+    from fastapi.dependencies.utils import get_flat_params
+
+    counts = Counter(key for key, _ in request.query_params.multi_items())
+    if not counts or max(counts.values()) < 2:
+        return
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None:
+        return
+    for field in get_flat_params(dependant):
+        n = counts.get(field.alias, 0)
+        if n > 1 and not field_annotation_is_sequence(field.field_info.annotation):
+            raise HTTPException(422, f"{field.alias}: given {n} times; it takes one value")

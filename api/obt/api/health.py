@@ -11,6 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
+from obt.api.auth.access import metrics_access, public
 from obt.api.deps import StateDep
 from obt.api.schemas import ApiModel
 from obt.api.state import AppState
@@ -22,7 +23,12 @@ class Health(ApiModel):
     status: str
 
 
-@router.get("/healthz", operation_id="getHealth", response_model=Health)
+@router.get(
+    "/healthz",
+    operation_id="getHealth",
+    response_model=Health,
+    dependencies=[public("liveness probe")],
+)
 async def healthz() -> Health:
     """The process answers."""
     return Health(status="ok")
@@ -33,6 +39,7 @@ async def healthz() -> Health:
     operation_id="getReadiness",
     response_model=Health,
     responses={503: {"model": Health}},
+    dependencies=[public("readiness probe")],
 )
 async def readyz(state: StateDep, response: Response) -> Health:
     """Start-up finished and the database answers (cluster mode: and the mirror is synced
@@ -81,9 +88,14 @@ class StateCollector:
             yield from s.mirror.metrics()
 
 
-@router.get("/metrics", operation_id="getMetrics", response_class=Response)
+@router.get(
+    "/metrics",
+    operation_id="getMetrics",
+    response_class=Response,
+    dependencies=[metrics_access()],
+)
 async def metrics(state: StateDep) -> Response:
-    """Prometheus metrics."""
+    """Prometheus metrics (the viewer role when OBT_API__AUTH__METRICS_ANONYMOUS=false)."""
     if state.metrics is None:
         state.metrics = _registry(state)
     return Response(generate_latest(state.metrics), media_type=CONTENT_TYPE_LATEST)

@@ -43,3 +43,18 @@ class ValidationProblem(ApiModel):
 VALIDATION_RESPONSES: dict[int | str, dict[str, object]] = {
     422: {"model": ValidationProblem, "description": "An input was invalid; `detail` names it."}
 }
+
+DENIED: dict[int | str, dict[str, object]] = {
+    401: {
+        "model": Problem,
+        "description": "No credential (WWW-Authenticate: Bearer), or an unknown, expired or "
+        "revoked one (`detail` says which).",
+    },
+    403: {
+        "model": Problem,
+        "description": "The caller's role is too low (`detail` names the role needed), a node "
+        "token, or a failed CSRF check.",
+    },
+    429: {"model": Problem, "description": "Too many failed credential checks; see Retry-After."},
+}
+"""The answers of an operation that needs a role (auth/access.py)."""

@@ -1,4 +1,5 @@
-"""Admin token, per-token and per-address rate limits, request body limit.
+"""Token hashing, per-token and per-address rate limits, request body limit (who may do what:
+auth/access.py).
 
 The guards run as plain ASGI middleware (no BaseHTTPMiddleware): they sit in front of every
 heartbeat, and a heartbeat must cost almost nothing.
@@ -7,14 +8,13 @@ heartbeat, and a heartbeat must cost almost nothing.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import math
 import time
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from obt.api.settings import ApiSettings
@@ -162,25 +162,3 @@ async def send_json(
         }
     )
     await send({"type": "http.response.body", "body": payload})
-
-
-def require_admin(
-    request: Request,
-    authorization: Annotated[
-        str | None, Header(description="Bearer <admin token>", include_in_schema=False)
-    ] = None,
-) -> None:
-    settings: ApiSettings = request.app.state.obt.settings
-    expected = settings.api.admin_token.get_secret_value() if settings.api.admin_token else None
-    given = bearer(authorization)
-    if not expected:
-        raise HTTPException(403, "no admin token is configured (OBT_API__ADMIN_TOKEN)")
-    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(
-            401,
-            "admin operations need 'Authorization: Bearer <admin token>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-
-AdminDep = Annotated[None, Depends(require_admin)]

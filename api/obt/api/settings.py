@@ -11,10 +11,12 @@ OBT_KUBE__). docs/api.md lists every setting; the names of before 0.x still work
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
+from obt.api.auth.roles import Role
 from obt.core.liveness import LivenessConfig
 from obt.core.settings import KubeSettings, ObtSettings
 
@@ -77,6 +79,84 @@ class EventsGroup(BaseModel):
     )
 
 
+class ProxyAuth(BaseModel):
+    """Single sign-on through a reverse proxy (oauth2-proxy, Pomerium, an Ingress with external
+    auth) that puts the signed-in user and their groups in request headers."""
+
+    user_header: str | None = Field(
+        None,
+        description="Header holding the signed-in user (oauth2-proxy: X-Forwarded-User, or "
+        "X-Forwarded-Email). Unset: proxy sign-on is off.",
+    )
+    groups_header: str | None = Field(
+        None,
+        description="Header holding the user's groups, comma-separated (oauth2-proxy: "
+        "X-Forwarded-Groups).",
+    )
+    trusted: list[str] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs of the proxy (the direct peer address, not "
+        "X-Forwarded-For); the headers from any other address are ignored.",
+    )
+    group_roles: dict[str, Role] = Field(
+        default_factory=dict,
+        description='Group to role, JSON: {"obt-admins": "admin", "staff": "viewer"}; a user '
+        "in several groups gets the highest role.",
+    )
+    default_role: Role | None = Field(
+        None, description="Role of a proxy user in no mapped group (unset: refused, 403)."
+    )
+
+    @field_validator("trusted")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an address or CIDR (e.g. 10.0.0.5 or 10.0.0.0/8)"
+                ) from None
+        return value
+
+
+class AuthGroup(BaseModel):
+    """Who may read and act (OBT_API__AUTH__*; docs/api.md, "Access control")."""
+
+    anonymous_read: bool | None = Field(
+        None,
+        description="Let requests without a credential read (the viewer role). Unset: on for "
+        "`obt serve` bound to loopback, off everywhere else (`obt api`, the Helm chart).",
+    )
+    metrics_anonymous: bool = Field(
+        True, description="Serve /metrics without a credential (else the viewer role)."
+    )
+    session_ttl_seconds: int = Field(
+        12 * 3600, ge=60, description="Lifetime of a dashboard sign-in session."
+    )
+    failed_per_ip_per_minute: int = Field(
+        20,
+        ge=0,
+        description="Failed credential checks one address may make per minute before 429 "
+        "(0: unlimited).",
+    )
+    proxy: ProxyAuth = Field(default_factory=ProxyAuth, description="Proxy single sign-on.")
+
+
+class AuditGroup(BaseModel):
+    """The audit trail of state-changing requests (OBT_API__AUDIT__*; docs/api.md)."""
+
+    retention_seconds: int = Field(
+        90 * 86400, ge=3600, description="How long an audit entry is kept (default 90 days)."
+    )
+    prune_interval_seconds: float = Field(
+        3600.0, gt=0, description="How often entries older than the retention are deleted."
+    )
+    prune_batch: int = Field(
+        1000, ge=1, le=100_000, description="Rows deleted per statement while pruning."
+    )
+
+
 class ApiGroup(BaseModel):
     host: str = Field("0.0.0.0", description="Address uvicorn binds in cluster mode.")
     port: int = Field(8881, ge=1, le=65535, description="Port uvicorn binds.")
@@ -120,6 +200,10 @@ class ApiGroup(BaseModel):
     sse_keepalive_seconds: float = Field(15.0, gt=0, description="SSE comment sent when idle.")
     events: EventsGroup = Field(
         default_factory=EventsGroup, description="Live events: resume buffer, stream caps."
+    )
+    auth: AuthGroup = Field(default_factory=AuthGroup, description="Access control.")
+    audit: AuditGroup = Field(
+        default_factory=AuditGroup, description="Audit trail of state-changing requests."
     )
     cluster: ClusterGroup = Field(
         default_factory=ClusterGroup, description="Cluster mode (Kubernetes)."

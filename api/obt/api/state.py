@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from obt.api.agents.ingest import AgentIngest
+    from obt.api.audit import AuditPruner
+    from obt.api.auth.access import AuthRuntime
     from obt.api.cluster.runtime import ClusterRuntime
     from obt.api.cluster.standalone import StandaloneWriter
     from obt.api.events.bus import EventBus
@@ -28,9 +30,11 @@ class AppState:
     bus: EventBus
     store: NodeStore
     ingest: AgentIngest
+    auth: AuthRuntime  # access control (auth/access.py)
     limiter: RateLimiter = field(default_factory=RateLimiter)
     ready: bool = False
     mirror: ClusterRuntime | None = None  # cluster mode: leader election + mirror
+    audit_pruner: AuditPruner | None = None  # the audit trail's retention loop (audit.py)
     metrics: CollectorRegistry | None = None  # made by the first GET /metrics (health.py)
 
     @property

@@ -1,5 +1,5 @@
 """The one HTTP client of the `obt` commands that talk to a running OBT API (`obt token`,
-`obt nodes`, `obt models`): the standard library only, so an agent-only install can run them.
+`obt enroll-token`, `obt node`, `obt nodes`, `obt models`), and how they find their credential: the standard library only, so an agent-only install can run them.
 
 Errors carry the exit code a script can rely on (documented in `obt nodes --help` and
 docs/cli.md): 0 ok, 1 any other failure, 2 bad usage (also a query the server refuses with
@@ -14,6 +14,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import click
@@ -72,6 +73,74 @@ server_option = click.option(
 )
 
 
+def _data_dir_token(data_dir: Path | None) -> str | None:
+    """The admin token `obt serve` keeps in its data directory (this machine only)."""
+    if data_dir is None:
+        try:
+            import platformdirs
+        except ImportError:  # an agent-only install has no local server to read from
+            return None
+        data_dir = Path(platformdirs.user_data_dir("obt", appauthor=False))
+    path = data_dir / "admin-token"
+    try:
+        return path.read_text(encoding="utf-8").strip() if path.is_file() else None
+    except OSError:
+        return None
+
+
+def _env_admin_token() -> str | None:
+    """OBT_API__ADMIN_TOKEN, or the file OBT_API__ADMIN_TOKEN_FILE names (as the API reads it)."""
+    path = os.environ.get("OBT_API__ADMIN_TOKEN_FILE")
+    if path and not os.environ.get("OBT_API__ADMIN_TOKEN"):
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise click.UsageError(
+                f"OBT_API__ADMIN_TOKEN_FILE={path}: cannot read the file: {exc.strerror}"
+            ) from exc
+    return os.environ.get("OBT_API__ADMIN_TOKEN")
+
+
+def find_token(explicit: str | None, data_dir: Path | None) -> str | None:
+    """The credential to send: --token (or $OBT_TOKEN), else the admin token of this machine
+    ($OBT_API__ADMIN_TOKEN, $OBT_API__ADMIN_TOKEN_FILE, or the file in `obt serve`'s data
+    directory), else none (anonymous: reads work where anonymous read is on)."""
+    return explicit or _env_admin_token() or _data_dir_token(data_dir)
+
+
+def need_token(explicit: str | None, data_dir: Path | None) -> str:
+    token = find_token(explicit, data_dir)
+    if not token:
+        raise click.UsageError(
+            "no token: pass --token (or set $OBT_TOKEN) with an admin token from "
+            "`obt token create --role admin`, or run this on the machine where `obt serve` "
+            "keeps its admin token (its --data-dir)"
+        )
+    return token
+
+
+token_option = click.option(
+    "--token",
+    "--admin-token",  # its name before API tokens had roles
+    metavar="TOKEN",
+    envvar="OBT_TOKEN",
+    default=None,
+    help="API token to send ($OBT_TOKEN; default: this machine's admin token when `obt serve` "
+    "runs here, else none). --admin-token: its old name.",
+)
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data directory of the local `obt serve` holding its admin token.",
+)
+
+
+def api_options(command: Any) -> Any:
+    """--server, --token and --data-dir: what every command that talks to the API takes."""
+    return server_option(token_option(data_dir_option(command)))
+
+
 def _detail(error: urllib.error.HTTPError) -> str:
     text = error.read().decode(errors="replace")
     with contextlib.suppress(ValueError, AttributeError):
@@ -120,7 +189,10 @@ def call(
     except urllib.error.HTTPError as error:
         detail = _detail(error)
         kind = {404: NotFound, 400: BadRequest, 422: BadRequest}.get(error.code, CallFailed)
-        raise kind(f"{method} {path}: HTTP {error.code}: {detail}", error.code) from error
+        hint = ""
+        if error.code == 401:
+            hint = " (pass --token or set $OBT_TOKEN; `obt token create --role viewer` makes one)"
+        raise kind(f"{method} {path}: HTTP {error.code}: {detail}{hint}", error.code) from error
     except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
         reason = getattr(error, "reason", error)
         raise Unreachable(

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import click
 
-from obt.cli.client import EXIT_CODES_HELP, NotFound, call, server_option
+from obt.cli.client import EXIT_CODES_HELP, NotFound, api_options, call, find_token
 from obt.core.crd import PRINTER_COLUMNS
 from obt.core.model_names import normalize_model_name
 from obt.core.summary import format_gib, human_duration, vram_label
@@ -98,12 +99,18 @@ def parse_selector(text: str) -> list[str]:
     return requirements
 
 
-def fetch_all(server: str, path: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def fetch_all(
+    server: str, path: str, params: list[tuple[str, str]], token: str | None = None
+) -> list[dict[str, Any]]:
     """Every page of a paginated list."""
     items: list[dict[str, Any]] = []
     while True:
         page = call(
-            server, "GET", path, params=[*params, ("limit", str(PAGE)), ("offset", str(len(items)))]
+            server,
+            "GET",
+            path,
+            params=[*params, ("limit", str(PAGE)), ("offset", str(len(items)))],
+            token=token,
         )
         items.extend(page["items"])
         if not page["items"] or len(items) >= page["total"]:
@@ -171,7 +178,7 @@ OUTPUT = click.option(
 
 @click.command(name="nodes", epilog=EXIT_CODES_HELP)
 @click.argument("name", required=False)
-@server_option
+@api_options
 @OUTPUT
 @click.option(
     "-l",
@@ -194,6 +201,8 @@ OUTPUT = click.option(
 def nodes_command(
     name: str | None,
     server: str,
+    token: str | None,
+    data_dir: Path | None,
     output: str,
     selector: str | None,
     phase: tuple[str, ...],
@@ -210,6 +219,7 @@ def nodes_command(
     obt nodes -l zone=lab -o json    for scripts
     obt nodes gaming-pc              one node in detail
     """
+    auth = find_token(token, data_dir)
     if name:
         if selector or phase or loaded or installed:
             raise click.UsageError(
@@ -217,7 +227,7 @@ def nodes_command(
                 "nodes; they do not apply to one NAME"
             )
         try:
-            node = call(server, "GET", f"/api/v1/nodes/{_quote(name)}")
+            node = call(server, "GET", f"/api/v1/nodes/{_quote(name)}", token=auth)
         except NotFound as error:
             raise NotFound(f"node {name!r} not found at {server} (see `obt nodes`)") from error
         if output == "json":
@@ -233,7 +243,7 @@ def nodes_command(
         params.append(("loadedModel", normalize_model_name(loaded)))
     if installed:
         params.append(("hasModel", normalize_model_name(installed)))
-    items = fetch_all(server, "/api/v1/nodes", params)
+    items = fetch_all(server, "/api/v1/nodes", params, auth)
     if output == "json":
         _echo_json(items)
     elif items:
@@ -315,10 +325,17 @@ def describe_model(detail: dict[str, Any], placement: dict[str, Any] | None) -> 
 
 @click.command(name="models", epilog=EXIT_CODES_HELP)
 @click.argument("name", required=False)
-@server_option
+@api_options
 @OUTPUT
 @click.option("--search", metavar="TEXT", help="Only models whose name contains TEXT.")
-def models_command(name: str | None, server: str, output: str, search: str | None) -> None:
+def models_command(
+    name: str | None,
+    server: str,
+    token: str | None,
+    data_dir: Path | None,
+    output: str,
+    search: str | None,
+) -> None:
     """List the fleet's models (how many nodes have and run each), or show where model NAME is
     installed and loaded and where it would fit. 'llama3.2' means 'llama3.2:latest', as in Ollama.
 
@@ -327,17 +344,20 @@ def models_command(name: str | None, server: str, output: str, search: str | Non
     obt models -o wide               with the nodes that have / run each
     obt models llama3.2              one model: its nodes and its placement
     """
+    auth = find_token(token, data_dir)
     if name:
         if search:
             raise click.UsageError("--search lists models; it does not apply to one NAME")
         wanted = normalize_model_name(name)
         try:
-            detail = call(server, "GET", f"/api/v1/models/{_quote(wanted)}")
+            detail = call(server, "GET", f"/api/v1/models/{_quote(wanted)}", token=auth)
         except NotFound as error:
             raise NotFound(
                 f"model {wanted!r} is on no node at {server} (see `obt models`)"
             ) from error
-        placement = call(server, "GET", "/api/v1/models/placement", params=[("name", wanted)])
+        placement = call(
+            server, "GET", "/api/v1/models/placement", params=[("name", wanted)], token=auth
+        )
         if output == "json":
             _echo_json({**detail, "placement": placement})
         elif output == "wide":
@@ -345,11 +365,11 @@ def models_command(name: str | None, server: str, output: str, search: str | Non
         else:
             click.echo(describe_model(detail, placement))
         return
-    items = fetch_all(server, "/api/v1/models", [("search", search)] if search else [])
+    items = fetch_all(server, "/api/v1/models", [("search", search)] if search else [], auth)
     where = None
     if output != "table":
         where = {
-            n: call(server, "GET", f"/api/v1/models/{_quote(n)}")
+            n: call(server, "GET", f"/api/v1/models/{_quote(n)}", token=auth)
             for n in dict.fromkeys(m["name"] for m in items)
         }
     if output == "json":

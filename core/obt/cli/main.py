@@ -34,7 +34,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "obt.cli.fleet:models_command",
         "List the fleet's models, or show where one is installed and loaded.",
     ),
-    "token": ("obt.cli.token:command", "Create, list and revoke enrollment tokens for new hosts."),
+    "token": (
+        "obt.cli.token:command",
+        "Create, list and revoke API tokens (viewer, operator, admin) for people and scripts.",
+    ),
+    "enroll-token": (
+        "obt.cli.enroll_token:command",
+        "Create, list and revoke enrollment tokens for new hosts.",
+    ),
     "node": (
         "obt.cli.node:command",
         "Decommission a standalone host; list and revoke node tokens.",
@@ -87,6 +94,6 @@ def main() -> None:
     """OBT: one live view of every machine that runs Ollama.
 
     Start with `obt serve` on one machine (`--host 0.0.0.0` to let other hosts in), create an
-    enrollment token there with `obt token create`, then join each other host with
+    enrollment token there with `obt enroll-token create`, then join each other host with
     `obt agent --server URL --enroll-token TOKEN`. On Kubernetes, install the Helm chart.
     """

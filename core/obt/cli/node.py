@@ -1,6 +1,6 @@
 """`obt node`: decommission standalone hosts and manage their node tokens (admin).
 
-Same server, admin token and transport as `obt token` (standard library only).
+Same server, token and transport as `obt token` (standard library only).
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from urllib.parse import quote
 
 import click
 
-from obt.cli.token import _admin_token, _call, admin_api_options
+from obt.cli.client import api_options, call, need_token
 
 
 @click.group(name="node")
 def command() -> None:
-    """Standalone hosts: decommission one, list or revoke node tokens (admin token).
+    """Standalone hosts: decommission one, list or revoke node tokens (the admin role).
 
     \b
       obt node token list            enrolled hosts and when each was last heard from
@@ -26,13 +26,13 @@ def command() -> None:
 
 @command.command(name="rm", short_help="Decommission a standalone host: revoke + remove.")
 @click.argument("name")
-@admin_api_options
-def remove(name: str, server: str, admin_token: str | None, data_dir: Path | None) -> None:
+@api_options
+def remove(name: str, server: str, token: str | None, data_dir: Path | None) -> None:
     """Decommission the standalone host NAME: revoke its node token and remove its node,
     leaving a tombstone with reason Decommissioned (in cluster mode its OllamaNode and Lease
     are deleted). A DaemonSet node is refused: drain and delete its Kubernetes Node instead.
     The host's agent logs once that it was revoked; stop or uninstall it there."""
-    _call(server, _admin_token(admin_token, data_dir), "DELETE", f"/api/v1/nodes/{_path(name)}")
+    call(server, "DELETE", f"/api/v1/nodes/{_path(name)}", token=need_token(token, data_dir))
     click.echo(f"decommissioned {name}")
 
 
@@ -42,10 +42,10 @@ def token() -> None:
 
 
 @token.command(name="list", short_help="List node tokens (never the secrets).")
-@admin_api_options
-def list_(server: str, admin_token: str | None, data_dir: Path | None) -> None:
+@api_options
+def list_(server: str, token: str | None, data_dir: Path | None) -> None:
     """List node tokens: node, host id, created, last heartbeat (never the secret)."""
-    rows = _call(server, _admin_token(admin_token, data_dir), "GET", "/api/v1/node-tokens")
+    rows = call(server, "GET", "/api/v1/node-tokens", token=need_token(token, data_dir))
     if not rows:
         click.echo("no node tokens")
         return
@@ -63,16 +63,11 @@ def list_(server: str, admin_token: str | None, data_dir: Path | None) -> None:
 
 @token.command(name="revoke", short_help="Revoke the node token of NAME.")
 @click.argument("name")
-@admin_api_options
-def revoke(name: str, server: str, admin_token: str | None, data_dir: Path | None) -> None:
+@api_options
+def revoke(name: str, server: str, token: str | None, data_dir: Path | None) -> None:
     """Revoke the node token of NAME: its agent's next request is refused (401). The node
     stays listed until the liveness rules remove it; `obt node rm NAME` removes it at once."""
-    _call(
-        server,
-        _admin_token(admin_token, data_dir),
-        "DELETE",
-        f"/api/v1/node-tokens/{_path(name)}",
-    )
+    call(server, "DELETE", f"/api/v1/node-tokens/{_path(name)}", token=need_token(token, data_dir))
     click.echo(f"revoked the node token of {name}")
 
 

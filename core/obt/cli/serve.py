@@ -53,6 +53,18 @@ def _this_command() -> str:
     return sys.argv[0] if sys.argv[0].endswith("obt") else "obt"
 
 
+def _loopback(host: str) -> bool:
+    """127.0.0.1, ::1, localhost: only this machine can connect."""
+    import ipaddress
+
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _local(host: str) -> str:
     """The address this machine reaches its own server at: a wildcard bind is not an address."""
     return "127.0.0.1" if host in ("0.0.0.0", "", "::", "[::]") else host
@@ -167,8 +179,11 @@ def command(
         overrides["database"] = settings.database.model_copy(
             update={"url": f"sqlite+aiosqlite:///{data_dir / 'obt.db'}"}
         )
+    auth = settings.api.auth
+    if auth.anonymous_read is None:  # unset: open reads only where only this machine can read
+        auth = auth.model_copy(update={"anonymous_read": _loopback(host)})
     api = settings.api.model_copy(
-        update={"host": host, "port": port, **({"demo": True} if demo else {})}
+        update={"host": host, "port": port, "auth": auth, **({"demo": True} if demo else {})}
     )
     if api.admin_token is None:
         from pydantic import SecretStr
@@ -179,7 +194,7 @@ def command(
             click.echo(
                 f"Admin token (stored in {data_dir / 'admin-token'}, shown once):\n  {token}\n"
                 "To add another host, create an enrollment token on this machine with:\n"
-                f"  {_this_command()} token create --server {scheme}://{_local(host)}:{port}"
+                f"  {_this_command()} enroll-token create --server {scheme}://{_local(host)}:{port}"
                 + ("" if data_dir == default_data_dir() else f" --data-dir {data_dir}"),
                 err=True,
             )

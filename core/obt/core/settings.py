@@ -51,6 +51,7 @@ FILE_SUFFIX = "_FILE"
 OTHER_VARIABLES = frozenset(
     {
         "OBT_SERVER",  # the API that `obt token`, `obt nodes` and `obt models` talk to
+        "OBT_TOKEN",  # the credential those commands send (--token)
         "OBT_HOST_IP",  # the chart's agent env: expanded into OBT_AGENT__OLLAMA_URL
         "OBT_DATABASE_PASSWORD",  # the chart's API env: expanded into OBT_DATABASE__URL
         # The chart's downward-API variables, given to every pod; the agent reads them.

@@ -35,3 +35,16 @@ describe('relativeTime', () => {
 		expect(relativeTime('not a date', now)).toBe('—');
 	});
 });
+
+describe('formatDateTime and localToIso', () => {
+	it('writes a moment in local time, and reads a datetime-local value back', async () => {
+		const { formatDateTime, localToIso } = await import('./format');
+		const iso = localToIso('2026-12-03T10:05');
+		expect(iso).toMatch(/Z$/);
+		expect(formatDateTime(iso)).toBe('2026-12-03 10:05:00');
+		expect(formatDateTime(null)).toBe('–');
+		expect(formatDateTime('nonsense')).toBe('–');
+		expect(localToIso('')).toBeUndefined();
+		expect(localToIso('not a date')).toBeUndefined();
+	});
+});

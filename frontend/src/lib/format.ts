@@ -35,3 +35,22 @@ export function relativeTime(iso: string | null | undefined, now: number = Date.
 	if (hours < 48) return `${hours} h ago`;
 	return `${Math.floor(hours / 24)} d ago`;
 }
+
+/** A moment as `YYYY-MM-DD HH:MM:SS` in the viewer's time zone ("–" when unknown). */
+export function formatDateTime(iso: string | null | undefined): string {
+	if (!iso) return '–';
+	const at = new Date(iso);
+	if (Number.isNaN(at.getTime())) return '–';
+	const two = (n: number) => String(n).padStart(2, '0');
+	return (
+		`${at.getFullYear()}-${two(at.getMonth() + 1)}-${two(at.getDate())} ` +
+		`${two(at.getHours())}:${two(at.getMinutes())}:${two(at.getSeconds())}`
+	);
+}
+
+/** `<input type="datetime-local">` (the person's local time) as ISO 8601 with a zone, or undefined. */
+export function localToIso(value: string): string | undefined {
+	if (!value) return undefined;
+	const at = new Date(value);
+	return Number.isNaN(at.getTime()) ? undefined : at.toISOString();
+}

@@ -416,14 +416,14 @@ class HttpReporter:
             raise TokenRefused(
                 f"the API at {self.server} says this host's node token belongs to another "
                 f"node, not {node!r} ({exc}). To re-enroll, create an enrollment token on the "
-                f"server (obt token create) and restart this agent with it: obt agent "
+                f"server (obt enroll-token create) and restart this agent with it: obt agent "
                 f"--server {self.server} --enroll-token TOKEN"
             ) from exc
         raise TokenRefused(
             f"the API at {self.server} no longer accepts this host's node token (node {node!r} "
             f"was revoked or decommissioned, or the server does not know it; {exc}). This "
             "agent does not re-enroll with an enrollment token it already used. To re-enroll, "
-            "create an enrollment token on the server (obt token create) and restart this "
+            "create an enrollment token on the server (obt enroll-token create) and restart this "
             f"agent with it: obt agent --server {self.server} --enroll-token TOKEN"
         ) from exc
 

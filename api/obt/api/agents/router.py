@@ -25,15 +25,18 @@ from obt.api.agents.schemas import (
     NodeTokenInfo,
     ReportAccepted,
 )
+from obt.api.auth.access import agent_credential, require
+from obt.api.auth.roles import Role
 from obt.api.db.tables import EnrollmentToken, Node, NodeCredential
 from obt.api.deps import SessionDep, StateDep, get_state
 from obt.api.nodes.store import utcnow
-from obt.api.schemas import VALIDATION_RESPONSES, Problem
-from obt.api.security import AdminDep, too_many
+from obt.api.schemas import DENIED, VALIDATION_RESPONSES, Problem
+from obt.api.security import too_many
 from obt.api.state import AppState
 from obt.core.report import AgentReport
 
 router = APIRouter(tags=["agents"], responses=VALIDATION_RESPONSES)
+ADMIN = require(Role.admin)
 
 NodeName = Annotated[str, Path(min_length=1, max_length=MAX_NAME, description="OllamaNode name.")]
 AuthHeader = Annotated[str | None, Header(description="Bearer <per-node token from enrollment>.")]
@@ -86,6 +89,7 @@ class HeartbeatRoute(APIRoute):
 @router.post(
     "/api/v1/agents/enroll",
     operation_id="enrollAgent",
+    dependencies=[agent_credential("enrollment")],
     status_code=201,
     response_model=EnrollResponse,
     responses={
@@ -152,6 +156,7 @@ async def enroll(
 @router.put(
     "/api/v1/agents/{name}/report",
     operation_id="putAgentReport",
+    dependencies=[agent_credential("node")],
     response_model=ReportAccepted,
     responses=_AUTH_ERRORS,
 )
@@ -177,6 +182,7 @@ router.add_api_route(
     post_heartbeat,
     methods=["POST"],
     operation_id="postAgentHeartbeat",
+    dependencies=[agent_credential("node")],
     response_model=HeartbeatResponse,
     responses=_AUTH_ERRORS,
     route_class_override=HeartbeatRoute,
@@ -186,12 +192,13 @@ router.add_api_route(
 @router.post(
     "/api/v1/enrollment-tokens",
     operation_id="createEnrollmentToken",
+    dependencies=[ADMIN],
     status_code=201,
     response_model=EnrollmentTokenCreated,
-    responses={401: {"model": Problem}, 403: {"model": Problem}},
+    responses=DENIED,
 )
 async def create_enrollment_token(
-    _: AdminDep, body: EnrollmentTokenCreate, state: StateDep, session: SessionDep
+    body: EnrollmentTokenCreate, state: StateDep, session: SessionDep
 ) -> EnrollmentTokenCreated:
     """A new enrollment token (admin). The whole token is shown only in this response."""
     ttl = body.ttl_seconds or state.settings.api.enrollment_token_ttl_seconds
@@ -203,10 +210,11 @@ async def create_enrollment_token(
 @router.get(
     "/api/v1/enrollment-tokens",
     operation_id="listEnrollmentTokens",
+    dependencies=[ADMIN],
     response_model=list[EnrollmentTokenInfo],
-    responses={401: {"model": Problem}, 403: {"model": Problem}},
+    responses=DENIED,
 )
-async def list_enrollment_tokens(_: AdminDep, session: SessionDep) -> list[EnrollmentTokenInfo]:
+async def list_enrollment_tokens(session: SessionDep) -> list[EnrollmentTokenInfo]:
     """Enrollment tokens (admin), newest first; secrets are never shown again."""
     since = utcnow() - timedelta(days=30)
     rows = (
@@ -222,11 +230,11 @@ async def list_enrollment_tokens(_: AdminDep, session: SessionDep) -> list[Enrol
 @router.delete(
     "/api/v1/enrollment-tokens/{token_id}",
     operation_id="revokeEnrollmentToken",
+    dependencies=[ADMIN],
     status_code=204,
-    responses={401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem}},
+    responses={**DENIED, 404: {"model": Problem}},
 )
 async def revoke_enrollment_token(
-    _: AdminDep,
     token_id: Annotated[str, Path(pattern="^[a-z0-9]{6}$")],
     session: SessionDep,
 ) -> Response:
@@ -241,8 +249,7 @@ async def revoke_enrollment_token(
 
 
 _ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "Missing or wrong admin token."},
-    403: {"model": Problem, "description": "No admin token is configured."},
+    **DENIED,
     404: {"model": Problem, "description": "No such node (or it has no token)."},
 }
 
@@ -250,12 +257,11 @@ _ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
 @router.get(
     "/api/v1/node-tokens",
     operation_id="listNodeTokens",
+    dependencies=[ADMIN],
     response_model=list[NodeTokenInfo],
-    responses={401: _ADMIN_ERRORS[401], 403: _ADMIN_ERRORS[403]},
+    responses=DENIED,
 )
-async def list_node_tokens(
-    _: AdminDep, state: StateDep, session: SessionDep
-) -> list[NodeTokenInfo]:
+async def list_node_tokens(state: StateDep, session: SessionDep) -> list[NodeTokenInfo]:
     """Enrolled hosts' node tokens (admin), by node name; the secrets are never shown."""
     return await hosts.list_tokens(state, session)
 
@@ -263,10 +269,11 @@ async def list_node_tokens(
 @router.delete(
     "/api/v1/node-tokens/{name}",
     operation_id="revokeNodeToken",
+    dependencies=[ADMIN],
     status_code=204,
     responses=_ADMIN_ERRORS,
 )
-async def revoke_node_token(_: AdminDep, name: NodeName, state: StateDep) -> Response:
+async def revoke_node_token(name: NodeName, state: StateDep) -> Response:
     """Revoke a node's token (admin): its next heartbeat or report is 401. The node stays
     listed until the liveness rules remove it; `DELETE /api/v1/nodes/{name}` does both."""
     try:
@@ -279,13 +286,14 @@ async def revoke_node_token(_: AdminDep, name: NodeName, state: StateDep) -> Res
 @router.delete(
     "/api/v1/nodes/{name}",
     operation_id="decommissionNode",
+    dependencies=[ADMIN],
     status_code=204,
     responses={
         **_ADMIN_ERRORS,
         409: {"model": Problem, "description": "A DaemonSet node: delete its Kubernetes Node."},
     },
 )
-async def decommission_node(_: AdminDep, name: NodeName, state: StateDep) -> Response:
+async def decommission_node(name: NodeName, state: StateDep) -> Response:
     """Decommission a standalone host (admin): revoke its token and remove the node, leaving a
     tombstone with reason `Decommissioned` (cluster mode: its OllamaNode and Lease are deleted)."""
     try:

@@ -6,13 +6,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
+from obt.api.auth.access import require
+from obt.api.auth.roles import Role
 from obt.api.catalogue import service
 from obt.api.catalogue.schemas import ModelDetail, ModelPage, ModelSort, Placement
 from obt.api.deps import SessionDep
-from obt.api.schemas import INT64_MAX, VALIDATION_RESPONSES, Problem
+from obt.api.schemas import DENIED, INT64_MAX, VALIDATION_RESPONSES, Problem
 from obt.core.model_names import normalize_model_name
 
-router = APIRouter(prefix="/api/v1/models", tags=["models"], responses=VALIDATION_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1/models",
+    tags=["models"],
+    responses={**VALIDATION_RESPONSES, **DENIED},
+    dependencies=[require(Role.viewer)],
+)
 
 
 @router.get("", operation_id="listModels", response_model=ModelPage)

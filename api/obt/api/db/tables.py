@@ -254,3 +254,58 @@ class NodeCredential(Base):
     # not in the node row, so that they cost no node write and no event.
     telemetry: Mapped[dict[str, Any] | None]
     telemetry_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    """A person's or script's token `obt_<id>.<secret>` with a role (migration 0007); only the
+    secret's sha256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    token_id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class AuthSession(Base):
+    """A dashboard sign-in (migration 0007): the cookie's sha256, the CSRF token's sha256, and
+    the credential it was made from (`token_id`: an api_tokens id, or "admin")."""
+
+    __tablename__ = "auth_sessions"
+
+    session_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_hash: Mapped[str] = mapped_column(String(64))
+    token_id: Mapped[str] = mapped_column(String(12), index=True)
+    name: Mapped[str] = mapped_column(String(256), default="")
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """One state-changing request (migration 0008; obt/api/audit.py): who, what, the outcome.
+    Never a secret: `target` holds path parameters (a token's id, a node's name)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str] = mapped_column(String(256), index=True)
+    actor_name: Mapped[str] = mapped_column(String(256), default="")
+    role: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(512))
+    target: Mapped[str] = mapped_column(String(512), default="")
+    status: Mapped[int] = mapped_column(Integer)
+    client: Mapped[str] = mapped_column(String(64), default="")

@@ -11,11 +11,13 @@ from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from obt.api.auth.access import require
+from obt.api.auth.roles import Role
 from obt.api.deps import StateDep
 from obt.api.events.bus import CLOSE, StreamSlots
-from obt.api.schemas import VALIDATION_RESPONSES, Problem
+from obt.api.schemas import DENIED, VALIDATION_RESPONSES, Problem
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], responses=DENIED, dependencies=[require(Role.viewer)])
 
 EVENT_TYPES = "node.upserted, node.deleted, models.changed, resync"
 

@@ -6,12 +6,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
+from obt.api.auth.access import require
+from obt.api.auth.roles import Role
 from obt.api.deps import SessionDep, StateDep
 from obt.api.nodes import service
 from obt.api.nodes.schemas import NodeDetail, NodePage, NodeSort, Phase, RemovedNode
-from obt.api.schemas import INT64_MAX, VALIDATION_RESPONSES, Problem
+from obt.api.schemas import DENIED, INT64_MAX, VALIDATION_RESPONSES, Problem
 
-router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"], responses=VALIDATION_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1/nodes",
+    tags=["nodes"],
+    responses={**VALIDATION_RESPONSES, **DENIED},
+    dependencies=[require(Role.viewer)],
+)
 
 
 @router.get("", operation_id="listNodes", response_model=NodePage)

@@ -48,3 +48,31 @@ describe('generated client wrapper', () => {
 		await expect(getNode('ghost')).rejects.toThrow("node 'ghost' not found");
 	});
 });
+
+describe('CSRF header', () => {
+	it('is sent on state-changing requests from the obt_csrf cookie, never on reads', async () => {
+		const { withCsrf, readCookie } = await import('./index');
+		const cookies = 'obt-theme=dark; obt_csrf=abc%3D1; other=x';
+		expect(readCookie(cookies, 'obt_csrf')).toBe('abc=1');
+		const post = withCsrf(new Request('http://x/api/v1/tokens', { method: 'POST' }), cookies);
+		expect(post.headers.get('X-CSRF-Token')).toBe('abc=1');
+		const get = withCsrf(new Request('http://x/api/v1/nodes'), cookies);
+		expect(get.headers.has('X-CSRF-Token')).toBe(false);
+		const signedOut = withCsrf(new Request('http://x/', { method: 'DELETE' }), 'a=b');
+		expect(signedOut.headers.has('X-CSRF-Token')).toBe(false);
+	});
+
+	it('goes out with a real call through the generated client', async () => {
+		const { decommissionNode } = await import('./index');
+		const fetchMock = vi.fn(
+			async (_input: RequestInfo | URL) => new Response(null, { status: 204 })
+		);
+		vi.stubGlobal('fetch', fetchMock);
+		document.cookie = 'obt_csrf=tok123; path=/';
+		await decommissionNode('desk');
+		const request = fetchMock.mock.calls[0][0] as Request;
+		expect(request.method).toBe('DELETE');
+		expect(request.headers.get('X-CSRF-Token')).toBe('tok123');
+		document.cookie = 'obt_csrf=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/';
+	});
+});

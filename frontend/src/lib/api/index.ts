@@ -1,13 +1,54 @@
 import { ApiError, messageFromBody } from './client';
 import * as sdk from './generated';
 import { client } from './generated/client.gen';
-import type { ModelQuery, NodeQuery } from './types';
+import type { AuditQuery, ModelQuery, NodeQuery } from './types';
 
 export * from './types';
 export { ApiError, describeError } from './client';
 
 // Same origin: the API serves the dashboard, and `pnpm run dev` proxies /api to it.
 client.setConfig({ baseUrl: typeof location === 'undefined' ? '' : location.origin });
+
+/** The cookie the API sets at sign-in whose value state-changing requests send back. */
+export const CSRF_COOKIE = 'obt_csrf';
+export const CSRF_HEADER = 'X-CSRF-Token';
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** A cookie's value from a `document.cookie` string, or null. */
+export function readCookie(cookies: string, name: string): string | null {
+	for (const part of cookies.split(';')) {
+		const [key, ...rest] = part.trim().split('=');
+		if (key === name) return decodeURIComponent(rest.join('='));
+	}
+	return null;
+}
+
+/** Every state-changing call carries the session's CSRF token (the API refuses it without). */
+export function withCsrf(request: Request, cookies: string): Request {
+	if (SAFE_METHODS.has(request.method.toUpperCase())) return request;
+	const token = readCookie(cookies, CSRF_COOKIE);
+	if (token) request.headers.set(CSRF_HEADER, token);
+	return request;
+}
+
+client.interceptors.request.use((request) =>
+	withCsrf(request, typeof document === 'undefined' ? '' : document.cookie)
+);
+
+type UnauthorizedHandler = (status: number) => void;
+let onUnauthorized: UnauthorizedHandler | null = null;
+
+/** Called when a read is answered 401 (the session store sends the person to /signin). */
+export function setUnauthorizedHandler(handler: UnauthorizedHandler | null): void {
+	onUnauthorized = handler;
+}
+
+client.interceptors.response.use((response, request) => {
+	if (response.status === 401 && SAFE_METHODS.has(request.method.toUpperCase())) {
+		onUnauthorized?.(response.status);
+	}
+	return response;
+});
 
 type SdkResult<T> = { data?: T; error?: unknown; response?: Response };
 
@@ -58,4 +99,24 @@ export function listModels(query: ModelQuery = {}, signal?: AbortSignal) {
 
 export function getModel(name: string, signal?: AbortSignal) {
 	return unwrap(sdk.getModel({ path: { name }, signal }));
+}
+
+export function getMe(signal?: AbortSignal) {
+	return unwrap(sdk.getMe({ signal }));
+}
+
+export function createSession(token: string) {
+	return unwrap(sdk.createSession({ body: { token } }));
+}
+
+export async function deleteSession() {
+	await unwrap(sdk.deleteSession());
+}
+
+export function listAuditEntries(query: AuditQuery = {}, signal?: AbortSignal) {
+	return unwrap(sdk.listAuditEntries({ query: clean(query), signal }));
+}
+
+export async function decommissionNode(name: string) {
+	await unwrap(sdk.decommissionNode({ path: { name } }));
 }

@@ -1,5 +1,9 @@
 // The API's shapes, from the client generated out of openapi.json (see `pnpm run gen:api`).
 export type {
+	AuditPage,
+	AuditRecord,
+	Me,
+	PrincipalOut,
 	Condition,
 	CpuInfo,
 	FleetSummary,
@@ -22,7 +26,12 @@ export type {
 	RemovedNode,
 	Telemetry
 } from './generated';
-import type { NodeListItem, ListNodesData, ListModelsData } from './generated';
+import type {
+	NodeListItem,
+	ListNodesData,
+	ListModelsData,
+	ListAuditEntriesData
+} from './generated';
 
 export type Phase = NodeListItem['phase'];
 export type NodeQuery = NonNullable<ListNodesData['query']>;
@@ -52,3 +61,5 @@ const NODE_SORT_KEYS_RECORD: Record<NodeSortKey, true> = {
 };
 /** Every key the node list sorts by (each also descending with a leading '-'). */
 export const NODE_SORT_KEYS = Object.keys(NODE_SORT_KEYS_RECORD) as NodeSortKey[];
+export type AuditQuery = NonNullable<ListAuditEntriesData['query']>;
+export type Role = 'viewer' | 'operator' | 'admin';

@@ -1,9 +1,10 @@
 import { untrack } from 'svelte';
-import { describeError, getNode, type NodeDetail } from '$lib/api';
+import { decommissionNode, describeError, getNode, type NodeDetail } from '$lib/api';
 import { live as defaultLive, type LiveEvent, type LiveSource } from './live.svelte';
 
 export interface NodeApi {
 	getNode: typeof getNode;
+	decommissionNode?: typeof decommissionNode;
 }
 
 /** The agents' heartbeat period: live GPU figures come with heartbeats, which send no event. */
@@ -25,7 +26,11 @@ export class NodeStore {
 	private readonly live: LiveSource;
 	private stopped = false;
 
-	constructor(name: string, api: NodeApi = { getNode }, live: LiveSource = defaultLive) {
+	constructor(
+		name: string,
+		api: NodeApi = { getNode, decommissionNode },
+		live: LiveSource = defaultLive
+	) {
 		this.name = name;
 		this.api = api;
 		this.live = live;
@@ -42,6 +47,14 @@ export class NodeStore {
 			if (this.stopped) return;
 			this.error = describeError(err);
 		}
+	}
+
+	/** Decommission this standalone host (admin): its token is revoked and it leaves the
+	 * inventory. Throws the API's error for the confirm dialog to show. */
+	async remove(): Promise<void> {
+		if (!this.api.decommissionNode) throw new Error('removing hosts is not available here');
+		await this.api.decommissionNode(this.name);
+		this.removed = true;
 	}
 
 	handleEvent(event: LiveEvent): void {

@@ -34,6 +34,23 @@ function fakeLive() {
 describe('page stores: start() loads, follows live events, and stops', () => {
 	afterEach(() => vi.useRealTimers());
 
+	it('NodeStore.remove decommissions the host and marks it removed', async () => {
+		const api = {
+			getNode: vi.fn(async () => makeDetail()),
+			decommissionNode: vi.fn(async () => undefined)
+		};
+		const store = new NodeStore('desk', api as unknown as NodeApi, fakeLive());
+		await store.remove();
+		expect(api.decommissionNode).toHaveBeenCalledWith('desk');
+		expect(store.removed).toBe(true);
+		const without = new NodeStore(
+			'desk',
+			{ getNode: api.getNode } as unknown as NodeApi,
+			fakeLive()
+		);
+		await expect(without.remove()).rejects.toThrow('not available');
+	});
+
 	it('NodeStore loads its node, reloads on its events, marks a removal, refreshes telemetry', async () => {
 		vi.useFakeTimers();
 		const live = fakeLive();

@@ -2,7 +2,7 @@
 
 import type { Client, Options as Options2, TDataShape } from './client';
 import { client } from './client.gen';
-import type { CreateEnrollmentTokenData, CreateEnrollmentTokenErrors, CreateEnrollmentTokenResponses, DecommissionNodeData, DecommissionNodeErrors, DecommissionNodeResponses, DeleteNodeData, DeleteNodeErrors, DeleteNodeResponses, EnrollAgentData, EnrollAgentErrors, EnrollAgentResponses, GetFleetSummaryData, GetFleetSummaryResponses, GetHealthData, GetHealthResponses, GetMetricsData, GetMetricsResponses, GetModelData, GetModelErrors, GetModelPlacementData, GetModelPlacementErrors, GetModelPlacementResponses, GetModelResponses, GetNodeData, GetNodeErrors, GetNodeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, ListEnrollmentTokensData, ListEnrollmentTokensErrors, ListEnrollmentTokensResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListNodesData, ListNodesErrors, ListNodesResponses, ListNodeTokensData, ListNodeTokensErrors, ListNodeTokensResponses, ListRemovedNodesData, ListRemovedNodesErrors, ListRemovedNodesResponses, PostAgentHeartbeatData, PostAgentHeartbeatErrors, PostAgentHeartbeatResponses, PutAgentReportData, PutAgentReportErrors, PutAgentReportResponses, RevokeEnrollmentTokenData, RevokeEnrollmentTokenErrors, RevokeEnrollmentTokenResponses, RevokeNodeTokenData, RevokeNodeTokenErrors, RevokeNodeTokenResponses, SeedNodesData, SeedNodesErrors, SeedNodesResponses, StreamEventsData, StreamEventsErrors, StreamEventsResponse, StreamEventsResponses } from './types.gen';
+import type { CreateApiTokenData, CreateApiTokenErrors, CreateApiTokenResponses, CreateEnrollmentTokenData, CreateEnrollmentTokenErrors, CreateEnrollmentTokenResponses, CreateSessionData, CreateSessionErrors, CreateSessionResponses, DecommissionNodeData, DecommissionNodeErrors, DecommissionNodeResponses, DeleteNodeData, DeleteNodeErrors, DeleteNodeResponses, DeleteSessionData, DeleteSessionErrors, DeleteSessionResponses, EnrollAgentData, EnrollAgentErrors, EnrollAgentResponses, GetFleetSummaryData, GetFleetSummaryErrors, GetFleetSummaryResponses, GetHealthData, GetHealthResponses, GetMeData, GetMeErrors, GetMeResponses, GetMetricsData, GetMetricsResponses, GetModelData, GetModelErrors, GetModelPlacementData, GetModelPlacementErrors, GetModelPlacementResponses, GetModelResponses, GetNodeData, GetNodeErrors, GetNodeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, ListApiTokensData, ListApiTokensErrors, ListApiTokensResponses, ListAuditEntriesData, ListAuditEntriesErrors, ListAuditEntriesResponses, ListEnrollmentTokensData, ListEnrollmentTokensErrors, ListEnrollmentTokensResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListNodesData, ListNodesErrors, ListNodesResponses, ListNodeTokensData, ListNodeTokensErrors, ListNodeTokensResponses, ListRemovedNodesData, ListRemovedNodesErrors, ListRemovedNodesResponses, PostAgentHeartbeatData, PostAgentHeartbeatErrors, PostAgentHeartbeatResponses, PutAgentReportData, PutAgentReportErrors, PutAgentReportResponses, RevokeApiTokenData, RevokeApiTokenErrors, RevokeApiTokenResponses, RevokeEnrollmentTokenData, RevokeEnrollmentTokenErrors, RevokeEnrollmentTokenResponses, RevokeNodeTokenData, RevokeNodeTokenErrors, RevokeNodeTokenResponses, SeedNodesData, SeedNodesErrors, SeedNodesResponses, StreamEventsData, StreamEventsErrors, StreamEventsResponse, StreamEventsResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -23,8 +23,18 @@ export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends 
  *
  * Remove a node from the inventory, leaving a tombstone (local mode; in cluster mode the
  * mirror re-creates it while its OllamaNode exists).
+ *
+ * Role: **admin** (or higher).
  */
-export const deleteNode = <ThrowOnError extends boolean = false>(options: Options<DeleteNodeData, ThrowOnError>) => (options.client ?? client).delete<DeleteNodeResponses, DeleteNodeErrors, ThrowOnError>({ url: '/api/v1/admin/nodes/{name}', ...options });
+export const deleteNode = <ThrowOnError extends boolean = false>(options: Options<DeleteNodeData, ThrowOnError>) => (options.client ?? client).delete<DeleteNodeResponses, DeleteNodeErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/admin/nodes/{name}',
+    ...options
+});
 
 /**
  * Seed Nodes
@@ -32,8 +42,15 @@ export const deleteNode = <ThrowOnError extends boolean = false>(options: Option
  * Write `count` deterministic fake nodes (daemonset source, phase Ready unless asked
  * otherwise). Only in demo mode
  * (`obt serve --demo`, OBT_API__DEMO=true); 404 otherwise.
+ *
+ * Role: **admin** (or higher).
  */
 export const seedNodes = <ThrowOnError extends boolean = false>(options: Options<SeedNodesData, ThrowOnError>) => (options.client ?? client).post<SeedNodesResponses, SeedNodesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
     url: '/api/v1/admin/seed',
     ...options,
     headers: {
@@ -46,6 +63,8 @@ export const seedNodes = <ThrowOnError extends boolean = false>(options: Options
  * Enroll
  *
  * Exchange an enrollment token for this host's node name and per-node token.
+ *
+ * Credential: an enrollment token in the body; no role.
  */
 export const enrollAgent = <ThrowOnError extends boolean = false>(options: Options<EnrollAgentData, ThrowOnError>) => (options.client ?? client).post<EnrollAgentResponses, EnrollAgentErrors, ThrowOnError>({
     url: '/api/v1/agents/enroll',
@@ -60,6 +79,8 @@ export const enrollAgent = <ThrowOnError extends boolean = false>(options: Optio
  * Post Heartbeat
  *
  * Keep a standalone node alive; `reportNeeded` asks for a full report.
+ *
+ * Credential: the node's own token (from enrollment); no role.
  */
 export const postAgentHeartbeat = <ThrowOnError extends boolean = false>(options: Options<PostAgentHeartbeatData, ThrowOnError>) => (options.client ?? client).post<PostAgentHeartbeatResponses, PostAgentHeartbeatErrors, ThrowOnError>({
     url: '/api/v1/agents/{name}/heartbeat',
@@ -74,6 +95,8 @@ export const postAgentHeartbeat = <ThrowOnError extends boolean = false>(options
  * Put Report
  *
  * A standalone agent's full report; written only when its digest changed.
+ *
+ * Credential: the node's own token (from enrollment); no role.
  */
 export const putAgentReport = <ThrowOnError extends boolean = false>(options: Options<PutAgentReportData, ThrowOnError>) => (options.client ?? client).put<PutAgentReportResponses, PutAgentReportErrors, ThrowOnError>({
     url: '/api/v1/agents/{name}/report',
@@ -85,18 +108,88 @@ export const putAgentReport = <ThrowOnError extends boolean = false>(options: Op
 });
 
 /**
+ * List Audit
+ *
+ * The audit trail of state-changing requests, newest first.
+ *
+ * Role: **admin** (or higher).
+ */
+export const listAuditEntries = <ThrowOnError extends boolean = false>(options?: Options<ListAuditEntriesData, ThrowOnError>) => (options?.client ?? client).get<ListAuditEntriesResponses, ListAuditEntriesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/audit',
+    ...options
+});
+
+/**
+ * Get Me
+ *
+ * Who the caller is (null: anonymous) and whether anonymous requests may read.
+ *
+ * Public: no credential needed.
+ */
+export const getMe = <ThrowOnError extends boolean = false>(options?: Options<GetMeData, ThrowOnError>) => (options?.client ?? client).get<GetMeResponses, GetMeErrors, ThrowOnError>({ url: '/api/v1/auth/me', ...options });
+
+/**
+ * Delete Session
+ *
+ * Sign out: the session is revoked server-side and its cookies cleared. With the session
+ * cookie, the CSRF check applies (X-CSRF-Token).
+ *
+ * Public: no credential needed.
+ */
+export const deleteSession = <ThrowOnError extends boolean = false>(options?: Options<DeleteSessionData, ThrowOnError>) => (options?.client ?? client).delete<DeleteSessionResponses, DeleteSessionErrors, ThrowOnError>({ url: '/api/v1/auth/session', ...options });
+
+/**
+ * Create Session
+ *
+ * Sign in with a token: sets the `obt_session` cookie (HttpOnly, SameSite=Strict) and the
+ * `obt_csrf` cookie whose value state-changing requests send back as X-CSRF-Token.
+ *
+ * Public: no credential needed.
+ */
+export const createSession = <ThrowOnError extends boolean = false>(options: Options<CreateSessionData, ThrowOnError>) => (options.client ?? client).post<CreateSessionResponses, CreateSessionErrors, ThrowOnError>({
+    url: '/api/v1/auth/session',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
  * List Enrollment Tokens
  *
  * Enrollment tokens (admin), newest first; secrets are never shown again.
+ *
+ * Role: **admin** (or higher).
  */
-export const listEnrollmentTokens = <ThrowOnError extends boolean = false>(options?: Options<ListEnrollmentTokensData, ThrowOnError>) => (options?.client ?? client).get<ListEnrollmentTokensResponses, ListEnrollmentTokensErrors, ThrowOnError>({ url: '/api/v1/enrollment-tokens', ...options });
+export const listEnrollmentTokens = <ThrowOnError extends boolean = false>(options?: Options<ListEnrollmentTokensData, ThrowOnError>) => (options?.client ?? client).get<ListEnrollmentTokensResponses, ListEnrollmentTokensErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/enrollment-tokens',
+    ...options
+});
 
 /**
  * Create Enrollment Token
  *
  * A new enrollment token (admin). The whole token is shown only in this response.
+ *
+ * Role: **admin** (or higher).
  */
 export const createEnrollmentToken = <ThrowOnError extends boolean = false>(options: Options<CreateEnrollmentTokenData, ThrowOnError>) => (options.client ?? client).post<CreateEnrollmentTokenResponses, CreateEnrollmentTokenErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
     url: '/api/v1/enrollment-tokens',
     ...options,
     headers: {
@@ -109,101 +202,280 @@ export const createEnrollmentToken = <ThrowOnError extends boolean = false>(opti
  * Revoke Enrollment Token
  *
  * Revoke an enrollment token (admin); nodes already enrolled keep their own tokens.
+ *
+ * Role: **admin** (or higher).
  */
-export const revokeEnrollmentToken = <ThrowOnError extends boolean = false>(options: Options<RevokeEnrollmentTokenData, ThrowOnError>) => (options.client ?? client).delete<RevokeEnrollmentTokenResponses, RevokeEnrollmentTokenErrors, ThrowOnError>({ url: '/api/v1/enrollment-tokens/{token_id}', ...options });
+export const revokeEnrollmentToken = <ThrowOnError extends boolean = false>(options: Options<RevokeEnrollmentTokenData, ThrowOnError>) => (options.client ?? client).delete<RevokeEnrollmentTokenResponses, RevokeEnrollmentTokenErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/enrollment-tokens/{token_id}',
+    ...options
+});
 
 /**
  * Stream Events
  *
  * Live node and model changes as they are committed (one event per change).
+ *
+ * Role: **viewer** (or higher).
  */
-export const streamEvents = <ThrowOnError extends boolean = false>(options?: Options<StreamEventsData, ThrowOnError, StreamEventsResponse>) => (options?.client ?? client).sse.get<StreamEventsResponses, StreamEventsErrors, ThrowOnError>({ url: '/api/v1/events', ...options });
+export const streamEvents = <ThrowOnError extends boolean = false>(options?: Options<StreamEventsData, ThrowOnError, StreamEventsResponse>) => (options?.client ?? client).sse.get<StreamEventsResponses, StreamEventsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/events',
+    ...options
+});
 
 /**
  * Get Fleet Summary
  *
  * Counts by phase and source, VRAM, GPUs by vendor, Ollama versions in use.
+ *
+ * Role: **viewer** (or higher).
  */
-export const getFleetSummary = <ThrowOnError extends boolean = false>(options?: Options<GetFleetSummaryData, ThrowOnError>) => (options?.client ?? client).get<GetFleetSummaryResponses, unknown, ThrowOnError>({ url: '/api/v1/fleet/summary', ...options });
+export const getFleetSummary = <ThrowOnError extends boolean = false>(options?: Options<GetFleetSummaryData, ThrowOnError>) => (options?.client ?? client).get<GetFleetSummaryResponses, GetFleetSummaryErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/fleet/summary',
+    ...options
+});
 
 /**
  * List Models
  *
  * The fleet's models grouped by name and digest, with how many nodes have / run each.
+ *
+ * Role: **viewer** (or higher).
  */
-export const listModels = <ThrowOnError extends boolean = false>(options?: Options<ListModelsData, ThrowOnError>) => (options?.client ?? client).get<ListModelsResponses, ListModelsErrors, ThrowOnError>({ url: '/api/v1/models', ...options });
+export const listModels = <ThrowOnError extends boolean = false>(options?: Options<ListModelsData, ThrowOnError>) => (options?.client ?? client).get<ListModelsResponses, ListModelsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/models',
+    ...options
+});
 
 /**
  * Get Placement
  *
  * Ready nodes with enough free VRAM (or RAM) to hold this model.
+ *
+ * Role: **viewer** (or higher).
  */
-export const getModelPlacement = <ThrowOnError extends boolean = false>(options: Options<GetModelPlacementData, ThrowOnError>) => (options.client ?? client).get<GetModelPlacementResponses, GetModelPlacementErrors, ThrowOnError>({ url: '/api/v1/models/placement', ...options });
+export const getModelPlacement = <ThrowOnError extends boolean = false>(options: Options<GetModelPlacementData, ThrowOnError>) => (options.client ?? client).get<GetModelPlacementResponses, GetModelPlacementErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/models/placement',
+    ...options
+});
 
 /**
  * Get Model
  *
  * One model: its digests, the nodes that have it and those that have it loaded.
  * 'llama3.2' means 'llama3.2:latest', as in Ollama.
+ *
+ * Role: **viewer** (or higher).
  */
-export const getModel = <ThrowOnError extends boolean = false>(options: Options<GetModelData, ThrowOnError>) => (options.client ?? client).get<GetModelResponses, GetModelErrors, ThrowOnError>({ url: '/api/v1/models/{name}', ...options });
+export const getModel = <ThrowOnError extends boolean = false>(options: Options<GetModelData, ThrowOnError>) => (options.client ?? client).get<GetModelResponses, GetModelErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/models/{name}',
+    ...options
+});
 
 /**
  * List Node Tokens
  *
  * Enrolled hosts' node tokens (admin), by node name; the secrets are never shown.
+ *
+ * Role: **admin** (or higher).
  */
-export const listNodeTokens = <ThrowOnError extends boolean = false>(options?: Options<ListNodeTokensData, ThrowOnError>) => (options?.client ?? client).get<ListNodeTokensResponses, ListNodeTokensErrors, ThrowOnError>({ url: '/api/v1/node-tokens', ...options });
+export const listNodeTokens = <ThrowOnError extends boolean = false>(options?: Options<ListNodeTokensData, ThrowOnError>) => (options?.client ?? client).get<ListNodeTokensResponses, ListNodeTokensErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/node-tokens',
+    ...options
+});
 
 /**
  * Revoke Node Token
  *
  * Revoke a node's token (admin): its next heartbeat or report is 401. The node stays
  * listed until the liveness rules remove it; `DELETE /api/v1/nodes/{name}` does both.
+ *
+ * Role: **admin** (or higher).
  */
-export const revokeNodeToken = <ThrowOnError extends boolean = false>(options: Options<RevokeNodeTokenData, ThrowOnError>) => (options.client ?? client).delete<RevokeNodeTokenResponses, RevokeNodeTokenErrors, ThrowOnError>({ url: '/api/v1/node-tokens/{name}', ...options });
+export const revokeNodeToken = <ThrowOnError extends boolean = false>(options: Options<RevokeNodeTokenData, ThrowOnError>) => (options.client ?? client).delete<RevokeNodeTokenResponses, RevokeNodeTokenErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/node-tokens/{name}',
+    ...options
+});
 
 /**
  * List Nodes
  *
  * Nodes matching a search and filters, sorted and paginated; `total` counts all matches.
+ *
+ * Role: **viewer** (or higher).
  */
-export const listNodes = <ThrowOnError extends boolean = false>(options?: Options<ListNodesData, ThrowOnError>) => (options?.client ?? client).get<ListNodesResponses, ListNodesErrors, ThrowOnError>({ url: '/api/v1/nodes', ...options });
+export const listNodes = <ThrowOnError extends boolean = false>(options?: Options<ListNodesData, ThrowOnError>) => (options?.client ?? client).get<ListNodesResponses, ListNodesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/nodes',
+    ...options
+});
 
 /**
  * List Removed
  *
  * Recently removed nodes (tombstones), newest first.
+ *
+ * Role: **viewer** (or higher).
  */
-export const listRemovedNodes = <ThrowOnError extends boolean = false>(options?: Options<ListRemovedNodesData, ThrowOnError>) => (options?.client ?? client).get<ListRemovedNodesResponses, ListRemovedNodesErrors, ThrowOnError>({ url: '/api/v1/nodes/-/removed', ...options });
+export const listRemovedNodes = <ThrowOnError extends boolean = false>(options?: Options<ListRemovedNodesData, ThrowOnError>) => (options?.client ?? client).get<ListRemovedNodesResponses, ListRemovedNodesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/nodes/-/removed',
+    ...options
+});
 
 /**
  * Decommission Node
  *
  * Decommission a standalone host (admin): revoke its token and remove the node, leaving a
  * tombstone with reason `Decommissioned` (cluster mode: its OllamaNode and Lease are deleted).
+ *
+ * Role: **admin** (or higher).
  */
-export const decommissionNode = <ThrowOnError extends boolean = false>(options: Options<DecommissionNodeData, ThrowOnError>) => (options.client ?? client).delete<DecommissionNodeResponses, DecommissionNodeErrors, ThrowOnError>({ url: '/api/v1/nodes/{name}', ...options });
+export const decommissionNode = <ThrowOnError extends boolean = false>(options: Options<DecommissionNodeData, ThrowOnError>) => (options.client ?? client).delete<DecommissionNodeResponses, DecommissionNodeErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/nodes/{name}',
+    ...options
+});
 
 /**
  * Get Node
  *
  * Everything known about one node: hardware, Ollama, models, conditions, history, and the
  * live GPU figures of its agent's last heartbeat.
+ *
+ * Role: **viewer** (or higher).
  */
-export const getNode = <ThrowOnError extends boolean = false>(options: Options<GetNodeData, ThrowOnError>) => (options.client ?? client).get<GetNodeResponses, GetNodeErrors, ThrowOnError>({ url: '/api/v1/nodes/{name}', ...options });
+export const getNode = <ThrowOnError extends boolean = false>(options: Options<GetNodeData, ThrowOnError>) => (options.client ?? client).get<GetNodeResponses, GetNodeErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/nodes/{name}',
+    ...options
+});
+
+/**
+ * List Tokens
+ *
+ * API tokens, newest first (secrets are never shown again).
+ *
+ * Role: **admin** (or higher).
+ */
+export const listApiTokens = <ThrowOnError extends boolean = false>(options?: Options<ListApiTokensData, ThrowOnError>) => (options?.client ?? client).get<ListApiTokensResponses, ListApiTokensErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/tokens',
+    ...options
+});
+
+/**
+ * Create Token
+ *
+ * A new API token for a person or a script. The whole token is shown only here.
+ *
+ * Role: **admin** (or higher).
+ */
+export const createApiToken = <ThrowOnError extends boolean = false>(options: Options<CreateApiTokenData, ThrowOnError>) => (options.client ?? client).post<CreateApiTokenResponses, CreateApiTokenErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/tokens',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Revoke Token
+ *
+ * Revoke an API token: it and the sessions signed in with it stop working at once.
+ *
+ * Role: **admin** (or higher).
+ */
+export const revokeApiToken = <ThrowOnError extends boolean = false>(options: Options<RevokeApiTokenData, ThrowOnError>) => (options.client ?? client).delete<RevokeApiTokenResponses, RevokeApiTokenErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/tokens/{token_id}',
+    ...options
+});
 
 /**
  * Healthz
  *
  * The process answers.
+ *
+ * Public: no credential needed.
  */
 export const getHealth = <ThrowOnError extends boolean = false>(options?: Options<GetHealthData, ThrowOnError>) => (options?.client ?? client).get<GetHealthResponses, unknown, ThrowOnError>({ url: '/healthz', ...options });
 
 /**
  * Metrics
  *
- * Prometheus metrics.
+ * Prometheus metrics (the viewer role when OBT_API__AUTH__METRICS_ANONYMOUS=false).
+ *
+ * Public: no credential needed.
  */
 export const getMetrics = <ThrowOnError extends boolean = false>(options?: Options<GetMetricsData, ThrowOnError>) => (options?.client ?? client).get<GetMetricsResponses, unknown, ThrowOnError>({ url: '/metrics', ...options });
 
@@ -212,5 +484,7 @@ export const getMetrics = <ThrowOnError extends boolean = false>(options?: Optio
  *
  * Start-up finished and the database answers (cluster mode: and the mirror is synced
  * on the leader, or standing by on a follower).
+ *
+ * Public: no credential needed.
  */
 export const getReadiness = <ThrowOnError extends boolean = false>(options?: Options<GetReadinessData, ThrowOnError>) => (options?.client ?? client).get<GetReadinessResponses, GetReadinessErrors, ThrowOnError>({ url: '/readyz', ...options });

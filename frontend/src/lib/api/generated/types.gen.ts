@@ -63,6 +63,106 @@ export type AgentStatus = {
 };
 
 /**
+ * AuditPage
+ *
+ * A page of the audit trail, newest first.
+ */
+export type AuditPage = {
+    /**
+     * Items
+     *
+     * This page of results.
+     */
+    items: Array<AuditRecord>;
+    /**
+     * Limit
+     *
+     * Page size asked for.
+     */
+    limit: number;
+    /**
+     * Offset
+     *
+     * Results skipped before this page.
+     */
+    offset: number;
+    /**
+     * Total
+     *
+     * Results matching the query, across all pages.
+     */
+    total: number;
+};
+
+/**
+ * AuditRecord
+ */
+export type AuditRecord = {
+    /**
+     * Action
+     *
+     * The operationId, e.g. createApiToken.
+     */
+    action: string;
+    /**
+     * Actorid
+     *
+     * The API token's id ('admin': the admin token), or the proxy user.
+     */
+    actorId: string;
+    /**
+     * Actorkind
+     *
+     * anonymous, token, session or proxy.
+     */
+    actorKind: string;
+    /**
+     * Actorname
+     *
+     * The token's description, or the proxy user.
+     */
+    actorName: string;
+    /**
+     * At
+     */
+    at: string;
+    /**
+     * Client
+     *
+     * The client address (after trusted proxies).
+     */
+    client: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Method
+     */
+    method: string;
+    /**
+     * Path
+     */
+    path: string;
+    /**
+     * The role the request acted with.
+     */
+    role?: Role | null;
+    /**
+     * Status
+     *
+     * The HTTP status answered.
+     */
+    status: number;
+    /**
+     * Target
+     *
+     * What it acted on: path parameters or a token's id.
+     */
+    target: string;
+};
+
+/**
  * Condition
  *
  * A Kubernetes-style condition (metav1.Condition).
@@ -741,6 +841,22 @@ export type LoadedModel = {
      * Part of it held in GPU memory, in bytes.
      */
     sizeVram?: number | null;
+};
+
+/**
+ * Me
+ */
+export type Me = {
+    /**
+     * Anonymousread
+     *
+     * Anonymous requests may read (viewer).
+     */
+    anonymousRead: boolean;
+    /**
+     * None: anonymous.
+     */
+    principal?: PrincipalOut | null;
 };
 
 /**
@@ -1653,6 +1769,27 @@ export type PlacementNode = {
 };
 
 /**
+ * PrincipalOut
+ */
+export type PrincipalOut = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Kind
+     *
+     * anonymous, token, session, proxy or node.
+     */
+    kind: string;
+    /**
+     * Name
+     */
+    name: string;
+    role: Role | null;
+};
+
+/**
  * Problem
  */
 export type Problem = {
@@ -1781,6 +1918,11 @@ export type ReportAccepted = {
 };
 
 /**
+ * Role
+ */
+export type Role = 'viewer' | 'operator' | 'admin';
+
+/**
  * SeedRequest
  */
 export type SeedRequest = {
@@ -1833,6 +1975,35 @@ export type SeedResult = {
 };
 
 /**
+ * SessionCreate
+ */
+export type SessionCreate = {
+    /**
+     * Token
+     *
+     * An API token or the admin token.
+     */
+    token: string;
+};
+
+/**
+ * SessionCreated
+ */
+export type SessionCreated = {
+    /**
+     * Csrftoken
+     *
+     * Send it as X-CSRF-Token on state-changing requests (also cookie obt_csrf).
+     */
+    csrfToken: string;
+    /**
+     * Expiresat
+     */
+    expiresAt: string;
+    principal: PrincipalOut;
+};
+
+/**
  * Telemetry
  *
  * What a heartbeat carries beside the report digest.
@@ -1844,6 +2015,100 @@ export type Telemetry = {
      * Per-GPU figures, by index.
      */
     gpus?: Array<GpuTelemetry>;
+};
+
+/**
+ * TokenCreate
+ */
+export type TokenCreate = {
+    /**
+     * Description
+     *
+     * Who or what the token is for.
+     */
+    description?: string;
+    /**
+     * viewer, operator or admin.
+     */
+    role: Role;
+    /**
+     * Ttlseconds
+     *
+     * Lifetime; none: until revoked.
+     */
+    ttlSeconds?: number | null;
+};
+
+/**
+ * TokenCreated
+ */
+export type TokenCreated = {
+    /**
+     * Createdat
+     */
+    createdAt: string;
+    /**
+     * Description
+     */
+    description: string;
+    /**
+     * Expiresat
+     */
+    expiresAt: string | null;
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Lastusedat
+     *
+     * Last use (written at most once a minute).
+     */
+    lastUsedAt?: string | null;
+    /**
+     * Revokedat
+     */
+    revokedAt?: string | null;
+    role: Role;
+    /**
+     * Token
+     *
+     * The whole token: shown only in this response.
+     */
+    token: string;
+};
+
+/**
+ * TokenInfo
+ */
+export type TokenInfo = {
+    /**
+     * Createdat
+     */
+    createdAt: string;
+    /**
+     * Description
+     */
+    description: string;
+    /**
+     * Expiresat
+     */
+    expiresAt: string | null;
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Lastusedat
+     *
+     * Last use (written at most once a minute).
+     */
+    lastUsedAt?: string | null;
+    /**
+     * Revokedat
+     */
+    revokedAt?: string | null;
+    role: Role;
 };
 
 /**
@@ -1880,11 +2145,11 @@ export type DeleteNodeData = {
 
 export type DeleteNodeErrors = {
     /**
-     * Unauthorized
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
      */
     401: Problem;
     /**
-     * Forbidden
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
      */
     403: Problem;
     /**
@@ -1895,6 +2160,10 @@ export type DeleteNodeErrors = {
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type DeleteNodeError = DeleteNodeErrors[keyof DeleteNodeErrors];
@@ -1917,17 +2186,21 @@ export type SeedNodesData = {
 
 export type SeedNodesErrors = {
     /**
-     * Unauthorized
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
      */
     401: Problem;
     /**
-     * Forbidden
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
      */
     403: Problem;
     /**
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type SeedNodesError = SeedNodesErrors[keyof SeedNodesErrors];
@@ -2090,6 +2363,181 @@ export type PutAgentReportResponses = {
 
 export type PutAgentReportResponse = PutAgentReportResponses[keyof PutAgentReportResponses];
 
+export type ListAuditEntriesData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Limit
+         *
+         * Page size.
+         */
+        limit?: number;
+        /**
+         * Offset
+         *
+         * Entries to skip.
+         */
+        offset?: number;
+        /**
+         * Actor
+         *
+         * Actor id or name (exact).
+         */
+        actor?: string | null;
+        /**
+         * Action
+         *
+         * operationId (exact).
+         */
+        action?: string | null;
+        /**
+         * Outcome
+         *
+         * Status class: 1xx, 2xx, 3xx, 4xx or 5xx.
+         */
+        outcome?: string | null;
+        /**
+         * Since
+         *
+         * At or after (ISO 8601 with a time zone).
+         */
+        since?: string | null;
+        /**
+         * Until
+         *
+         * Before (ISO 8601 with a time zone).
+         */
+        until?: string | null;
+    };
+    url: '/api/v1/audit';
+};
+
+export type ListAuditEntriesErrors = {
+    /**
+     * No credential, or a refused one.
+     */
+    401: Problem;
+    /**
+     * The credential's role is too low.
+     */
+    403: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+};
+
+export type ListAuditEntriesError = ListAuditEntriesErrors[keyof ListAuditEntriesErrors];
+
+export type ListAuditEntriesResponses = {
+    /**
+     * Successful Response
+     */
+    200: AuditPage;
+};
+
+export type ListAuditEntriesResponse = ListAuditEntriesResponses[keyof ListAuditEntriesResponses];
+
+export type GetMeData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/me';
+};
+
+export type GetMeErrors = {
+    /**
+     * No credential, or an unknown, expired or revoked one.
+     */
+    401: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type GetMeError = GetMeErrors[keyof GetMeErrors];
+
+export type GetMeResponses = {
+    /**
+     * Successful Response
+     */
+    200: Me;
+};
+
+export type GetMeResponse = GetMeResponses[keyof GetMeResponses];
+
+export type DeleteSessionData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/session';
+};
+
+export type DeleteSessionErrors = {
+    /**
+     * The CSRF check failed.
+     */
+    403: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+};
+
+export type DeleteSessionError = DeleteSessionErrors[keyof DeleteSessionErrors];
+
+export type DeleteSessionResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteSessionResponse = DeleteSessionResponses[keyof DeleteSessionResponses];
+
+export type CreateSessionData = {
+    body: SessionCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/session';
+};
+
+export type CreateSessionErrors = {
+    /**
+     * No credential, or an unknown, expired or revoked one.
+     */
+    401: Problem;
+    /**
+     * Cross-origin request, or a node token.
+     */
+    403: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type CreateSessionError = CreateSessionErrors[keyof CreateSessionErrors];
+
+export type CreateSessionResponses = {
+    /**
+     * Successful Response
+     */
+    200: SessionCreated;
+};
+
+export type CreateSessionResponse = CreateSessionResponses[keyof CreateSessionResponses];
+
 export type ListEnrollmentTokensData = {
     body?: never;
     path?: never;
@@ -2099,17 +2547,21 @@ export type ListEnrollmentTokensData = {
 
 export type ListEnrollmentTokensErrors = {
     /**
-     * Unauthorized
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
      */
     401: Problem;
     /**
-     * Forbidden
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
      */
     403: Problem;
     /**
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type ListEnrollmentTokensError = ListEnrollmentTokensErrors[keyof ListEnrollmentTokensErrors];
@@ -2134,17 +2586,21 @@ export type CreateEnrollmentTokenData = {
 
 export type CreateEnrollmentTokenErrors = {
     /**
-     * Unauthorized
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
      */
     401: Problem;
     /**
-     * Forbidden
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
      */
     403: Problem;
     /**
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type CreateEnrollmentTokenError = CreateEnrollmentTokenErrors[keyof CreateEnrollmentTokenErrors];
@@ -2172,11 +2628,11 @@ export type RevokeEnrollmentTokenData = {
 
 export type RevokeEnrollmentTokenErrors = {
     /**
-     * Unauthorized
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
      */
     401: Problem;
     /**
-     * Forbidden
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
      */
     403: Problem;
     /**
@@ -2187,6 +2643,10 @@ export type RevokeEnrollmentTokenErrors = {
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type RevokeEnrollmentTokenError = RevokeEnrollmentTokenErrors[keyof RevokeEnrollmentTokenErrors];
@@ -2217,6 +2677,14 @@ export type StreamEventsData = {
 
 export type StreamEventsErrors = {
     /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
@@ -2243,6 +2711,23 @@ export type GetFleetSummaryData = {
     query?: never;
     url: '/api/v1/fleet/summary';
 };
+
+export type GetFleetSummaryErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type GetFleetSummaryError = GetFleetSummaryErrors[keyof GetFleetSummaryErrors];
 
 export type GetFleetSummaryResponses = {
     /**
@@ -2283,9 +2768,21 @@ export type ListModelsData = {
 
 export type ListModelsErrors = {
     /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type ListModelsError = ListModelsErrors[keyof ListModelsErrors];
@@ -2325,6 +2822,14 @@ export type GetModelPlacementData = {
 
 export type GetModelPlacementErrors = {
     /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
      * Not Found
      */
     404: Problem;
@@ -2332,6 +2837,10 @@ export type GetModelPlacementErrors = {
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type GetModelPlacementError = GetModelPlacementErrors[keyof GetModelPlacementErrors];
@@ -2359,6 +2868,14 @@ export type GetModelData = {
 
 export type GetModelErrors = {
     /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
      * Not Found
      */
     404: Problem;
@@ -2366,6 +2883,10 @@ export type GetModelErrors = {
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type GetModelError = GetModelErrors[keyof GetModelErrors];
@@ -2388,17 +2909,21 @@ export type ListNodeTokensData = {
 
 export type ListNodeTokensErrors = {
     /**
-     * Missing or wrong admin token.
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
      */
     401: Problem;
     /**
-     * No admin token is configured.
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
      */
     403: Problem;
     /**
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type ListNodeTokensError = ListNodeTokensErrors[keyof ListNodeTokensErrors];
@@ -2430,11 +2955,11 @@ export type RevokeNodeTokenData = {
 
 export type RevokeNodeTokenErrors = {
     /**
-     * Missing or wrong admin token.
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
      */
     401: Problem;
     /**
-     * No admin token is configured.
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
      */
     403: Problem;
     /**
@@ -2445,6 +2970,10 @@ export type RevokeNodeTokenErrors = {
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type RevokeNodeTokenError = RevokeNodeTokenErrors[keyof RevokeNodeTokenErrors];
@@ -2536,9 +3065,21 @@ export type ListNodesData = {
 
 export type ListNodesErrors = {
     /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type ListNodesError = ListNodesErrors[keyof ListNodesErrors];
@@ -2566,9 +3107,21 @@ export type ListRemovedNodesData = {
 
 export type ListRemovedNodesErrors = {
     /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type ListRemovedNodesError = ListRemovedNodesErrors[keyof ListRemovedNodesErrors];
@@ -2600,11 +3153,11 @@ export type DecommissionNodeData = {
 
 export type DecommissionNodeErrors = {
     /**
-     * Missing or wrong admin token.
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
      */
     401: Problem;
     /**
-     * No admin token is configured.
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
      */
     403: Problem;
     /**
@@ -2619,6 +3172,10 @@ export type DecommissionNodeErrors = {
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type DecommissionNodeError = DecommissionNodeErrors[keyof DecommissionNodeErrors];
@@ -2646,6 +3203,14 @@ export type GetNodeData = {
 
 export type GetNodeErrors = {
     /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
      * Not Found
      */
     404: Problem;
@@ -2653,6 +3218,10 @@ export type GetNodeErrors = {
      * An input was invalid; `detail` names it.
      */
     422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
 };
 
 export type GetNodeError = GetNodeErrors[keyof GetNodeErrors];
@@ -2665,6 +3234,130 @@ export type GetNodeResponses = {
 };
 
 export type GetNodeResponse = GetNodeResponses[keyof GetNodeResponses];
+
+export type ListApiTokensData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/tokens';
+};
+
+export type ListApiTokensErrors = {
+    /**
+     * No credential, or an unknown, expired or revoked one.
+     */
+    401: Problem;
+    /**
+     * The credential's role is too low (named).
+     */
+    403: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type ListApiTokensError = ListApiTokensErrors[keyof ListApiTokensErrors];
+
+export type ListApiTokensResponses = {
+    /**
+     * Response Listapitokens
+     *
+     * Successful Response
+     */
+    200: Array<TokenInfo>;
+};
+
+export type ListApiTokensResponse = ListApiTokensResponses[keyof ListApiTokensResponses];
+
+export type CreateApiTokenData = {
+    body: TokenCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/tokens';
+};
+
+export type CreateApiTokenErrors = {
+    /**
+     * No credential, or an unknown, expired or revoked one.
+     */
+    401: Problem;
+    /**
+     * The credential's role is too low (named).
+     */
+    403: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type CreateApiTokenError = CreateApiTokenErrors[keyof CreateApiTokenErrors];
+
+export type CreateApiTokenResponses = {
+    /**
+     * Successful Response
+     */
+    201: TokenCreated;
+};
+
+export type CreateApiTokenResponse = CreateApiTokenResponses[keyof CreateApiTokenResponses];
+
+export type RevokeApiTokenData = {
+    body?: never;
+    path: {
+        /**
+         * Token Id
+         *
+         * The token's id.
+         */
+        token_id: string;
+    };
+    query?: never;
+    url: '/api/v1/tokens/{token_id}';
+};
+
+export type RevokeApiTokenErrors = {
+    /**
+     * No credential, or an unknown, expired or revoked one.
+     */
+    401: Problem;
+    /**
+     * The credential's role is too low (named).
+     */
+    403: Problem;
+    /**
+     * Not Found
+     */
+    404: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type RevokeApiTokenError = RevokeApiTokenErrors[keyof RevokeApiTokenErrors];
+
+export type RevokeApiTokenResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type RevokeApiTokenResponse = RevokeApiTokenResponses[keyof RevokeApiTokenResponses];
 
 export type GetHealthData = {
     body?: never;
