@@ -38,8 +38,13 @@ pytestmark = [pytest.mark.helm, pytest.mark.kubectl, pytest.mark.slow, pytest.ma
 NODE = "gpu-node-1"
 
 
-def api_nodes(url: str) -> dict[str, str]:
-    with urllib.request.urlopen(f"{url}/api/v1/nodes", timeout=5) as response:
+def api_nodes(url: str, token: str) -> dict[str, str]:
+    """The API's node list, read with the release's admin token (the chart is closed by default:
+    no anonymous reads)."""
+    request = urllib.request.Request(
+        f"{url}/api/v1/nodes", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
         page: dict[str, Any] = json.load(response)
     return {item["name"]: item["phase"] for item in page["items"]}
 
@@ -102,6 +107,7 @@ def test_default_scenario_applies_and_yields_a_ready_ollamanode(
     assert "OBT_MODE" not in api_env and api_env["OBT_API__CLUSTER__ENABLED"] == "true"
     assert api_env["OBT_DATABASE__URL"] == e2e_database
     assert len(api_env["OBT_API__ADMIN_TOKEN"]) == 40
+    admin_token = api_env["OBT_API__ADMIN_TOKEN"]
     operator_port, agent_port, api_port = free_port(), free_port(), free_port()
     # Outside a pod: a kubeconfig instead of the in-cluster token, 127.0.0.1 instead of the pod
     # IP, and / standing for the read-only hostPath mounts under /host.
@@ -139,7 +145,7 @@ def test_default_scenario_applies_and_yields_a_ready_ollamanode(
         wait_for(lambda: http_status(f"{api_url}/readyz") == 200, 60, "API /readyz", logs)
         # kubectl and the API (fed only by its mirror of the OllamaNodes) agree.
         listed = wait_for(
-            lambda: (n := api_nodes(api_url)).get(NODE) == "Ready" and n, 30, "API: Ready", logs
+            lambda: (n := api_nodes(api_url, admin_token)).get(NODE) == "Ready" and n, 30, "API: Ready", logs
         )
         assert listed == kubectl_nodes(kubectl, kube_api, tmp_path) == {NODE: "Ready"}
 

@@ -332,14 +332,24 @@ class AgentIngest:
         if not self._dirty:
             return 0
         dirty, self._dirty = self._dirty, set()
+        # Rows in name order, node rows before credential rows: the order every writer of both
+        # takes (NodeStore.remove_in deletes the node, then clears the credential's digest), so
+        # a flush and a removal on PostgreSQL wait for each other instead of deadlocking.
         creds = [
             self.by_name[name]
-            for name in dirty
+            for name in sorted(dirty)
             if name in self.by_name and self.by_name[name].last_seen
         ]
         rows = [{"n": c.node_name, "t": c.last_seen} for c in creds]
         async with write_session(self.sessions) as session:
             conn = await session.connection()
+            if self.cluster is None:  # cluster mode: node rows come only from the mirror
+                await conn.execute(
+                    update(Node)
+                    .where(Node.name == bindparam("n"))
+                    .values(last_seen_at=bindparam("t")),
+                    rows,
+                )
             await conn.execute(
                 update(NodeCredential)
                 .where(NodeCredential.node_name == bindparam("n"))
@@ -359,13 +369,6 @@ class AgentIngest:
                     for row, c in zip(rows, creds, strict=True)
                 ],
             )
-            if self.cluster is None:  # cluster mode: node rows come only from the mirror
-                await conn.execute(
-                    update(Node)
-                    .where(Node.name == bindparam("n"))
-                    .values(last_seen_at=bindparam("t")),
-                    rows,
-                )
             with_token = [c.node_name for c in creds if c.token_hash is not None]
             stored = await self._stored_names(session, with_token)
         # A token revoked through another replica stops working here too (within one flush of
