@@ -46,6 +46,13 @@ def _resolve(node: Any, defs: dict[str, JSONSchema]) -> Any:
             merged = {**_resolve(non_null[0], defs), "nullable": True}
             merged.update({k: _resolve(v, defs) for k, v in node.items() if k != "anyOf"})
             return {k: v for k, v in merged.items() if k not in _DROP_KEYS}
+        if sorted(o.get("type", "") for o in non_null) == ["integer", "string"]:
+            # int | str: Kubernetes' IntOrString (e.g. maxConcurrentPulls: 2 or "25%").
+            merged = {"x-kubernetes-int-or-string": True}
+            if len(options) == 3:
+                merged["nullable"] = True
+            merged.update({k: _resolve(v, defs) for k, v in node.items() if k != "anyOf"})
+            return {k: v for k, v in merged.items() if k not in _DROP_KEYS}
         raise ValueError(f"cannot express anyOf {options!r} in a structural schema")
     out: JSONSchema = {}
     for key, value in node.items():

@@ -8,11 +8,15 @@ writes its CRD into crds/ and the chart's crds/.
 from __future__ import annotations
 
 from obt.core.kinds.base import Kind, PrinterColumn
+from obt.core.kinds.ollamamodelset import OLLAMAMODELSET
 from obt.core.kinds.ollamanode import OLLAMANODE
+from obt.core.kinds.ollamatask import OLLAMATASK
 
 # Every kind, in the order `obt crd` prints them. Add a new kind's declaration here.
 KINDS: list[Kind] = [
     OLLAMANODE,
+    OLLAMATASK,
+    OLLAMAMODELSET,
 ]
 
 

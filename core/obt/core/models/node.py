@@ -3,6 +3,7 @@
 Writers (one per field, see ARCHITECTURE.md):
 - the agent (or, for standalone hosts in cluster mode, the API on its behalf) writes `spec` at
   creation and `status.hardware`, `status.ollama`, `status.agent` and `status.summary`;
+- the agent alone writes `status.activity` (its work for tasks and model sets);
 - the operator alone writes `status.conditions` and `status.phase`.
 """
 
@@ -13,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from obt.core.models.activity import Activity
 from obt.core.models.base import ContractModel
 from obt.core.models.hardware import HardwareStatus
 from obt.core.models.ollama import OllamaStatus
@@ -114,6 +116,11 @@ class OllamaNodeStatus(ContractModel):
     agent: AgentStatus | None = Field(None, description="The agent that reports this node.")
     summary: NodeSummary | None = Field(
         None, description="Derived figures for `kubectl get` columns."
+    )
+    activity: list[Activity] | None = Field(
+        None,
+        description="Work the agent is doing or did lately for tasks and model sets (running "
+        "first, at most 20). Written by the agent only, at most every 5 s while work runs.",
     )
 
 
