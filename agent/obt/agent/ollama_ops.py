@@ -177,8 +177,7 @@ def _disk_full(need: int, free: int, margin: int, where: Path | str) -> OpFailed
     return OpFailed(
         "DiskFull",
         f"not enough disk space for the pull: {_size(need)} to download, {_size(free)} free in "
-        f"{where} (keeping {_size(margin)} free); free space or raise agent.diskMarginBytes "
-        "knowingly",
+        f"{where} (keeping {_size(margin)} free); free some space (the margin is OBT_AGENT__DISK_MARGIN_BYTES)",
     )
 
 

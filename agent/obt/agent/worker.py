@@ -180,6 +180,7 @@ class Worker:
             task.cancel()
         if self.running:
             await asyncio.gather(*self.running.values(), return_exceptions=True)
+        await self.ops.close()
 
     # Planning ---------------------------------------------------------------------------------
 
