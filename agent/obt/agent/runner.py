@@ -201,6 +201,12 @@ async def run_agent(settings: AgentSettings, once: bool = False) -> int:
                 settings.agent.data_dir,
             )
             return 2
+        http_work = None
+        if settings.agent.work:
+            from obt.agent.reporters.http_work import HttpWork
+
+            # The node name is the host id until enrollment says otherwise (only used in logs).
+            http_work = HttpWork(make_worker(settings, settings.agent.host_id), time.monotonic)
         try:
             reporter = HttpReporter(
                 settings.agent.server,
@@ -217,10 +223,13 @@ async def run_agent(settings: AgentSettings, once: bool = False) -> int:
                 heartbeat_interval=settings.agent.heartbeat_interval_seconds,
                 max_backoff=settings.agent.max_backoff_seconds,
                 request_timeout=settings.agent.request_timeout_seconds,
+                work=http_work,
             )
         except ValueError as exc:  # an unreadable --ca-file
             log.error("%s", exc)
             return 2
+        if http_work is not None:
+            http_work.worker.sink = reporter.send_activity
     else:
         log.error(
             "nothing to report to: give --server URL (standalone host) or run in Kubernetes (--kubernetes)"

@@ -101,6 +101,7 @@ class Worker:
         self.last_write = -float("inf")
         self.writes = 0
         self.steps_finished = 0  # the reporter detects early when this moves
+        self._finished_seen = 0
         self.wakeup = asyncio.Event()  # set when a step ends: the loop should come round
 
     # Inputs -----------------------------------------------------------------------------------
@@ -128,14 +129,22 @@ class Worker:
     def mark_inventory_stale(self) -> None:
         self.inventory_stale = True
 
+    def take_finished(self) -> bool:
+        """True once after steps ended (the agent then detects at once, so its report shows
+        the pulled or deleted model without waiting for the interval)."""
+        if self.steps_finished == self._finished_seen:
+            return False
+        self._finished_seen = self.steps_finished
+        return True
+
+    @property
+    def in_progress(self) -> bool:
+        """A step runs or waits its turn."""
+        return bool(self.running) or any(not a.finished for a in self.activity)
+
     @property
     def busy(self) -> bool:
         return bool(self.running)
-
-    @property
-    def has_work(self) -> bool:
-        """Some task or set exists that may concern this node (or a step still runs)."""
-        return bool(self.running) or bool(self.tasks) or bool(self.sets)
 
     # Loop interface ---------------------------------------------------------------------------
 

@@ -74,7 +74,6 @@ class KubernetesReporter:
         self.max_retry_after = max_retry_after
         self.backoff_until = 0.0  # no request before this clock() value (Retry-After)
         self.work = work
-        self._finished_seen = 0
 
     def offer(self, report: AgentReport, telemetry: Telemetry | None = None) -> None:
         """`telemetry` is not written: live figures stay on /metrics (no writes while idle)."""
@@ -97,10 +96,7 @@ class KubernetesReporter:
 
     def take_detect_request(self) -> bool:
         """True once after a step finished: detect now, so status.ollama shows the change."""
-        if self.work is None or self.work.worker.steps_finished == self._finished_seen:
-            return False
-        self._finished_seen = self.work.worker.steps_finished
-        return True
+        return self.work is not None and self.work.worker.take_finished()
 
     async def step(self) -> bool:
         """Do what is due; True when the latest report is stored."""
