@@ -153,7 +153,7 @@ async def test_polls_every_minute_while_a_step_waits(ollama, clock, tmp_path) ->
     api = await FakeObtApi().start()
     ollama.publish("llama3.2", 2 * GB)
     ollama.hold("llama3.2")
-    loop, reporter, worker = await make_agent(api, ollama, clock, tmp_path)
+    loop, reporter, _ = await make_agent(api, ollama, clock, tmp_path)
     try:
         api.tasks = [pull_task("pull-llama", "llama3.2")]
         api.work_generation = 1
