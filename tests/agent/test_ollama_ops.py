@@ -171,3 +171,16 @@ async def test_delete_load_unload(ollama) -> None:
             await ops.load("llama3.1:8b", None)
     finally:
         await ops.close()
+
+
+def test_free_bytes_stays_below_the_host_root(tmp_path) -> None:
+    from obt.agent.ollama_ops import free_bytes
+
+    host = tmp_path / "host"
+    (host / "root").mkdir(parents=True)
+    # Bare metal: a models directory not made yet is on its nearest parent's file system.
+    assert free_bytes(tmp_path / "nope" / ".ollama" / "models") is not None
+    # DaemonSet: below /host only (/host itself is the container's file system).
+    assert free_bytes(host / "root" / ".ollama" / "models", host) is not None
+    assert free_bytes(host / "usr" / "share" / "ollama", host) is None
+    assert str(models_dir(host, None, {})) == str(host / "root/.ollama/models")

@@ -361,3 +361,22 @@ async def test_write_budget_while_running_and_none_while_idle(ollama, clock) -> 
         assert len(h.sink.writes) == idle
     finally:
         await h.close()
+
+
+async def test_waits_for_ollama_before_planning_a_set(ollama, clock) -> None:
+    ollama.publish("a", GB)
+    h = Harness(ollama, clock)
+    url = h.ops.base
+    h.ops.base = "http://127.0.0.1:9"  # Ollama not up yet (the discard port: refused)
+    try:
+        h.work(sets=[model_set("base", "llama3.1:8b", "a")])
+        for _ in range(5):
+            await h.worker.step()
+            clock.advance(5)
+        assert h.worker.activity == [] and h.sink.writes == []  # no spurious failures
+        h.ops.base = url
+        await h.settle()
+        assert [(a.model, a.phase) for a in h.worker.activity] == [("a:latest", "Succeeded")]
+        assert [r.body["model"] for r in ollama.calls("POST", "/api/pull")] == ["a:latest"]
+    finally:
+        await h.close()

@@ -152,7 +152,9 @@ def models_dir(
         path = Path(env["OLLAMA_MODELS"])
     else:
         service = Path("/usr/share/ollama/.ollama/models")
-        path = service if _under(host_root, service).exists() else Path.home() / ".ollama/models"
+        # The agent's own home is the host's only on bare metal; in a container, root's.
+        home = Path.home() if host_root == Path("/") else Path("/root")
+        path = service if _under(host_root, service).exists() else home / ".ollama/models"
     return _under(host_root, path)
 
 
@@ -162,10 +164,14 @@ def _under(host_root: Path, path: Path) -> Path:
     return host_root / path.relative_to("/")
 
 
-def free_bytes(path: Path) -> int | None:
-    """Free bytes of the file system holding `path` (its nearest existing parent); None when
-    none can be read."""
+def free_bytes(path: Path, host_root: Path = Path("/")) -> int | None:
+    """Free bytes of the file system holding `path` (its nearest existing parent, not above
+    `host_root` unless that is '/': in the DaemonSet, /host itself is the container's file
+    system, not the host's); None when none can be read (the check is then skipped)."""
     for candidate in (path, *path.parents):
+        inside = candidate != host_root and candidate.is_relative_to(host_root)
+        if host_root != Path("/") and not inside:
+            break
         try:
             return shutil.disk_usage(candidate).free
         except OSError:
@@ -189,6 +195,7 @@ class OllamaOps:
         base_url: str,
         models_path: Path | None = None,
         disk_margin: int = 1 << 30,
+        host_root: Path = Path("/"),
         request_timeout: float = 30.0,
         free_space: Callable[[], int | None] | None = None,
     ) -> None:
@@ -198,7 +205,7 @@ class OllamaOps:
         self.request_timeout = request_timeout
         if free_space is None and models_path is not None:
             path = models_path
-            free_space = lambda: free_bytes(path)  # noqa: E731
+            free_space = lambda: free_bytes(path, host_root)  # noqa: E731
         self.free_space = free_space
         self._session: aiohttp.ClientSession | None = None
 

@@ -71,6 +71,7 @@ def make_worker(settings: AgentSettings, node_name: str) -> Worker:
         config.ollama_url,
         models_path=models_dir(config.host_root, config.ollama_models_dir),
         disk_margin=config.disk_margin_bytes,
+        host_root=config.host_root,
         request_timeout=config.request_timeout_seconds,
     )
     return Worker(
@@ -133,6 +134,7 @@ class AgentLoop:
             # Work arriving (a task, a step's end) wakes the loop before the delay is up.
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), min(delay, 3600.0))
+            wakeup.clear()  # (cleared here: a reporter that skips its step must not spin us)
 
 
 async def run_agent(settings: AgentSettings, once: bool = False) -> int:

@@ -94,6 +94,8 @@ class Worker:
         self.installed: dict[str, str | None] = {}
         self.loaded: set[str] = set()
         self.inventory_stale = True
+        self.inventory_known = False
+        self._inventory_failing = False
         self.running: dict[Key, asyncio.Task[None]] = {}
         self.progress: dict[Key, PullProgress] = {}
         self.cancel_reasons: dict[Key, str] = {}
@@ -158,11 +160,12 @@ class Worker:
 
     async def step(self) -> None:
         """Plan and start what is due, stop what is no longer wanted, write if due."""
-        self.wakeup.clear()
         if self.tasks is not None:
-            if self.inventory_stale and (self.tasks or self.sets):
+            if self.inventory_stale and (self.tasks or self.sets or self.running):
                 await self._refresh_inventory()
-            self._plan()
+            # Without a first list of installed models every set's model looks missing: wait.
+            if self.inventory_known or not (self.tasks or self.sets):
+                self._plan()
         await self.flush()
 
     async def flush(self, force: bool = False) -> bool:
@@ -197,9 +200,15 @@ class Worker:
         try:
             self.installed = await self.ops.installed()
         except OpFailed as exc:
-            log.warning("work: cannot list installed models: %s", exc)
+            if not self._inventory_failing:
+                log.warning("work: cannot list installed models (retrying each cycle): %s", exc)
+            self._inventory_failing = True
             return
+        if self._inventory_failing:
+            log.info("work: Ollama lists its models again")
+        self._inventory_failing = False
         self.inventory_stale = False
+        self.inventory_known = True
 
     def facts(self) -> NodeFacts:
         return NodeFacts(
@@ -232,6 +241,8 @@ class Worker:
             elif key[0] == "OllamaModelSet":
                 self.activity = [a for a in self.activity if a.key() != key]
                 self.dirty = True
+            elif entry.phase == "Running":  # from before a restart, and not admitted now
+                self._record(entry.model_copy(update={"phase": "Pending", "message": "waiting"}))
         pulling = any(k[2] == "pull" for k in self.running)
         quick = any(k[2] != "pull" for k in self.running)
         busy_models = {k[3] for k in self.running}

@@ -103,6 +103,14 @@ class KubeWork:
     # Watches ----------------------------------------------------------------------------------
 
     async def _watch(self, plural: str, model: type[OllamaTask] | type[OllamaModelSet]) -> None:
+        while True:
+            try:
+                await self._follow(plural, model)
+            except Exception:  # a bug must not end the watch for the pod's life
+                log.exception("kubernetes: watch of %s failed; watching again in 5 s", plural)
+                await asyncio.sleep(5)
+
+    async def _follow(self, plural: str, model: type[OllamaTask] | type[OllamaModelSet]) -> None:
         known: dict[str, Any] = {}
         async for kind, obj in self.kube.watch_custom(GROUP, VERSION, plural):
             if kind == "RELISTED":
