@@ -9,6 +9,8 @@ import socket
 
 import pytest
 
+from obt.core.crd import build_crd
+from obt.core.kinds import find
 from obt.core.kube import ApiError, KubeClient, KubeConfig, kubeconfig_config
 from tests.support.kube_api_server import KubeApiServer
 
@@ -155,4 +157,20 @@ async def test_watch_follows_bookmarks_and_server_timeouts(kube_api: KubeApiServ
         lists = [r for r in kube_api.requests if r.verb == "list"]
         assert len(watches) >= 2 and len(lists) == 1
         assert all("resourceVersion=" in r.query for r in watches)
+        await events.aclose()
+
+
+async def test_watch_failures_are_reported_and_retried(kube_api: KubeApiServer) -> None:
+    errors: list[ApiError] = []
+    async with KubeClient(kubeconfig_config(kube_api.kubeconfig)) as kube:
+        events = kube.watch_custom(GROUP, VERSION, "ollamatasks", on_error=errors.append)
+        task = asyncio.ensure_future(next_event(events))
+        for _ in range(100):  # the CRD is not installed: 404, retried
+            if errors:
+                break
+            await asyncio.sleep(0.05)
+        assert errors and errors[0].status == 404
+        kube_api.apply_crd(build_crd(find("ollamatask")))  # installed: the watch lists
+        kind, listed = await task
+        assert kind == "RELISTED" and listed["items"] == []
         await events.aclose()

@@ -20,7 +20,7 @@ import os
 import ssl
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -527,6 +527,7 @@ class KubeClient:
         label_selector: str | None = None,
         timeout_seconds: int = 300,
         max_backoff: float = 30.0,
+        on_error: Callable[[ApiError], None] | None = None,
     ) -> AsyncIterator[tuple[str, JsonObject]]:
         """List, then watch, for ever: yields ("RELISTED", the list answer) first and after
         every relist (the caller replaces what it knew), then ("ADDED" | "MODIFIED" | "DELETED",
@@ -535,8 +536,9 @@ class KubeClient:
         resourceVersion: each watch starts where the last event or bookmark left off, so a
         watch the server ends (timeoutSeconds, a restart, a dropped connection) continues
         without missing or repeating events. A 410 Gone (the history was compacted) relists.
-        Failures are retried with capped exponential back-off; the generator never ends by
-        itself (close it, or cancel its task)."""
+        Failures are retried with capped exponential back-off (each one handed to `on_error`
+        first, to log or count); the generator never ends by itself (close it, or cancel its
+        task)."""
         path = custom_path(group, version, plural, None, namespace)
         rv: str | None = None
         failures = 0
@@ -571,6 +573,8 @@ class KubeClient:
                     rv = None
                     continue
                 failures += 1
+                if on_error is not None:
+                    on_error(error)
                 delay = min(max_backoff, 0.5 * 2.0 ** min(failures, 10))
                 await asyncio.sleep(error.retry_after or delay)
 

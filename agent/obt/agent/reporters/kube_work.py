@@ -112,7 +112,16 @@ class KubeWork:
 
     async def _follow(self, plural: str, model: type[OllamaTask] | type[OllamaModelSet]) -> None:
         known: dict[str, Any] = {}
-        async for kind, obj in self.kube.watch_custom(GROUP, VERSION, plural):
+        failing: list[str] = []
+
+        def failed(error: ApiError) -> None:
+            # Said once per streak (a missing CRD or RBAC rule would say it every 30 s).
+            if str(error) not in failing:
+                failing[:] = [str(error)]
+                log.warning("kubernetes: cannot watch %s (retrying): %s", plural, error)
+
+        async for kind, obj in self.kube.watch_custom(GROUP, VERSION, plural, on_error=failed):
+            failing.clear()
             if kind == "RELISTED":
                 known = {}
                 for item in obj.get("items") or []:
