@@ -7,7 +7,9 @@ step), the report's own writes are undisturbed, and an idle node writes nothing.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import subprocess
 from typing import Any
 
 from obt.agent.detect import Detector
@@ -24,6 +26,8 @@ from obt.core.crd import build_crd
 from obt.core.kinds import KINDS
 from obt.core.kube import KubeClient, kubeconfig_config
 from tests.agent.recorded import recorded_probe
+from tests.support.fixtures import REPO
+from tests.support.processes import stop
 
 NODE = "gpu-node-1"
 API = "obt.dev/v1alpha1"
@@ -228,3 +232,58 @@ async def test_deleting_the_task_stops_the_pull(kube_api, ollama, clock) -> None
     finally:
         ollama.release("llama3.2")
         await agent.close()
+
+
+async def test_the_obt_agent_process_acts_on_a_task(kube_api, ollama, tmp_path) -> None:
+    """The real `obt agent --kubernetes` (run_agent's wiring: settings, worker, watches)."""
+    install_kinds(kube_api)
+    kube_api.set_node_ready(NODE, labels=NODE_LABELS)
+    ollama.publish("tiny", 1_000_000)
+    env = {
+        **os.environ,
+        "OBT_NODE_NAME": NODE,
+        "OBT_AGENT__DISK_MARGIN_BYTES": "0",
+        "OBT_AGENT__OLLAMA_MODELS_DIR": str(tmp_path),
+        "OBT_AGENT__NODE_LABEL_PREFIXES": "nvidia.com/,kubernetes.io/os",
+    }
+    args = ["agent", "--kubernetes", "--kubeconfig", str(kube_api.kubeconfig)]
+    args += ["--ollama-url", ollama.url, "--interval", "30", "--listen", "off"]
+    proc = subprocess.Popen(  # noqa: ASYNC220 (returns at once; this loop serves the fake)
+        [str(REPO / ".venv" / "bin" / "obt"), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        kube_api.create(
+            {
+                "apiVersion": API,
+                "kind": "OllamaTask",
+                "metadata": {"name": "pull-tiny"},
+                "spec": {"action": "pull", "models": [{"name": "tiny"}], "nodes": [NODE]},
+            }
+        )
+
+        def done() -> bool:
+            obj = kube_api.get(API, "OllamaNode", NODE) or {}
+            status = obj.get("status") or {}
+            phases = [a["phase"] for a in status.get("activity") or []]
+            models = [m.split()[0] for m in (status.get("ollama") or {}).get("models", [])]
+            return phases == ["Succeeded"] and "tiny:latest" in models
+
+        for _ in range(600):  # up to 60 s on a busy machine; the fake answers meanwhile
+            if done() or proc.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        # "tiny:latest" in status.ollama.models well before the 30 s interval: detected at once
+        assert done(), stop(proc)
+        labels = kube_api.get(API, "OllamaNode", NODE)["metadata"]["labels"]
+        assert labels == {
+            "obt.dev/source": "daemonset",
+            "nvidia.com/gpu.product": "NVIDIA-GeForce-RTX-4060-Ti",
+            "kubernetes.io/os": "linux",
+        }
+    finally:
+        if proc.poll() is None:
+            stop(proc)
