@@ -184,3 +184,36 @@ def test_free_bytes_stays_below_the_host_root(tmp_path) -> None:
     assert free_bytes(host / "root" / ".ollama" / "models", host) is not None
     assert free_bytes(host / "usr" / "share" / "ollama", host) is None
     assert str(models_dir(host, None, {})) == str(host / "root/.ollama/models")
+
+
+async def test_fake_ollama_runs_as_its_own_process() -> None:
+    import asyncio
+    import sys
+
+    from tests.support.fixtures import REPO
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.agent.fake_ollama",
+        "--no-models",
+        "--publish",
+        "tiny=1000000",
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        url = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
+        assert url.startswith("http://127.0.0.1:")
+        ops = OllamaOps(url)
+        try:
+            assert await ops.installed() == {}
+            state = await ops.pull("tiny", lambda s: None)
+            assert state.success and state.total == 1_000_000
+            assert list(await ops.installed()) == ["tiny:latest"]
+        finally:
+            await ops.close()
+    finally:
+        proc.terminate()
+        await proc.wait()
