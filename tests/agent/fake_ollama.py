@@ -292,6 +292,8 @@ class FakeOllama:
                 self.partial.pop(digest, None)
             finished = True
             return response
+        except ConnectionResetError:
+            return response  # the client went away (a cancel): Ollama stops the download
         finally:
             self.pulls_active -= 1
             if not finished:

@@ -287,3 +287,38 @@ async def test_the_obt_agent_process_acts_on_a_task(kube_api, ollama, tmp_path) 
     finally:
         if proc.poll() is None:
             stop(proc)
+
+
+async def test_an_agent_restarted_mid_pull_resumes_it(kube_api, ollama, clock) -> None:
+    install_kinds(kube_api)
+    kube_api.set_node_ready(NODE, labels=NODE_LABELS)
+    ollama.publish("llama3.2", 2 * GB)
+    ollama.hold("llama3.2")
+    kube_api.create(
+        {
+            "apiVersion": API,
+            "kind": "OllamaTask",
+            "metadata": {"name": "pull-llama"},
+            "spec": {"action": "pull", "models": [{"name": "llama3.2"}], "nodes": [NODE]},
+        }
+    )
+    first = Agent(kube_api, ollama, clock)
+    try:
+        await first.run_until(
+            lambda: (
+                [(a["phase"], a["attempts"]) for a in first.activity()] == [("Running", 1)]
+                and ollama.pulls_active == 1
+            )
+        )
+    finally:
+        await first.close()  # the pod goes away mid-pull
+    ollama.release("llama3.2")
+    second = Agent(kube_api, ollama, clock)
+    try:
+        await second.run_until(lambda: [a["phase"] for a in second.activity()] == ["Succeeded"])
+        (entry,) = second.activity()
+        assert entry["attempts"] == 2 and entry["completedBytes"] == 2 * GB
+        assert len(ollama.calls("POST", "/api/pull")) == 2
+        assert "llama3.2:latest" in ollama.installed()
+    finally:
+        await second.close()
