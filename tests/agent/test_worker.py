@@ -380,3 +380,37 @@ async def test_waits_for_ollama_before_planning_a_set(ollama, clock) -> None:
         assert [r.body["model"] for r in ollama.calls("POST", "/api/pull")] == ["a:latest"]
     finally:
         await h.close()
+
+
+async def test_a_pinned_set_corrects_drift_or_says_the_tag_moved(ollama, clock) -> None:
+    h = Harness(ollama, clock)
+    pin = "ab" * 32
+    try:
+        # llama3.1:8b is installed with another digest; the registry serves the pinned one
+        ollama.publish("llama3.1:8b", GB, digest=pin)
+        mset = OllamaModelSet.model_validate(
+            {
+                "metadata": {"name": "pinned", "uid": "u-p", "generation": 1},
+                "spec": {"models": [{"name": "llama3.1:8b", "digest": pin}]},
+                "status": {"admitted": [NODE]},
+            }
+        )
+        h.work(sets=[mset])
+        await h.settle()
+        fixed = h.entry("pull", "llama3.1:8b")
+        assert fixed.phase == "Succeeded" and fixed.digest == pin
+        assert ollama.installed()["llama3.1:8b"] == pin
+
+        ollama.publish("llama3.1:8b", GB, digest="cd" * 32)  # the tag moved on
+        other = mset.model_copy(
+            update={"metadata": mset.metadata.model_copy(update={"name": "pinned-2", "uid": "u2"})}
+        )
+        ollama.models = [m for m in ollama.models if m["name"] != "llama3.1:8b"]
+        h.worker.mark_inventory_stale()
+        h.work(sets=[other])
+        await h.settle()
+        moved = next(a for a in h.worker.activity if a.source == "pinned-2")
+        assert moved.phase == "Failed" and moved.reason == "DigestMismatch"
+        assert "the registry's tag moved on" in moved.message
+    finally:
+        await h.close()

@@ -31,12 +31,15 @@ from typing import Protocol
 from obt.agent.ollama_ops import OllamaOps, OpFailed, PullProgress
 from obt.core.actions import NodeFacts, Step, merge_activity, node_steps
 from obt.core.backoff import Backoff
-from obt.core.models.actions import MAX_MESSAGE, OllamaModelSet, OllamaTask
+from obt.core.models.actions import MAX_MESSAGE, OllamaModelSet, OllamaTask, same_digest
 from obt.core.models.activity import Activity
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str, str, str]
+# The actions this worker carries out (benchmark steps are not planned here: no benchmarks are
+# passed to the planner).
+ACTIONS = frozenset({"pull", "delete", "load", "unload"})
 Planner = Callable[
     [NodeFacts, Sequence[OllamaTask], Sequence[OllamaModelSet], datetime], list[Step]
 ]
@@ -48,14 +51,6 @@ class ActivitySink(Protocol):
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def same_digest(a: str | None, b: str | None) -> bool:
-    """Digests equal where both are known ('46e0c10c039e' matches its full 64 hex form)."""
-    if not a or not b:
-        return False
-    a, b = a.removeprefix("sha256:"), b.removeprefix("sha256:")
-    return a.startswith(b) or b.startswith(a)
 
 
 class Worker:
@@ -222,7 +217,9 @@ class Worker:
 
     def _plan(self) -> None:
         tasks, sets = self.tasks or [], self.sets
-        steps = self.planner(self.facts(), tasks, sets, self.now())
+        steps = [
+            s for s in self.planner(self.facts(), tasks, sets, self.now()) if s.action in ACTIONS
+        ]
         planned = {s.key(): s for s in steps}
         for key in list(self.running):
             why = self._unwanted(key, tasks, sets)
@@ -270,7 +267,7 @@ class Worker:
         uid = entry.source_uid if entry is not None else None
         if kind == "OllamaTask":
             task = next((t for t in tasks if t.metadata.name == name), None)
-            if task is None:
+            if task is None or task.metadata.deletion_timestamp is not None:
                 return f"task {name} was deleted"
             if uid and task.metadata.uid and task.metadata.uid != uid:
                 return f"task {name} was re-created"
@@ -278,7 +275,7 @@ class Worker:
                 return f"task {name} was cancelled"
             return None
         mset = next((s for s in sets if s.metadata.name == name), None)
-        if mset is None:
+        if mset is None or mset.metadata.deletion_timestamp is not None:
             return f"model set {name} was deleted"
         if uid and mset.metadata.uid and mset.metadata.uid != uid:
             return f"model set {name} was re-created"
