@@ -66,7 +66,7 @@ async def make_agent(api: FakeObtApi, ollama: Any, clock: Any, tmp_path: Path): 
         sleep=sleep,
         rng=random.Random(2),
     )
-    work = HttpWork(worker, clock)
+    work = HttpWork(worker, clock, state_file=tmp_path / "state" / "activity.json")
     reporter = HttpReporter(
         api.url,
         health,
@@ -171,4 +171,33 @@ async def test_polls_every_minute_while_a_step_waits(ollama, clock, tmp_path) ->
     finally:
         ollama.release("llama3.2")
         await reporter.close()
+        await api.stop()
+
+
+async def test_a_restarted_agent_knows_what_it_finished(ollama, clock, tmp_path) -> None:
+    api = await FakeObtApi().start()
+    ollama.publish("llama3.2", GB)
+    api.tasks = [pull_task("pull-llama", "llama3.2")]
+    api.work_generation = 1
+    try:
+        loop, reporter, _ = await make_agent(api, ollama, clock, tmp_path)
+        try:
+            await run_until(
+                loop,
+                clock,
+                lambda: any(e["phase"] == "Succeeded" for e in api.activity.get(HOST) or []),
+            )
+        finally:
+            await reporter.close()
+        loop, reporter, worker = await make_agent(api, ollama, clock, tmp_path)
+        try:
+            assert [a.phase for a in worker.activity] == ["Succeeded"]  # kept on disk
+            await run_until(loop, clock, lambda: api.count("GET", "/work") >= 2)
+            for _ in range(30):
+                await loop.step()
+                clock.advance(1)
+            assert len(ollama.calls("POST", "/api/pull")) == 1  # not pulled again
+        finally:
+            await reporter.close()
+    finally:
         await api.stop()

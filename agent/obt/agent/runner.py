@@ -205,10 +205,14 @@ async def run_agent(settings: AgentSettings, once: bool = False) -> int:
             return 2
         http_work = None
         if settings.agent.work:
-            from obt.agent.reporters.http_work import HttpWork
+            from obt.agent.reporters.http_work import ACTIVITY_FILE, HttpWork
 
             # The node name is the host id until enrollment says otherwise (only used in logs).
-            http_work = HttpWork(make_worker(settings, settings.agent.host_id), time.monotonic)
+            http_work = HttpWork(
+                make_worker(settings, settings.agent.host_id),
+                time.monotonic,
+                state_file=settings.agent.data_dir / ACTIVITY_FILE,
+            )
         try:
             reporter = HttpReporter(
                 settings.agent.server,

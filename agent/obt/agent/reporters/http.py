@@ -445,6 +445,8 @@ class HttpReporter:
         body = {"activity": [a.to_wire() for a in activity]}
         await self._call("PUT", self._node_path("activity"), body)
         self.health.writes += 1
+        if self.work is not None:
+            self.work.save(activity)
 
     def _token_refused(self, exc: HttpError) -> None:
         """A 401/403 on a node request: enroll again only with an enrollment token this host

@@ -4,20 +4,27 @@ The heartbeat answer carries `workGeneration` (an int that changes whenever a ta
 changes; absent: the API has no work support, and the agent does nothing). When it differs from
 the generation last fetched, and every `poll_interval` while a step runs or waits, the agent
 GETs `/api/v1/agents/{name}/work` -> `{"generation", "labels", "tasks", "modelSets"}` and plans
-with those itself; its activity goes back with `PUT /api/v1/agents/{name}/activity`.
+with those itself; its activity goes back with `PUT /api/v1/agents/{name}/activity`, and is
+kept in `<data dir>/activity.json` too, so a restarted agent knows what it finished (and resumes
+what it was pulling) without asking the API.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from obt.agent.worker import Worker
 from obt.core.models.actions import OllamaModelSet, OllamaTask
+from obt.core.models.activity import Activity
 
 log = logging.getLogger(__name__)
 Kind = TypeVar("Kind", OllamaTask, OllamaModelSet)
+ACTIVITY_FILE = "activity.json"
 
 
 def parse_work(
@@ -41,9 +48,16 @@ def _parse(model: type[Kind], item: Any) -> Kind | None:
 
 class HttpWork:
     def __init__(
-        self, worker: Worker, clock: Callable[[], float], poll_interval: float = 60.0
+        self,
+        worker: Worker,
+        clock: Callable[[], float],
+        poll_interval: float = 60.0,
+        state_file: Path | None = None,
     ) -> None:
         self.worker = worker
+        self.state_file = state_file
+        if state_file is not None:
+            worker.restore(load_activity(state_file))
         self.clock = clock
         self.poll_interval = poll_interval
         self.generation: int | None = None  # of the last /work answer taken
@@ -83,3 +97,27 @@ class HttpWork:
     def unsupported(self, why: str) -> None:
         self.supported = False
         log.warning("http: the API has no work endpoint (%s); not acting on models", why)
+
+    def save(self, activity: list[Activity]) -> None:
+        """Keep what was sent, for a restart (a failure to write it is only logged)."""
+        if self.state_file is None:
+            return
+        try:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps([a.to_wire() for a in activity]))
+            os.replace(tmp, self.state_file)
+        except OSError as exc:
+            log.warning("http: cannot keep the activity in %s: %s", self.state_file, exc)
+
+
+def load_activity(path: Path) -> list[Activity]:
+    """The activity kept by a previous run; empty when there is none or it is unreadable."""
+    try:
+        data = json.loads(path.read_text())
+        return [Activity.model_validate(a) for a in data]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, TypeError) as exc:
+        log.warning("http: ignoring the kept activity in %s: %s", path, exc)
+        return []
