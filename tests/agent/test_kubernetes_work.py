@@ -7,6 +7,7 @@ step), the report's own writes are undisturbed, and an idle node writes nothing.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import random
 import subprocess
@@ -322,3 +323,55 @@ async def test_an_agent_restarted_mid_pull_resumes_it(kube_api, ollama, clock) -
         assert "llama3.2:latest" in ollama.installed()
     finally:
         await second.close()
+
+
+async def test_status_writes_counted_from_the_request_log(kube_api, ollama, clock) -> None:
+    """At most one status write per 5 s while pulling (report and activity share the budget:
+    the re-detected report carries the activity along), none while idle."""
+    install_kinds(kube_api)
+    kube_api.set_node_ready(NODE, labels=NODE_LABELS)
+    ollama.publish("a", 3 * GB)
+    ollama.publish("b", 2 * GB)
+    ollama.chunks, ollama.delay = 100, 0.002  # pulls that take a while, with progress
+    agent = Agent(kube_api, ollama, clock)
+    try:
+        await agent.run_until(lambda: agent.reporter.ensured and agent.worker.tasks is not None)
+        await agent.run_until(lambda: not agent.reporter._report_unsent())
+        kube_api.create(
+            {
+                "apiVersion": API,
+                "kind": "OllamaModelSet",
+                "metadata": {"name": "base"},
+                "spec": {"models": [{"name": "a"}, {"name": "b"}]},
+            }
+        )
+        kube_api.patch(
+            API, "OllamaModelSet", "base", {"status": {"admitted": [NODE]}}, subresource="status"
+        )
+        seen = agent_writes(kube_api)
+        stamps: list[float] = []  # simulated time of each status write
+
+        async def tick() -> None:
+            nonlocal seen
+            await agent.loop.step()
+            await asyncio.sleep(0.01)
+            now = agent_writes(kube_api)
+            stamps.extend([clock()] * (now - seen))
+            seen = now
+            clock.advance(1.0)
+
+        for _ in range(3000):
+            await tick()
+            phases = [a["phase"] for a in agent.activity()]
+            if phases == ["Succeeded", "Succeeded"] and not agent.worker.dirty:
+                break
+        models = agent.node()["status"]["ollama"]["models"]
+        assert {"a:latest", "b:latest"} <= {m.split()[0] for m in models}
+        assert len(stamps) >= 3, stamps
+        gaps = [b - a for a, b in itertools.pairwise(stamps)]
+        assert all(g >= 5.0 for g in gaps), stamps
+        for _ in range(120):  # two idle minutes
+            await tick()
+        assert agent_writes(kube_api) == seen
+    finally:
+        await agent.close()

@@ -181,6 +181,21 @@ class Worker:
         self.writes += 1
         return True
 
+    def budget_free_at(self) -> float:
+        """When the node's next status write fits the budget. The reporter's own writes share
+        it: while work runs, the node writes its status at most once per write_interval."""
+        return self.last_write + self.write_interval
+
+    def written_with_report(self) -> list[Activity] | None:
+        """The reporter writes the node's status now anyway: the activity to carry in that same
+        write (None when it did not change). Either way the write uses the budget."""
+        self.last_write = self.clock()
+        if not self.dirty:
+            return None
+        self.dirty = False
+        self.writes += 1
+        return self._snapshot()
+
     async def close(self) -> None:
         for key, task in list(self.running.items()):
             self.cancel_reasons.setdefault(key, "the agent is stopping")

@@ -247,7 +247,12 @@ class HttpReporter:
             self.acked_digest,
             self.rejected_digest,
         )
-        return self.clock() if unsent else float("inf")
+        if not unsent:
+            return float("inf")
+        if self.work is not None:
+            # While work runs, report and activity share one budget (one status write per 5 s).
+            return max(self.clock(), self.work.worker.budget_free_at())
+        return self.clock()
 
     async def step(self) -> bool:
         """Send what is due; True when the server holds the latest report."""
@@ -399,6 +404,8 @@ class HttpReporter:
             raise
         self.acked_digest = digest
         self.health.writes += 1
+        if self.work is not None:
+            self.work.worker.last_write = self.clock()  # the shared budget's write
         self.next_heartbeat = self.clock() + self.heartbeat_interval
         log.info("http: report %s accepted", digest[:12])
 

@@ -86,8 +86,19 @@ class KubernetesReporter:
         if self.backoff_until > self.clock():
             return self.backoff_until
         if self.work is not None and self.ensured:
-            return min(self.next_check, self.work.worker.next_due())
+            due = min(self.next_check, self.work.worker.next_due())
+            if self._report_unsent():
+                due = min(due, self._budget_free_at())
+            return due
         return self.next_check
+
+    def _report_unsent(self) -> bool:
+        return self.pending is not None and self.pending.digest() != self.written_digest
+
+    def _budget_free_at(self) -> float:
+        """While work runs, report and activity share one write budget (one status write per
+        5 s): a report waits for it, and carries the activity along (see _write)."""
+        return self.work.worker.budget_free_at() if self.work is not None else 0.0
 
     @property
     def wakeup(self) -> asyncio.Event | None:
@@ -108,7 +119,8 @@ class KubernetesReporter:
                 await self._ensure()
             elif now >= self.next_check or self.failing:
                 await self._check()
-            if self.pending is not None and self.pending.digest() != self.written_digest:
+            if self._report_unsent() and self.clock() >= self._budget_free_at():
+                assert self.pending is not None
                 await self._write(self.pending)
             if self.work is not None:
                 await self.work.worker.step()
@@ -207,9 +219,16 @@ class KubernetesReporter:
 
     async def _write(self, report: AgentReport) -> None:
         digest = report.digest()
-        await self.kube.merge_patch_custom_status(
-            GROUP, VERSION, PLURAL, self.node_name, report.status_patch()
-        )
+        patch = report.status_patch()
+        activity = self.work.worker.written_with_report() if self.work is not None else None
+        if activity is not None:
+            patch["status"]["activity"] = [a.to_wire() for a in activity]
+        try:
+            await self.kube.merge_patch_custom_status(GROUP, VERSION, PLURAL, self.node_name, patch)
+        except ApiError:
+            if activity is not None and self.work is not None:
+                self.work.worker.dirty = True  # not written after all: the next slot sends it
+            raise
         self.written_digest = digest
         self.health.writes += 1
         log.info(
