@@ -414,3 +414,24 @@ async def test_a_pinned_set_corrects_drift_or_says_the_tag_moved(ollama, clock) 
         assert "the registry's tag moved on" in moved.message
     finally:
         await h.close()
+
+
+async def test_a_pruning_set_deletes_unnamed_models_but_not_loaded_ones(ollama, clock) -> None:
+    ollama.publish("a", GB)
+    ollama.models.append({**LLAMA, "name": "old:latest", "model": "old:latest"})
+    ollama.load({**LLAMA, "name": "busy:latest", "model": "busy:latest"})
+    ollama.models.append({**LLAMA, "name": "busy:latest", "model": "busy:latest"})
+    h = Harness(ollama, clock)
+    h.worker.set_loaded(["busy:latest"])
+    try:
+        h.work(sets=[model_set("only-a", "a", prune=True)])
+        await h.run(
+            lambda: "a:latest" in ollama.installed() and "old:latest" not in ollama.installed()
+        )
+        await h.settle()
+        assert set(ollama.installed()) == {"a:latest", "busy:latest"}
+        deleted = {a.model for a in h.worker.activity if a.action == "delete"}
+        assert deleted == {"old:latest", "llama3.1:8b"}
+        assert all(a.phase == "Succeeded" for a in h.worker.activity)
+    finally:
+        await h.close()

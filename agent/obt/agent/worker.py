@@ -294,8 +294,8 @@ class Worker:
             return f"model set {name} was deleted"
         if uid and mset.metadata.uid and mset.metadata.uid != uid:
             return f"model set {name} was re-created"
-        if all(ref.name != model for ref in mset.spec.models):
-            return f"model set {name} no longer names {model}"
+        if key[2] != "delete" and all(ref.name != model for ref in mset.spec.models):
+            return f"model set {name} no longer names {model}"  # (prune deletes unnamed ones)
         return None
 
     def _entry(self, key: Key) -> Activity | None:
