@@ -285,11 +285,13 @@ class FakeOllama:
                     done = min(total, done + step)
                     self.partial[digest] = done
                     await self._line(response, self._layer(status, digest, total, done))
-            for status in ("verifying sha256 digest", "writing manifest", "success"):
+            for status in ("verifying sha256 digest", "writing manifest"):
                 await self._line(response, {"status": status})
+            # Installed before "success" is said, as Ollama writes the manifest first.
             self.models = [m for m in self.models if m["name"] != name] + [model.entry()]
             for digest, _ in model.layers:
                 self.partial.pop(digest, None)
+            await self._line(response, {"status": "success"})
             finished = True
             return response
         except ConnectionResetError:

@@ -7,7 +7,10 @@ workGeneration) gets no work requests at all."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import random
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,8 @@ from obt.agent.sources import default_sources
 from obt.agent.worker import Worker
 from tests.agent.fake_obt_api import ENROLLMENT_TOKEN, FakeObtApi
 from tests.agent.recorded import recorded_probe
+from tests.support.fixtures import REPO
+from tests.support.processes import stop
 
 HOST = "graviton-1"
 GB = 1_000_000_000
@@ -200,4 +205,80 @@ async def test_a_restarted_agent_knows_what_it_finished(ollama, clock, tmp_path)
         finally:
             await reporter.close()
     finally:
+        await api.stop()
+
+
+async def test_the_obt_agent_process_works_for_the_api(ollama, tmp_path) -> None:
+    """The real `obt agent --server` (run_agent's wiring: worker, sink, kept activity)."""
+    api = await FakeObtApi().start()
+    ollama.publish("tiny", 1_000_000)
+    api.tasks = [pull_task("pull-tiny", "tiny")]
+    api.work_generation = 1
+    env = {
+        **os.environ,
+        "OBT_AGENT__HEARTBEAT_INTERVAL_SECONDS": "0.5",
+        "OBT_AGENT__DISK_MARGIN_BYTES": "0",
+        "OBT_AGENT__OLLAMA_MODELS_DIR": str(tmp_path),
+    }
+    args = ["agent", "--server", api.url, "--enroll-token", ENROLLMENT_TOKEN, "--host-id", HOST]
+    args += ["--data-dir", str(tmp_path / "state"), "--ollama-url", ollama.url]
+    args += ["--interval", "30", "--listen", "off"]
+    proc = subprocess.Popen(  # noqa: ASYNC220 (returns at once; this loop serves the fakes)
+        [str(REPO / ".venv" / "bin" / "obt"), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+
+        def done() -> bool:
+            entries = api.activity.get(HOST) or []
+            report = api.reports.get(HOST) or {}
+            models = [m.split()[0] for m in (report.get("ollama") or {}).get("models", [])]
+            return [e["phase"] for e in entries] == ["Succeeded"] and "tiny:latest" in models
+
+        for _ in range(600):  # up to 60 s on a busy machine
+            if done() or proc.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert done(), stop(proc)
+        kept = json.loads((tmp_path / "state" / "activity.json").read_text())
+        assert [(e["source"], e["phase"]) for e in kept] == [("pull-tiny", "Succeeded")]
+    finally:
+        if proc.poll() is None:
+            stop(proc)
+        await api.stop()
+
+
+async def test_a_changed_report_is_sent_on_a_clock_that_moves_between_reads(tmp_path) -> None:
+    """A real monotonic clock reads later on each call: a changed report must still go out at
+    once (before, it waited for the server to ask for it)."""
+    from obt.core.report import AgentReport
+
+    api = await FakeObtApi().start()
+    ticks = [1000.0]
+
+    def clock() -> float:
+        ticks[0] += 1e-6
+        return ticks[0]
+
+    health = Health(interval=15, clock=clock, ready_cycles=3, failure_threshold=2)
+    reporter = HttpReporter(
+        api.url, health, clock, data_dir=tmp_path, host_id=HOST, enroll_token=ENROLLMENT_TOKEN
+    )
+    try:
+        first = AgentReport.model_validate({"ollama": {"version": "0.5.7"}})
+        reporter.offer(first)
+        assert await reporter.step()
+        assert api.count("PUT", "/report") == 1
+        reporter.offer(
+            first.model_copy(
+                update={"ollama": first.ollama.model_copy(update={"version": "0.6.0"})}
+            )
+        )
+        assert await reporter.step()
+        assert api.count("PUT", "/report") == 2
+    finally:
+        await reporter.close()
         await api.stop()

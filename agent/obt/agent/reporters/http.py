@@ -262,7 +262,8 @@ class HttpReporter:
         try:
             if self.credentials is None:
                 await self._enroll()
-            if (self.pending is not None and self._report_due() <= now) or (
+            # (a fresh clock(): _report_due() reads one, later than `now` on a real clock)
+            if (self.pending is not None and self._report_due() <= self.clock()) or (
                 now >= self.next_heartbeat and await self._heartbeat() and self.pending is not None
             ):
                 await self._send_report(self.pending)
