@@ -9,7 +9,7 @@ from typing import Any
 
 from obt.core.models.actions import OllamaTaskStatus
 from obt.operator.aggregate import Aggregator, status_patch
-from obt.operator.index import MODELSET, TASK, FleetIndex, WorkEntry
+from obt.operator.index import MODELSET, TASK, FleetIndex, WorkEntry, node_facts
 from obt.operator.metrics import OperatorMetrics
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -257,3 +257,20 @@ async def test_ttl_deletes_a_finished_task_after_its_seconds_not_before() -> Non
     await aggregator.run_once()
     assert writer.deleted == ["pull-1"]
     assert "pull-1" not in index.tasks
+
+
+def test_node_facts_read_only_what_tasks_and_sets_need() -> None:
+    body = onode("gpu-1", 1, [running("t1", 5)])
+    body["status"]["hardware"] = {"cpu": {"cores": "not a number"}}  # not read: no harm
+    body["status"]["ollama"] = {
+        "models": [f"{MODEL} a80c4f17acd5 2019393189 llama 3.2B Q4_K_M 2024-09-25T00:00:00Z"],
+        "loaded": [{"name": MODEL}],
+    }
+    facts = node_facts(body)
+    assert facts.ready and facts.labels == {"obt.dev/pool": "a"}
+    assert facts.installed == {MODEL: "a80c4f17acd5"} and facts.loaded == {MODEL}
+    assert [a.source for a in facts.activity] == ["t1"]
+    # An activity entry the contract cannot read: the node counts, with nothing, not ready.
+    body["status"]["activity"] = [{"phase": "Exploded"}]
+    broken = node_facts(body)
+    assert broken.name == "gpu-1" and not broken.ready and broken.installed == {}

@@ -74,10 +74,22 @@ def _facts_key(body: Mapping[str, Any]) -> tuple[Any, ...]:
 def node_facts(body: Mapping[str, Any]) -> NodeFacts:
     """What the aggregation knows of one OllamaNode. An object the contract cannot read (an agent
     of another version wrote it) still counts, as a node with nothing installed and not ready."""
+    meta = body.get("metadata") or {}
+    status = body.get("status") or {}
+    ollama = status.get("ollama") or {}
+    # Only the parts NodeFacts reads are validated (hardware and the rest cost time, not facts).
+    trimmed = {
+        "metadata": {"name": meta.get("name"), "labels": meta.get("labels")},
+        "spec": body.get("spec") or {},
+        "status": {
+            "phase": status.get("phase"),
+            "ollama": {"models": ollama.get("models") or [], "loaded": ollama.get("loaded") or []},
+            "activity": status.get("activity"),
+        },
+    }
     try:
-        return NodeFacts.from_node(OllamaNode.model_validate(body))
+        return NodeFacts.from_node(OllamaNode.model_validate(trimmed))
     except ValidationError as error:
-        meta = body.get("metadata") or {}
         log.warning("cannot read OllamaNode %s for tasks and sets: %s", meta.get("name"), error)
         return NodeFacts(
             name=meta.get("name", ""),
