@@ -274,3 +274,23 @@ def test_node_facts_read_only_what_tasks_and_sets_need() -> None:
     body["status"]["activity"] = [{"phase": "Exploded"}]
     broken = node_facts(body)
     assert broken.name == "gpu-1" and not broken.ready and broken.installed == {}
+
+
+async def test_a_set_waiting_for_pull_slots_settles_after_its_first_writes() -> None:
+    index, writer, aggregator, clocks = setup()
+    for i in (2, 3):
+        index.observe_ollamanode(onode(f"gpu-{i}", 1))
+    body = {
+        "metadata": {"name": "s1", "uid": "uid-s1", "generation": 1, "resourceVersion": "5"},
+        "spec": {"models": [{"name": MODEL}], "maxConcurrentPulls": 1},
+    }
+    writer.specs["s1"] = body["spec"]
+    index.observe_work(MODELSET, body)
+    for _ in range(10):
+        await aggregator.run_once()
+        clocks.tick(2)
+        index.mark_all_work()
+    status = index.modelsets["s1"].status
+    assert status["selected"] == 3 and status["waiting"] == 3
+    assert len(status["admitted"]) == 1
+    assert len(writer.writes) <= 2, [w[2] for w in writer.writes]
