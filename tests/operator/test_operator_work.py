@@ -240,7 +240,9 @@ def test_drift_and_a_failing_node_make_the_set_degraded_with_ollamas_error(
             lambda s: s.get("ready") == 2 and s.get("failed") == 1, 30, "2 ready, 1 failed"
         )
         status = status_of(kube_api, OMSET, "pinned")
-        assert condition(status, "Degraded")["status"] == "True"
+        degraded = condition(status, "Degraded")
+        assert degraded["status"] == "True"
+        assert "gpu-3" in degraded["message"] and OLLAMA_ERROR in degraded["message"]
         failed = [n for n in status["nodes"] if n["node"] == "gpu-3"]
         assert failed and failed[0]["state"] == "Failed", status["nodes"]
         assert OLLAMA_ERROR in failed[0]["message"]
