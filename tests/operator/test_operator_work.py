@@ -385,3 +385,19 @@ def test_a_burst_of_node_activity_writes_each_status_at_most_once_a_second(
             assert writes <= elapsed + 2, (resource, writes, elapsed)
         # The burst did change the task's status many times: it was written, coalesced.
         assert status_writes(kube_api, "ollamatasks", "pull-burst", started) >= 2
+
+
+def test_liveness_does_not_wait_for_tasks_it_may_not_list(
+    kube_api: KubeApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An RBAC older than the operator (403 on tasks): nodes are still judged."""
+    fleet(kube_api, ["gpu-1"])
+    kube_api.faults.fail(403, seconds=120, when=lambda r: r.resource == "ollamatasks")
+    with kopf_operator(kube_api, monkeypatch) as operator:
+        wait_for(lambda: operator.runtime.index.listed, 20, "the index listed")
+        wait_for(
+            lambda: (kube_api.get(*ONODE, "gpu-1") or {}).get("status", {}).get("phase") == "Ready",
+            10,
+            "gpu-1 Ready",
+        )
+        kube_api.faults.heal()
