@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from obt.core.models.actions import OllamaTaskStatus
-from obt.operator.aggregate import Aggregator, status_patch
+from obt.operator.aggregate import Aggregator, Transition, status_patch
 from obt.operator.index import MODELSET, TASK, FleetIndex, WorkEntry, node_facts
 from obt.operator.metrics import OperatorMetrics
 
@@ -35,6 +35,7 @@ class RecordingWriter:
         self.deleted: list[str] = []
         self.rv = 1000
         self.specs: dict[str, dict[str, Any]] = {}
+        self.events: list[tuple[str, str, str]] = []
 
     async def write_work_status(self, entry: WorkEntry, status: dict[str, Any]) -> bool:
         self.writes.append((entry.kind, entry.name, status))
@@ -60,6 +61,9 @@ class RecordingWriter:
         """A task created (and seen through the watch)."""
         self.specs[body["metadata"]["name"]] = body["spec"]
         self.index.observe_work(TASK, body)
+
+    async def work_event(self, entry: WorkEntry, transition: Transition, now: datetime) -> None:
+        self.events.append((entry.name, transition.reason, transition.type))
 
     async def delete_task(self, entry: WorkEntry) -> bool:
         self.deleted.append(entry.name)
@@ -294,3 +298,20 @@ async def test_a_set_waiting_for_pull_slots_settles_after_its_first_writes() -> 
     assert status["selected"] == 3 and status["waiting"] == 3
     assert len(status["admitted"]) == 1
     assert len(writer.writes) <= 2, [w[2] for w in writer.writes]
+
+
+async def test_a_finished_task_gets_one_event() -> None:
+    index, writer, aggregator, clocks = setup()
+    writer.add(task_body())
+    await aggregator.run_once()
+    assert writer.events == []  # Pending: nothing to tell
+    done = {**running("pull-1", 10**9), "phase": "Succeeded", "finishedAt": T0.isoformat()}
+    index.observe_ollamanode(onode("gpu-1", 5, [done]))
+    clocks.tick(2)
+    await aggregator.run_once()
+    assert index.tasks["pull-1"].status["phase"] == "Succeeded"
+    assert writer.events == [("pull-1", "Succeeded", "Normal")]
+    clocks.tick(2)
+    index.mark_all_work()
+    await aggregator.run_once()
+    assert len(writer.events) == 1

@@ -19,6 +19,7 @@ import pytest
 from tests.operator.support import (
     ONODE,
     daemonset_node,
+    event_reasons,
     kopf_operator,
     operator_writes,
     setup_namespace,
@@ -243,6 +244,8 @@ def test_drift_and_a_failing_node_make_the_set_degraded_with_ollamas_error(
         degraded = condition(status, "Degraded")
         assert degraded["status"] == "True"
         assert "gpu-3" in degraded["message"] and OLLAMA_ERROR in degraded["message"]
+        # ... and `kubectl describe omset pinned` shows it as a Warning Event.
+        wait_for(lambda: "OllamaError" in event_reasons(kube_api, "pinned"), 10, "the Event")
         failed = [n for n in status["nodes"] if n["node"] == "gpu-3"]
         assert failed and failed[0]["state"] == "Failed", status["nodes"]
         assert OLLAMA_ERROR in failed[0]["message"]
@@ -290,6 +293,7 @@ def test_task_runs_to_its_end_and_its_ttl_deletes_it(
         status = status_of(kube_api, OTASK, "pull-ok")
         assert status["succeeded"] == 2 and status.get("failed", 0) == 0
         assert status["completionTime"] and status["observedGeneration"] == 1
+        wait_for(lambda: event_reasons(kube_api, "pull-ok") == ["Succeeded"], 10, "the Event")
         finished = time.monotonic()
         wait_for(lambda: kube_api.get(*OTASK, "pull-ok") is None, 15, "TTL deletion")
         assert time.monotonic() - finished >= 1.0  # not before its TTL (2 s, minus slack)
@@ -309,6 +313,7 @@ def test_task_runs_to_its_end_and_its_ttl_deletes_it(
         assert status["failed"] == 1 and status["succeeded"] == 1
         assert status["nodes"][0]["node"] == "gpu-1"
         assert OLLAMA_ERROR in status["nodes"][0]["message"]
+        wait_for(lambda: event_reasons(kube_api, "pull-bad") == ["Failed"], 10, "the Event")
 
         # Cancelled: `obt task cancel` sets spec.cancel.
         slow = task(kube_api, "pull-slow", ["gpu-1"])

@@ -31,7 +31,7 @@ from obt.core.models.actions import (
     OllamaTask,
     OllamaTaskStatus,
 )
-from obt.operator.index import TASK, FleetIndex, WorkEntry, WorkKind
+from obt.operator.index import FINISHED_TASK_PHASES, TASK, FleetIndex, WorkEntry, WorkKind
 from obt.operator.metrics import OperatorMetrics
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,43 @@ class WorkWriter(Protocol):
     async def delete_task(self, entry: WorkEntry) -> bool:
         """Delete this very task (uid precondition); True when it is gone."""
         ...
+
+    async def work_event(self, entry: WorkEntry, transition: Transition, now: datetime) -> None:
+        """Post an Event about the object (best effort)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A change worth an Event: a task finished, a set became Ready or Degraded."""
+
+    reason: str
+    message: str
+    type: str = "Normal"
+
+
+def _condition_of(status: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
+
+
+def transition(entry: WorkEntry, patch: Mapping[str, Any]) -> Transition | None:
+    """What changed from the stored status (`entry.status`) to the written one, if it is worth
+    an Event: a task's end (Succeeded, Failed, Cancelled), a set turning Degraded or Ready."""
+    new = {**entry.status, **patch}
+    if entry.kind == TASK:
+        phase = new.get("phase")
+        if phase == entry.status.get("phase") or phase not in FINISHED_TASK_PHASES:
+            return None
+        failed = _condition_of(new, "Failed")
+        complete = _condition_of(new, "Complete")
+        if phase == "Failed":
+            return Transition("Failed", str(failed.get("message") or "failed"), "Warning")
+        return Transition(str(phase), str(complete.get("message") or phase))
+    for kind, type_ in (("Degraded", "Warning"), ("Ready", "Normal")):
+        now, before = _condition_of(new, kind), _condition_of(entry.status, kind)
+        if now.get("status") == "True" and before.get("status") != "True":
+            return Transition(str(now.get("reason") or kind), str(now.get("message") or ""), type_)
+    return None
 
 
 def _same_condition_time(
@@ -280,6 +317,9 @@ class Aggregator:
                 written = await self.writer.write_work_status(entry, patch)
             if written:
                 self.metrics.work_status_writes.labels(entry.kind).inc()
+                change = transition(entry, patch)
+                if change is not None:
+                    await self.writer.work_event(entry, change, now)
             else:
                 self.index.dirty.add(entry.key)
             return written

@@ -18,6 +18,7 @@ from obt.core.kube import ApiError, KubeClient
 from obt.core.liveness import LivenessConfig, RemovalGuard
 from obt.core.models import GROUP, PLURAL, VERSION
 from obt.operator import events
+from obt.operator.aggregate import Transition
 from obt.operator.index import TASK, FleetIndex, NodeEntry, WorkEntry, WorkKind
 from obt.operator.metrics import OperatorMetrics
 from obt.operator.settings import OperatorSettings
@@ -198,3 +199,12 @@ class ClusterWriter:
                 return False
         log.info("deleted OllamaTask %s: ttlSecondsAfterFinished has passed", entry.name)
         return True
+
+    async def work_event(self, entry: WorkEntry, transition: Transition, now: datetime) -> None:
+        await self._event(
+            events.object_ref(entry.kind, entry.name, entry.uid),
+            transition.reason,
+            transition.message,
+            transition.type,
+            now,
+        )
