@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from obt.core.actions import NodeFacts
+from obt.core.actions import TERMINAL_TASK_PHASES, NodeFacts
 from obt.core.models import Condition, OllamaNode
 from obt.core.models.actions import OllamaModelSet, OllamaTask
 from obt.core.names import STANDALONE_LEASE_PREFIX
@@ -51,7 +51,7 @@ def _older(meta: Mapping[str, Any], uid: str, resource_version: int) -> bool:
 WorkKind = Literal["OllamaTask", "OllamaModelSet"]
 TASK: WorkKind = "OllamaTask"
 MODELSET: WorkKind = "OllamaModelSet"
-FINISHED_TASK_PHASES = frozenset({"Succeeded", "Failed", "Cancelled"})
+FINISHED_TASK_PHASES = TERMINAL_TASK_PHASES
 
 
 def _facts_key(body: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -264,7 +264,8 @@ class FleetIndex:
         entry = work_entry(kind, body)
         store[entry.name] = entry
         if kind == MODELSET:
-            self._mark(self.modelsets_keys())  # a set's status reads every other set (prune)
+            # Every set: the status functions are given all sets (prune plans with them).
+            self._mark(self.modelsets_keys())
         else:
             self._mark([entry.key])
 
