@@ -116,9 +116,11 @@ class LocalReconciler:
         """One round; returns the statuses written (and tasks deleted)."""
         now = now or utcnow()
         self.rounds += 1
-        nodes = await node_facts(self.store.sessions)
         tasks = await self.store.tasks()
         sets = await self.store.model_sets()
+        if not tasks and not sets:
+            return 0  # nothing to aggregate: the nodes need not be read
+        nodes = await node_facts(self.store.sessions)
         written = 0
         for task in tasks:
             name = task.metadata.name
