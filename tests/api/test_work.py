@@ -10,9 +10,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pytest
+
 from obt.api.fake import fake_report
 from obt.core.report import AgentReport
-from tests.api.conftest import Api
+from tests.api.conftest import Api, make_settings, running_api
 from tests.api.test_agents import enroll, put_report
 from tests.api.test_heartbeat_paths import both
 
@@ -266,3 +268,29 @@ async def test_finished_tasks_are_deleted_after_their_ttl(api: Api) -> None:
     later = datetime.now(timezone.utc) + timedelta(seconds=61)
     assert await reconciler.run_once(later) == 1
     assert (await api.client.get("/api/v1/tasks/brief")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_the_work_generation_reaches_other_replicas(db_url: str, api: Api) -> None:
+    """A replica that did not write learns the new generation from the bus (NOTIFY), so its
+    heartbeat answers carry it without reading the database."""
+    async with running_api(make_settings(db_url)) as other:
+        assert other.state.actions is not None and api.state.actions is not None
+        before = other.state.actions.store.work_generation
+        r = await api.client.post("/api/v1/admin/seed", json={"count": 1}, headers=api.admin)
+        node = r.json()["names"][0]
+        task = {"spec": {"action": "unload", "models": [{"name": MODEL}], "nodes": [node]}}
+        assert (
+            await api.client.post("/api/v1/tasks", json=task, headers=api.admin)
+        ).status_code == 201
+        written = api.state.actions.store.work_generation
+        assert written > before
+        await wait_for(
+            lambda: (
+                other.state.actions is not None
+                and other.state.actions.store.work_generation >= written
+            ),
+            "the other replica's work generation",
+        )
