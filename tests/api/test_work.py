@@ -5,6 +5,7 @@ model-set status with SSE events, node labels, and TTL cleanup."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -294,3 +295,43 @@ async def test_the_work_generation_reaches_other_replicas(db_url: str, api: Api)
             ),
             "the other replica's work generation",
         )
+
+
+async def test_a_status_is_written_at_most_once_per_second(api: Api) -> None:
+    """Progress arriving many times a second becomes at most one status write per second per
+    object (the reconciler's rounds are a second apart; busy machines only space them more)."""
+    a, auth = await enroll(api, "host-a")
+    await put_report(api, a, auth, report_with(1))
+    body = {"metadata": {"name": "fast"}, "spec": {"models": [{"name": MODEL}]}}
+    assert (
+        await api.client.post("/api/v1/modelsets", json=body, headers=api.admin)
+    ).status_code == 201
+    writes: list[float] = []
+    assert api.state.actions is not None
+    store = api.state.actions.store
+    write_status = store.set_status
+
+    async def timed(kind: str, name: str, *args: Any, **kw: Any) -> bool:
+        """The store's own write, timed at its commit (not at an event's delivery)."""
+        written = await write_status(kind, name, *args, **kw)
+        if written and name == "fast":
+            writes.append(time.monotonic())
+        return written
+
+    store.set_status = timed  # type: ignore[method-assign]
+    started = time.monotonic()
+    for done in range(0, 100, 4):  # 25 progress updates, as fast as they go
+        entry = activity("OllamaModelSet", "fast", "Running", completedBytes=done, totalBytes=100)
+        r = await api.client.put(
+            f"/api/v1/agents/{a}/activity", json={"activity": [entry]}, headers=auth
+        )
+        assert r.status_code == 200
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.5)  # the last round
+    elapsed = time.monotonic() - started
+    assert writes, "no status was written"
+    assert len(writes) <= elapsed + 1, (len(writes), elapsed)
+    gaps = [b - a for a, b in itertools.pairwise(writes)]
+    assert all(gap >= 0.9 for gap in gaps), gaps
+    status = (await api.client.get("/api/v1/modelsets/fast")).json()["status"]
+    assert status["pulling"] == 1 and status["nodes"][0]["completedBytes"] == 96
