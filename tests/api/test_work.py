@@ -18,6 +18,7 @@ from obt.core.report import AgentReport
 from tests.api.conftest import Api, make_settings, running_api
 from tests.api.test_agents import enroll, put_report
 from tests.api.test_heartbeat_paths import both
+from tests.api.test_mirror import wait_for as mirror_wait_for
 
 MODEL = "llama3.2:latest"
 DIGEST = "a" * 64
@@ -32,16 +33,7 @@ def report_with(index: int, *extra: str) -> AgentReport:
 
 
 async def wait_for(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if asyncio.iscoroutine(got):
-            got = await got
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+    return await mirror_wait_for(check, timeout, what)
 
 
 def activity(source_kind: str, source: str, phase: str, **extra: Any) -> dict[str, Any]:
