@@ -325,5 +325,7 @@ async def test_a_status_is_written_at_most_once_per_second(api: Api) -> None:
     assert len(writes) <= elapsed + 1, (len(writes), elapsed)
     gaps = [b - a for a, b in itertools.pairwise(writes)]
     assert all(gap >= 0.9 for gap in gaps), gaps
+    metrics = (await api.client.get("/metrics")).text
+    assert f"obt_api_action_status_writes_total {float(store.status_writes)}" in metrics
     status = (await api.client.get("/api/v1/modelsets/fast")).json()["status"]
     assert status["pulling"] == 1 and status["nodes"][0]["completedBytes"] == 96
