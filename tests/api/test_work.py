@@ -232,6 +232,21 @@ async def test_labels_of_standalone_hosts(api: Api) -> None:
     assert r.status_code == 409 and "Kubernetes Node" in r.json()["detail"]
 
 
+async def test_labels_of_the_serving_machine_survive_a_restart(api: Api) -> None:
+    """`obt serve`'s own agent has no token and no credential row: the labels an admin gives
+    its node stay when it reports again after a restart."""
+    ingest = api.state.ingest
+    await ingest.report(ingest.embedded("this-box", "this-box"), report_with(1))
+    r = await api.client.put(
+        "/api/v1/nodes/this-box/labels", json={"labels": {"gpu": "4090"}}, headers=api.admin
+    )
+    assert r.status_code == 200, r.text
+    del ingest.by_name["this-box"]  # a restart: the in-process agent starts without labels
+    await ingest.report(ingest.embedded("this-box", "this-box"), report_with(1, MODEL))
+    node = (await api.client.get("/api/v1/nodes/this-box")).json()
+    assert node["labels"] == {"gpu": "4090"} and node["modelCount"] == 3
+
+
 async def test_finished_tasks_are_deleted_after_their_ttl(api: Api) -> None:
     r = await api.client.post("/api/v1/admin/seed", json={"count": 1}, headers=api.admin)
     node = r.json()["names"][0]

@@ -264,9 +264,11 @@ class AgentIngest:
     ) -> None:
         now = utcnow()
         async with self.sessions() as session:
-            prior = (
-                await session.execute(select(Node.status).where(Node.name == cred.node_name))
-            ).scalar_one_or_none()
+            found = (
+                await session.execute(
+                    select(Node.status, Node.labels).where(Node.name == cred.node_name)
+                )
+            ).one_or_none()
             # The stored labels win over this replica's memory: an admin may have replaced
             # them through another replica (PUT /api/v1/nodes/{name}/labels).
             stored_labels = (
@@ -274,8 +276,12 @@ class AgentIngest:
                     select(NodeCredential.labels).where(NodeCredential.node_name == cred.node_name)
                 )
             ).scalar_one_or_none()
+        prior = found[0] if found is not None else None
         if stored_labels is not None:
             cred.labels = dict(stored_labels)
+        elif cred.token_hash is None and not cred.labels and found is not None and found[1]:
+            # `obt serve`'s own machine has no credential row: its labels are its node's.
+            cred.labels = dict(found[1])
         previous = [Condition.model_validate(c) for c in (prior or {}).get("conditions", [])]
         verdict = judge_standalone(now, now, self.liveness)
         conditions = next_condition(previous, verdict, now) or previous
