@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -15,7 +16,7 @@ import pytest
 
 from obt.api.fake import fake_report
 from obt.core.report import AgentReport
-from tests.api.conftest import Api, make_settings, running_api
+from tests.api.conftest import Api, _truncate, make_settings, running_api, served_api
 from tests.api.test_agents import enroll, put_report
 from tests.api.test_heartbeat_paths import both
 from tests.api.test_mirror import wait_for as mirror_wait_for
@@ -344,3 +345,47 @@ async def test_a_status_is_written_at_most_once_per_second(api: Api) -> None:
     assert f"obt_api_action_status_writes_total {float(store.status_writes)}" in metrics
     status = (await api.client.get("/api/v1/modelsets/fast")).json()["status"]
     assert status["pulling"] == 1 and status["nodes"][0]["completedBytes"] == 96
+
+
+async def test_task_events_reach_an_open_event_stream(db_url: str) -> None:
+    """Over HTTP, as the dashboard reads them: a task created and cancelled streams
+    task.changed twice, then task.progress with phase Cancelled from the reconciler."""
+    async with served_api(make_settings(db_url)) as api:
+        await _truncate(api.state)
+        got: list[dict[str, Any]] = []
+        started = asyncio.Event()
+
+        async def read() -> None:
+            async with api.client.stream("GET", "/api/v1/events") as r:
+                event = None
+                async for line in r.aiter_lines():
+                    if line.startswith(": connected"):
+                        started.set()
+                    elif line.startswith("event: "):
+                        event = line[7:]
+                    elif line.startswith("data: "):
+                        data = json.loads(line[6:])
+                        assert data["type"] == event
+                        got.append(data)
+                        if data["type"] == "task.progress" and data["phase"] == "Cancelled":
+                            return
+
+        reader = asyncio.create_task(read())
+        await asyncio.wait_for(started.wait(), 10)
+        r = await api.client.post("/api/v1/admin/seed", json={"count": 1}, headers=api.admin)
+        node = r.json()["names"][0]
+        task = {
+            "metadata": {"name": "streamed"},
+            "spec": {"action": "load", "models": [{"name": MODEL}], "nodes": [node]},
+        }
+        assert (
+            await api.client.post("/api/v1/tasks", json=task, headers=api.admin)
+        ).status_code == 201
+        r = await api.client.post("/api/v1/tasks/streamed/cancel", headers=api.admin)
+        assert r.status_code == 200
+        await asyncio.wait_for(reader, 30)
+    changes = [e["change"] for e in got if e["type"] == "task.changed"]
+    assert changes == ["created", "updated"]
+    assert all(isinstance(e["workGeneration"], int) for e in got if e["type"] == "task.changed")
+    last = got[-1]
+    assert last["name"] == "streamed" and last["selected"] == 1
