@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import itertools
 import os
 import signal
 import subprocess
@@ -292,7 +293,7 @@ def run(size: int, max_pulls: str) -> dict[str, Any]:
         window = max(
             (sum(1 for u in set_writes if t <= u < t + 1.0) for t in set_writes), default=0
         )
-        gaps = [b - a for a, b in zip(set_writes, set_writes[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(set_writes)]
         per_node = [node_writes.get(n, 0) for n in names]
         figures: dict[str, Any] = {
             "nodes": size,
