@@ -1,10 +1,16 @@
-"""A small fake Ollama server (127.0.0.1, random port) with realistic /api payloads."""
+"""A small fake Ollama server (127.0.0.1, random port) with realistic /api payloads.
+
+`POST /api/generate` (load, unload, and generation with Ollama's counters for benchmarks) is
+tests/agent/fake_ollama_generate.py, reached through `self.gen`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aiohttp import web
+
+from tests.agent.fake_ollama_generate import GenerateFake
 
 LLAMA = {
     "name": "llama3.1:8b",
@@ -47,6 +53,7 @@ class FakeOllama:
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._expiry = 0
+        self.gen = GenerateFake()
 
     def pull(self, model: dict[str, Any]) -> None:
         self.models.append(model)
@@ -64,6 +71,7 @@ class FakeOllama:
         app.router.add_get("/api/version", self._version)
         app.router.add_get("/api/tags", self._tags)
         app.router.add_get("/api/ps", self._ps)
+        app.router.add_post("/api/generate", self._generate)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -88,3 +96,6 @@ class FakeOllama:
         self._expiry += 1
         stamp = f"2024-06-04T14:{self._expiry % 60:02d}:31.837533514-07:00"
         return web.json_response({"models": [{**m, "expires_at": stamp} for m in self.loaded]})
+
+    async def _generate(self, request: web.Request) -> web.StreamResponse:
+        return await self.gen.handle(self, request)

@@ -496,3 +496,16 @@ class KubeClient:
         return await self.merge_patch_custom(
             group, version, plural, name, patch, namespace, subresource="status"
         )
+
+    async def list_custom(
+        self,
+        group: str,
+        version: str,
+        plural: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> JsonObject:
+        """LIST a kind: `{"items": [...], "metadata": {"resourceVersion": ...}}`."""
+        params = {"labelSelector": label_selector} if label_selector else None
+        path = custom_path(group, version, plural, None, namespace)
+        return await self.request("GET", path, params=params)
