@@ -17,6 +17,7 @@ import pytest
 from obt.agent.bench import BenchRunner, Outcome
 from obt.agent.bench_store import (
     FINGERPRINT_LABEL,
+    HttpResultStore,
     KubernetesResultStore,
     result_name,
 )
@@ -431,3 +432,57 @@ async def test_kubernetes_store_creates_owned_labelled_results_and_finds_them(
         assert reused["metadata"]["ownerReferences"][0]["name"] == "bench-b"
     finally:
         await kube.close()
+
+
+# The HTTP store (standalone agents) -------------------------------------------------------------
+
+
+async def test_http_store_uses_the_agent_routes(ollama, runner_factory) -> None:
+    """GET/POST /api/v1/agents/{name}/benchmark-results with the node token, as the API serves
+    them (a stand-in here; the API's own tests cover its side)."""
+    from aiohttp import ClientSession, web
+
+    stored: list[dict[str, Any]] = []
+    seen: list[tuple[str, str, str | None]] = []
+
+    async def listing(request: web.Request) -> web.Response:
+        seen.append(("GET", request.path_qs, request.headers.get("Authorization")))
+        wanted = request.query.get("fingerprint")
+        return web.json_response([r for r in stored if r["spec"]["fingerprint"] == wanted])
+
+    async def create(request: web.Request) -> web.Response:
+        seen.append(("POST", request.path, request.headers.get("Authorization")))
+        name = f"r{len(stored) + 1}"
+        stored.append({"name": name, "spec": await request.json()})
+        return web.json_response({"name": name}, status=201)
+
+    app = web.Application()
+    app.router.add_get(f"/api/v1/agents/{NODE}/benchmark-results", listing)
+    app.router.add_post(f"/api/v1/agents/{NODE}/benchmark-results", create)
+    server = web.AppRunner(app, access_log=None)
+    await server.setup()
+    site = web.TCPSite(server, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with ClientSession() as session:
+
+            async def call(method: str, path: str, body: Any) -> Any:
+                headers = {"Authorization": "Bearer node-token"}
+                url = f"http://127.0.0.1:{port}{path}"
+                async with session.request(method, url, json=body, headers=headers) as response:
+                    response.raise_for_status()
+                    return await response.json()
+
+            store = HttpResultStore(call, NODE)
+            runner = runner_factory()
+            first = await measure(runner, ollama, store)
+            assert (first.phase, first.result) == ("Succeeded", "r1")
+            second = await measure(runner, ollama, store, bench("bench-b"))
+            assert second.cached and second.result == "r2"
+            assert stored[1]["spec"]["reusedFrom"] == "r1"
+    finally:
+        await server.cleanup()
+    assert [s[0] for s in seen] == ["GET", "POST", "GET", "POST"]
+    assert all(s[2] == "Bearer node-token" for s in seen)
+    assert seen[0][1].startswith(f"/api/v1/agents/{NODE}/benchmark-results?fingerprint=")
