@@ -173,12 +173,37 @@ async def test_figures_equal_configured_rates_within_noise(ollama, runner_factor
     assert ollama.loaded == []
 
 
-async def test_requests_carry_the_options_and_stream(ollama, runner_factory) -> None:
+async def test_options_and_progress(ollama, runner_factory) -> None:
     spec = bench(options={"numPredict": 64, "extra": {"num_gpu": "99"}}, repetitions=5)
     store = MemoryStore()
-    outcome = await measure(runner_factory(), ollama, store, spec)
+    heard: list[str] = []
+    report = await node_report(ollama)
+    runner = runner_factory()
+    outcome = await runner.measure(spec, str(LLAMA["name"]), report, store, heard.append)
     assert outcome.phase == "Succeeded", outcome
     assert store.results[outcome.result or ""].generated_tokens == 64
+    assert heard[0] == "loading llama3.1:8b"
+    assert heard[-1].startswith("run 15/15 (")
+    assert sum(1 for h in heard if h.startswith("warm-up")) == PROMPTS
+
+
+async def test_a_cancelled_measurement_leaves_the_node_as_found(ollama, runner_factory) -> None:
+    import asyncio
+
+    ollama.gen.chunk_delay = 0.05
+    report = await node_report(ollama)
+    runner = runner_factory()
+    started = asyncio.Event()
+    task = asyncio.ensure_future(
+        runner.measure(bench(), str(LLAMA["name"]), report, MemoryStore(), lambda m: started.set())
+    )
+    await asyncio.wait_for(started.wait(), 10)
+    while ollama.gen.generations == 0:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ollama.loaded == []
 
 
 async def test_unique_prompts_defeat_a_cache_that_would_inflate_pp(ollama, runner_factory) -> None:

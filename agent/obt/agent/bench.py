@@ -189,6 +189,7 @@ class BenchRunner:
         self._nvml: ModuleType | None = None
         self._nvml_tried = False
         self._session: aiohttp.ClientSession | None = None
+        self._progress: Callable[[str], None] = lambda _: None
 
     # Requests ---------------------------------------------------------------------------------
 
@@ -316,11 +317,18 @@ class BenchRunner:
     # The measurement --------------------------------------------------------------------------
 
     async def measure(
-        self, bench: OllamaBenchmark, model: str, report: AgentReport, store: ResultStore
+        self,
+        bench: OllamaBenchmark,
+        model: str,
+        report: AgentReport,
+        store: ResultStore,
+        progress: Callable[[str], None] | None = None,
     ) -> Outcome:
         """Measure `model` for `bench` on this node (or reuse a stored result); never raises
-        for Ollama's or the store's failures: they end as Failed with the reason."""
+        for Ollama's or the store's failures: they end as Failed with the reason. `progress`
+        hears a short line for people at each stage ("run 4/15 (code)")."""
         model = normalize_model_name(model)
+        self._progress = progress or (lambda _: None)
         try:
             async with self._client():
                 return await self._measure(bench, model, report, store)
@@ -408,6 +416,7 @@ class BenchRunner:
         entry: dict[str, Any],
     ) -> Outcome:
         spec = bench.spec
+        self._progress(f"loading {model}")
         await self._load(model)
         where, size, size_vram = await self._placement(model)
         version = str((await self._json("GET", "/api/version")).get("version") or "unknown")
@@ -467,9 +476,11 @@ class BenchRunner:
         sampler = self._sampler(report)
         runs: list[Run] = []
         expected: list[int | None] = []
+        total = len(prompts) * spec.repetitions
         for index, prompt in enumerate(prompts):
             warm: Run | None = None
             for _ in range(spec.warmup):
+                self._progress(f"warm-up ({prompt.name})")
                 warm = await self._run(model, prompt_text(prompt.text), options, None)
                 if spec.cold_load and index == 0 and load_ms is None:
                     load_ms = warm.load_ns / 1e6 if warm.load_ns > 0 else None
@@ -484,6 +495,7 @@ class BenchRunner:
                             f"{model} loaded as {where} first, {where_now} after the cold load",
                         )
             for _ in range(spec.repetitions):
+                self._progress(f"run {len(runs) + 1}/{total} ({prompt.name})")
                 runs.append(await self._run(model, prompt_text(prompt.text), options, sampler))
                 expected.append(warm.prompt_tokens if warm is not None else None)
         summary = summarize(
