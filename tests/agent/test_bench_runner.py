@@ -193,13 +193,17 @@ async def test_a_cancelled_measurement_leaves_the_node_as_found(ollama, runner_f
     ollama.gen.chunk_delay = 0.05
     report = await node_report(ollama)
     runner = runner_factory()
-    started = asyncio.Event()
+    measuring = asyncio.Event()
+
+    def heard(message: str) -> None:
+        if message.startswith("run "):
+            measuring.set()
+
     task = asyncio.ensure_future(
-        runner.measure(bench(), str(LLAMA["name"]), report, MemoryStore(), lambda m: started.set())
+        runner.measure(bench(), str(LLAMA["name"]), report, MemoryStore(), heard)
     )
-    await asyncio.wait_for(started.wait(), 10)
-    while ollama.gen.generations == 0:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(measuring.wait(), 30)
+    await asyncio.sleep(0.05)  # the first measured run is streaming now
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
