@@ -95,7 +95,7 @@ class FakeOllama:
         # Ollama extends expires_at on every use: it must not cause writes.
         self._expiry += 1
         stamp = f"2024-06-04T14:{self._expiry % 60:02d}:31.837533514-07:00"
-        return web.json_response({"models": [{**m, "expires_at": stamp} for m in self.loaded]})
+        return web.json_response({"models": [{"expires_at": stamp, **m} for m in self.loaded]})
 
     async def _generate(self, request: web.Request) -> web.StreamResponse:
         return await self.gen.handle(self, request)

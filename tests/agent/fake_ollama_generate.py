@@ -14,7 +14,9 @@ routes the requests here).
   that no counter reveals; only unique prompts avoid it).
 - Loading: an empty prompt loads the model (keep_alive 0 unloads it); a cold load takes
   `Rates.load_ms`, reported as `load_duration` of the request that loaded. `/api/ps` shows
-  size and size_vram (`split`: the share in GPU memory).
+  size and size_vram (`split`: the share in GPU memory), and a model whose last request said
+  keep_alive -1 expires centuries on, as Ollama shows a pinned model. `keep_alives` lists
+  every request's keep_alive.
 - `generations` counts the requests that generated (a cache hit of the benchmark must run none).
 """
 
@@ -72,6 +74,7 @@ class GenerateFake:
     prompts: list[str] = field(default_factory=list)
     cache_hits: int = 0
     cold_loads: int = 0
+    keep_alives: list[Any] = field(default_factory=list)
     last_prompt: dict[str, str] = field(default_factory=dict)
     rng: random.Random = field(init=False)
 
@@ -123,6 +126,12 @@ class GenerateFake:
             answer = {"model": name, "created_at": stamp, "response": "", "done": True}
             return web.json_response({**answer, "done_reason": "unload"})
         load_ns = self.load_entry(fake, entry)
+        self.keep_alives.append(body.get("keep_alive"))
+        loaded = next(m for m in fake.loaded if m["name"] == name)
+        if body.get("keep_alive") in (-1, "-1"):
+            loaded["expires_at"] = "2318-08-29T04:12:00.123456789-07:00"
+        else:
+            loaded.pop("expires_at", None)
         prompt = str(body.get("prompt") or "")
         if not prompt:
             answer = {"model": name, "created_at": stamp, "response": "", "done": True}

@@ -153,6 +153,7 @@ async def test_figures_equal_configured_rates_within_noise(ollama, runner_factor
     assert len(set(ollama.gen.prompts)) == len(ollama.gen.prompts)
     assert ollama.gen.cache_hits == 0
     assert all(p.startswith("[benchmark n0nce-") for p in ollama.gen.prompts)
+    assert set(ollama.gen.keep_alives) == {"10m"}
     # Energy: constant power over each run's eval time -> power / tg joules per token.
     assert result.joules_per_token is not None
     energy = result.joules_per_token
@@ -515,3 +516,19 @@ async def test_http_store_uses_the_agent_routes(ollama, runner_factory) -> None:
     assert [s[0] for s in seen] == ["GET", "POST", "GET", "POST"]
     assert all(s[2] == "Bearer node-token" for s in seen)
     assert seen[0][1].startswith(f"/api/v1/agents/{NODE}/benchmark-results?fingerprint=")
+
+
+async def test_a_pinned_model_stays_pinned(ollama, runner_factory) -> None:
+    """A model someone loaded with keep_alive -1 (a keepLoaded set) is measured with -1: every
+    request sets keep_alive anew, and anything else would let it expire afterwards."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        body = {"model": LLAMA["name"], "prompt": "", "keep_alive": -1, "stream": False}
+        async with session.post(ollama.url + "/api/generate", json=body) as response:
+            assert response.status == 200
+    outcome = await measure(runner_factory(), ollama, MemoryStore())
+    assert outcome.phase == "Succeeded", outcome
+    assert set(ollama.gen.keep_alives[1:]) == {-1}
+    (entry,) = ollama.loaded
+    assert entry["expires_at"].startswith("2318")  # still loaded, still pinned

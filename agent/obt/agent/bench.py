@@ -32,13 +32,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from types import ModuleType
 from typing import Any, Literal, Protocol
 
 import aiohttp
 
 from obt.agent.sources.base import import_pynvml
+from obt.agent.sources.ollama import parse_time
 from obt.core.bench import (
     FIT_MARGIN,
     Run,
@@ -66,8 +67,12 @@ from obt.core.report import AgentReport
 log = logging.getLogger(__name__)
 
 GIB = 1 << 30
-# Models stay loaded between runs; the runner unloads what it loaded when it is done.
+# Models stay loaded between runs; the runner unloads what it loaded when it is done. Every
+# request sets the model's keep_alive anew, so a model someone pinned (keep_alive -1, as
+# keepLoaded sets do) is measured with -1: it stays pinned afterwards.
 RUN_KEEP_ALIVE = "10m"
+PINNED = -1
+PINNED_AFTER = timedelta(days=365 * 50)  # /api/ps shows a pinned model expiring centuries on
 OutcomePhase = Literal["Succeeded", "Skipped", "Failed"]
 
 
@@ -93,6 +98,17 @@ class Outcome:
     @property
     def cached(self) -> bool:
         return self.spec is not None and self.spec.cached
+
+
+@dataclass
+class BenchSupport:
+    """What the Worker needs to run benchmark steps: the runner, where results go (per
+    benchmark: Kubernetes results are owned by it) and this node's name (a standalone agent
+    learns it at enrollment)."""
+
+    runner: BenchRunner
+    store: Callable[[OllamaBenchmark], ResultStore]
+    node_name: Callable[[], str]
 
 
 class Stop(Exception):
@@ -190,6 +206,7 @@ class BenchRunner:
         self._nvml_tried = False
         self._session: aiohttp.ClientSession | None = None
         self._progress: Callable[[str], None] = lambda _: None
+        self._keep_alive: str | int = RUN_KEEP_ALIVE
 
     # Requests ---------------------------------------------------------------------------------
 
@@ -229,7 +246,7 @@ class BenchRunner:
         return {normalize_model_name(str(m.get("name") or m.get("model"))): m for m in loaded}
 
     async def _load(self, model: str) -> None:
-        body = {"model": model, "prompt": "", "keep_alive": RUN_KEEP_ALIVE, "stream": False}
+        body = {"model": model, "prompt": "", "keep_alive": self._keep_alive, "stream": False}
         await self._json("POST", "/api/generate", body)
 
     async def _unload(self, model: str) -> None:
@@ -248,7 +265,7 @@ class BenchRunner:
             "stream": True,
             "raw": False,
             "options": options,
-            "keep_alive": RUN_KEEP_ALIVE,
+            "keep_alive": self._keep_alive,
         }
         started = self.clock()
         ttft_ms: float | None = None
@@ -374,6 +391,7 @@ class BenchRunner:
             )
         loaded = await self._ps()
         mine_loaded = model in loaded
+        self._keep_alive = PINNED if mine_loaded and self._pinned(loaded[model]) else RUN_KEEP_ALIVE
         others = {name: m for name, m in loaded.items() if name != model}
         capacity = vram or ram or 0
         in_use = sum(_resident(m, bool(vram)) for m in others.values())
@@ -535,6 +553,10 @@ class BenchRunner:
             + ")"
         )
         return Outcome("Succeeded", None, message, name, result)
+
+    def _pinned(self, entry: dict[str, Any]) -> bool:
+        expires = parse_time(entry.get("expires_at"))
+        return expires is not None and expires - self.now() > PINNED_AFTER
 
     async def _placement(self, model: str) -> tuple[Placement, int | None, int | None]:
         entry = (await self._ps()).get(model)
