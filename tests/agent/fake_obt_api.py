@@ -3,7 +3,9 @@
 Kept for the one case the real app (tests/agent/real_obt_api.py) cannot produce: `forget()`, a
 server that still accepts the node token but has lost the report digest; and for the work
 endpoints (docs/agent.md "Acting on models"): with `work_generation` set, heartbeat answers carry
-it, `GET /work` answers `tasks`/`model_sets`/`labels`, and `PUT /activity` is kept per node."""
+it, `GET /work` answers `tasks`/`model_sets`/`labels` (and `benchmarks` once that list is set),
+and `PUT /activity` is kept per node; benchmark results (`GET`/`POST .../benchmark-results`)
+are kept in `results`."""
 
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ class FakeObtApi:
     model_sets: list[dict[str, Any]] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     activity: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    benchmarks: list[dict[str, Any]] | None = None  # None: an API without benchmark support
+    results: list[dict[str, Any]] = field(default_factory=list)  # {"name", "node", "spec"}
     url: str = ""
     _runner: web.AppRunner | None = None
 
@@ -47,6 +51,8 @@ class FakeObtApi:
         app.router.add_post("/api/v1/agents/{node}/heartbeat", self._heartbeat)
         app.router.add_get("/api/v1/agents/{node}/work", self._work)
         app.router.add_put("/api/v1/agents/{node}/activity", self._activity)
+        app.router.add_get("/api/v1/agents/{node}/benchmark-results", self._results)
+        app.router.add_post("/api/v1/agents/{node}/benchmark-results", self._add_result)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
@@ -140,6 +146,7 @@ class FakeObtApi:
                 "labels": self.labels,
                 "tasks": self.tasks,
                 "modelSets": self.model_sets,
+                **({} if self.benchmarks is None else {"benchmarks": self.benchmarks}),
             },
         )
 
@@ -156,3 +163,29 @@ class FakeObtApi:
 
     def count(self, method: str, suffix: str) -> int:
         return sum(1 for c in self.calls if c.method == method and c.path.endswith(suffix))
+
+    # Benchmark results -----------------------------------------------------------------------
+
+    async def _results(self, request: web.Request) -> web.Response:
+        refused = self._auth(request, {})
+        if refused:
+            return refused
+        wanted = request.query.get("fingerprint")
+        found = [
+            {"name": r["name"], "spec": r["spec"]}
+            for r in self.results
+            if r["spec"].get("fingerprint") == wanted
+        ]
+        return self._answer(request, {}, 200, found)
+
+    async def _add_result(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        refused = self._auth(request, body)
+        if refused:
+            return refused
+        node = request.match_info["node"]
+        if body.get("node") != node:
+            return self._answer(request, body, 403, {"detail": "a result of another node"})
+        name = f"{body['benchmark']}-{node}-{len(self.results) + 1}"
+        self.results.append({"name": name, "node": node, "spec": body})
+        return self._answer(request, body, 201, {"name": name})

@@ -7,8 +7,9 @@ Besides what the agent reads (/api/version, /api/tags, /api/ps) it does what the
   progress line otherwise). Failures are queued per model (`fail_next`): an error line, a dropped
   connection halfway (the bytes already received are kept, so the retry resumes, as Ollama keeps
   partial blobs) or an HTTP 500. `hold(model)` stops a pull halfway until `release(model)`.
-- `DELETE /api/delete`, and `POST /api/generate` with an empty prompt (load; `keep_alive: 0`
-  unloads), which change /api/tags and /api/ps.
+- `DELETE /api/delete`, and `POST /api/generate`: an empty prompt loads (`keep_alive: 0`
+  unloads), which changes /api/ps; a prompt generates with Ollama's counters for benchmarks
+  (tests/agent/fake_ollama_generate.py, reached through `self.gen`).
 - `log`: every request (method, path, JSON body), for tests.
 
 Also a separate process: `python -m tests.agent.fake_ollama --port 11434 [--publish NAME=BYTES]`
@@ -29,6 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from obt.core.model_names import normalize_model_name
+from tests.agent.fake_ollama_generate import GenerateFake
 
 LLAMA = {
     "name": "llama3.1:8b",
@@ -127,6 +129,7 @@ class FakeOllama:
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._expiry = 0
+        self.gen = GenerateFake()
         self.registry: dict[str, Published] = {}
         for entry in (LLAMA, QWEN):
             model = published(
@@ -218,7 +221,7 @@ class FakeOllama:
         # Ollama extends expires_at on every use: it must not cause writes.
         self._expiry += 1
         stamp = f"2024-06-04T14:{self._expiry % 60:02d}:31.837533514-07:00"
-        return web.json_response({"models": [{**m, "expires_at": stamp} for m in self.loaded]})
+        return web.json_response({"models": [{"expires_at": stamp, **m} for m in self.loaded]})
 
     # Acting ------------------------------------------------------------------------------------
 
@@ -340,28 +343,9 @@ class FakeOllama:
         self.loaded = [m for m in self.loaded if m["name"] != name]
         return web.Response(status=200)
 
-    async def _generate(self, request: web.Request) -> web.Response:
-        body = await self._body(request)
-        name = self._name(body)
-        entry = next((m for m in self.models if m["name"] == name), None)
-        if entry is None:
-            return web.json_response(
-                {"error": f'model "{name}" not found, try pulling it first'}, status=404
-            )
-        keep_alive = body.get("keep_alive")
-        unload = keep_alive in (0, "0", "0s")
-        self.loaded = [m for m in self.loaded if m["name"] != name]
-        if not unload:
-            self.load(entry)
-        return web.json_response(
-            {
-                "model": name,
-                "created_at": datetime.now(timezone.utc).isoformat(),
-                "response": "",
-                "done": True,
-                "done_reason": "unload" if unload else "load",
-            }
-        )
+    async def _generate(self, request: web.Request) -> web.StreamResponse:
+        await self._body(request)  # logged; the body stays readable
+        return await self.gen.handle(self, request)
 
 
 async def _serve(args: argparse.Namespace) -> None:

@@ -21,7 +21,9 @@ from obt.core.report import AgentReport
 from obt.core.telemetry import Telemetry
 
 if TYPE_CHECKING:
+    from obt.agent.bench import BenchSupport, ResultStore
     from obt.agent.worker import Worker
+    from obt.core.models.benchmark import OllamaBenchmark
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,22 @@ def make_worker(settings: AgentSettings, node_name: str) -> Worker:
         pull_attempts=config.pull_attempts,
         backoff_cap=config.pull_max_backoff_seconds,
     )
+
+
+def make_bench(
+    settings: AgentSettings,
+    store: Callable[[OllamaBenchmark], ResultStore],
+    node_name: Callable[[], str],
+) -> BenchSupport:
+    """The benchmark runner over the local Ollama, for the worker's benchmark steps."""
+    from obt.agent.bench import BenchRunner, BenchSupport
+
+    runner = BenchRunner(
+        settings.agent.ollama_url,
+        node_name(),
+        request_timeout=settings.agent.request_timeout_seconds,
+    )
+    return BenchSupport(runner, store, node_name)
 
 
 class AgentLoop:
@@ -171,6 +189,7 @@ async def run_agent(settings: AgentSettings, once: bool = False) -> int:
         )
         work = None
         if settings.agent.work:
+            from obt.agent.bench_store import KubernetesResultStore
             from obt.agent.reporters.kube_work import KubeWork
 
             worker = make_worker(settings, settings.node_name)
@@ -178,6 +197,11 @@ async def run_agent(settings: AgentSettings, once: bool = False) -> int:
                 kube, settings.node_name, worker, health, settings.agent.node_label_prefixes
             )
             worker.sink = work.write_activity
+            worker.bench = make_bench(
+                settings,
+                lambda bench: KubernetesResultStore(kube, bench),
+                lambda: settings.node_name or "",
+            )
         reporter = KubernetesReporter(
             kube,
             settings.node_name,
@@ -235,7 +259,17 @@ async def run_agent(settings: AgentSettings, once: bool = False) -> int:
             log.error("%s", exc)
             return 2
         if http_work is not None:
+            from obt.agent.bench_store import HttpResultStore
+
             http_work.worker.sink = reporter.send_activity
+            http = reporter
+
+            def node_name() -> str:
+                return http.credentials.node_name if http.credentials else settings.agent.host_id
+
+            http_work.worker.bench = make_bench(
+                settings, lambda _: HttpResultStore(http.call_json, node_name()), node_name
+            )
     else:
         log.error(
             "nothing to report to: give --server URL (standalone host) or run in Kubernetes (--kubernetes)"

@@ -28,11 +28,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Protocol
 
+from obt.agent.bench import BenchSupport
 from obt.agent.ollama_ops import OllamaOps, OpFailed, PullProgress
 from obt.core.actions import NodeFacts, Step, merge_activity, node_steps
 from obt.core.backoff import Backoff
 from obt.core.models.actions import MAX_MESSAGE, OllamaModelSet, OllamaTask, same_digest
 from obt.core.models.activity import Activity
+from obt.core.models.benchmark import OllamaBenchmark
+from obt.core.report import AgentReport
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,12 @@ class Worker:
         self.labels: Mapping[str, str] = {}
         self.tasks: list[OllamaTask] | None = None  # None: the work is not known yet
         self.sets: list[OllamaModelSet] = []
+        # Benchmarks (docs/agent.md "Benchmarks"): None until the mode's source knows them, so
+        # a benchmark step is never cancelled for a list that has not arrived.
+        self.benchmarks: list[OllamaBenchmark] | None = None
+        self.bench: BenchSupport | None = None
+        self.report: AgentReport | None = None  # the latest detection (benchmarks need it)
+        self.results: dict[Key, str] = {}  # benchmark step -> the result it wrote
         self.installed: dict[str, str | None] = {}
         self.loaded: set[str] = set()
         self.inventory_stale = True
@@ -118,6 +127,13 @@ class Worker:
         self.labels = dict(labels)
         self.tasks = list(tasks)
         self.sets = list(sets)
+
+    def set_benchmarks(self, benchmarks: Sequence[OllamaBenchmark] | None) -> None:
+        self.benchmarks = None if benchmarks is None else list(benchmarks)
+
+    def set_report(self, report: AgentReport) -> None:
+        """The latest detection: a benchmark reads the node's hardware from it."""
+        self.report = report
 
     def set_loaded(self, loaded: Sequence[str]) -> None:
         """What /api/ps said at the last detection."""
@@ -234,7 +250,7 @@ class Worker:
         tasks, sets = self.tasks or [], self.sets
         steps = [
             s for s in self.planner(self.facts(), tasks, sets, self.now()) if s.action in ACTIONS
-        ]
+        ] + self._benchmark_steps()
         planned = {s.key(): s for s in steps}
         for key in list(self.running):
             why = self._unwanted(key, tasks, sets)
@@ -248,7 +264,7 @@ class Worker:
                 continue
             # Planned before (or before a restart) and no longer wanted.
             why = self._unwanted(key, tasks, sets)
-            if key[0] == "OllamaTask" and why is not None:
+            if key[0] in ("OllamaTask", "OllamaBenchmark") and why is not None:
                 self._record(entry.model_copy(update=self._ended("Cancelled", "Cancelled", why)))
             elif key[0] == "OllamaModelSet":
                 self.activity = [a for a in self.activity if a.key() != key]
@@ -273,6 +289,14 @@ class Worker:
             else:
                 quick = True
 
+    def _benchmark_steps(self) -> list[Step]:
+        """The measurements of the oldest open benchmark with work here (the planner's rule:
+        one benchmark at a time); they share the lane of loads and unloads, so one runs at a
+        time and nothing loads or unloads a model beside it."""
+        if not self.benchmarks:
+            return []
+        return node_steps(self.facts(), [], [], self.now(), benchmarks=self.benchmarks)
+
     def _unwanted(
         self, key: Key, tasks: Sequence[OllamaTask], sets: Sequence[OllamaModelSet]
     ) -> str | None:
@@ -280,14 +304,20 @@ class Worker:
         kind, name, _, model = key
         entry = self._entry(key)
         uid = entry.source_uid if entry is not None else None
-        if kind == "OllamaTask":
-            task = next((t for t in tasks if t.metadata.name == name), None)
+        if kind == "OllamaBenchmark" and self.benchmarks is None:
+            return None  # not known yet
+        if kind in ("OllamaTask", "OllamaBenchmark"):
+            word = "task" if kind == "OllamaTask" else "benchmark"
+            pool: Sequence[OllamaTask | OllamaBenchmark] = (
+                tasks if kind == "OllamaTask" else self.benchmarks or []
+            )
+            task = next((t for t in pool if t.metadata.name == name), None)
             if task is None or task.metadata.deletion_timestamp is not None:
-                return f"task {name} was deleted"
+                return f"{word} {name} was deleted"
             if uid and task.metadata.uid and task.metadata.uid != uid:
-                return f"task {name} was re-created"
+                return f"{word} {name} was re-created"
             if task.spec.cancel:
-                return f"task {name} was cancelled"
+                return f"{word} {name} was cancelled"
             return None
         mset = next((s for s in sets if s.metadata.name == name), None)
         if mset is None or mset.metadata.deletion_timestamp is not None:
@@ -375,6 +405,9 @@ class Worker:
         update = self._ended(phase, reason, message)
         if digest is not None:
             update["digest"] = digest
+        result = self.results.pop(key, None)
+        if result is not None:
+            update["result"] = result
         state = self.progress.pop(key, None)
         if state is not None and state.total:
             update["completed_bytes"] = state.completed
@@ -404,6 +437,8 @@ class Worker:
                 return await self._delete(step)
             if step.action == "load":
                 return await self._load(step)
+            if step.action == "benchmark":
+                return await self._benchmark(step)
             return await self._unload(step)
         except OpFailed as failed:
             return "Failed", failed.reason, failed.message, None
@@ -506,3 +541,30 @@ class Worker:
         await self.ops.unload(step.model)
         self.loaded.discard(step.model)
         return "Succeeded", None, "unloaded", None
+
+    async def _benchmark(self, step: Step) -> tuple[str, str | None, str, str | None]:
+        """One (benchmark, model) measurement by the BenchRunner; `result` names what it wrote."""
+        bench = next(
+            (b for b in self.benchmarks or [] if b.metadata.name == step.source),
+            None,
+        )
+        if bench is None:
+            return "Cancelled", "Cancelled", f"benchmark {step.source} is gone", None
+        if self.bench is None:
+            return "Failed", "NotSupported", "this agent runs no benchmarks", None
+        if self.report is None:
+            return "Failed", "AgentError", "no detection of the node yet", None
+        key = step.key()
+        runner = self.bench.runner
+        runner.node_name = self.bench.node_name()
+        outcome = await runner.measure(
+            bench,
+            step.model,
+            self.report,
+            self.bench.store(bench),
+            progress=lambda message: self._note(key, message),
+        )
+        if outcome.result is not None:
+            self.results[key] = outcome.result
+        digest = outcome.spec.facts.model_digest if outcome.spec is not None else None
+        return outcome.phase, outcome.reason, outcome.message, digest

@@ -225,6 +225,7 @@ class HttpReporter:
         self.telemetry = telemetry if telemetry is not None and telemetry.gpus else None
         if self.work is not None:
             self.work.worker.set_loaded([m.name for m in report.ollama.loaded])
+            self.work.worker.set_report(report)
             self.work.worker.mark_inventory_stale()
 
     def next_due(self) -> float:
@@ -328,6 +329,18 @@ class HttpReporter:
     async def _call(
         self, method: str, path: str, body: dict[str, Any] | None, auth: bool = True
     ) -> tuple[int, dict[str, Any]]:
+        status, data = await self._request(method, path, body, auth)
+        return status, data if isinstance(data, dict) else {"detail": data}
+
+    async def call_json(self, method: str, path: str, body: Any) -> Any:
+        """A node request whose answer may be a list (the benchmark results store); HttpError
+        on an error answer."""
+        _, data = await self._request(method, path, body)
+        return data
+
+    async def _request(
+        self, method: str, path: str, body: Any, auth: bool = True
+    ) -> tuple[int, Any]:
         headers = {}
         if auth and self.credentials is not None:
             headers["Authorization"] = f"Bearer {self.credentials.token}"
@@ -340,11 +353,9 @@ class HttpReporter:
                     data = json.loads(text) if text else {}
                 except ValueError:
                     data = {"detail": text[:200]}
-                if not isinstance(data, dict):
-                    data = {"detail": data}
                 if response.status >= 400:
                     retry = response.headers.get("Retry-After")
-                    detail = data.get("detail", response.reason)
+                    detail = data.get("detail", response.reason) if isinstance(data, dict) else data
                     raise HttpError(
                         response.status,
                         f"{method} {path}: {detail}",

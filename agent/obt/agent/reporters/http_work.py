@@ -3,10 +3,11 @@
 The heartbeat answer carries `workGeneration` (an int that changes whenever a task or model set
 changes; absent: the API has no work support, and the agent does nothing). When it differs from
 the generation last fetched, and every `poll_interval` while a step runs or waits, the agent
-GETs `/api/v1/agents/{name}/work` -> `{"generation", "labels", "tasks", "modelSets"}` and plans
-with those itself; its activity goes back with `PUT /api/v1/agents/{name}/activity`, and is
-kept in `<data dir>/activity.json` too, so a restarted agent knows what it finished (and resumes
-what it was pulling) without asking the API.
+GETs `/api/v1/agents/{name}/work` -> `{"generation", "labels", "tasks", "modelSets",
+"benchmarks"}` and plans with those itself (an answer without "benchmarks", from an older API,
+runs none); its activity goes back with `PUT /api/v1/agents/{name}/activity`, and is kept in
+`<data dir>/activity.json` too, so a restarted agent knows what it finished (and resumes what
+it was pulling) without asking the API.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from typing import Any, TypeVar
 from obt.agent.worker import Worker
 from obt.core.models.actions import OllamaModelSet, OllamaTask
 from obt.core.models.activity import Activity
+from obt.core.models.benchmark import OllamaBenchmark
 
 log = logging.getLogger(__name__)
-Kind = TypeVar("Kind", OllamaTask, OllamaModelSet)
+Kind = TypeVar("Kind", OllamaTask, OllamaModelSet, OllamaBenchmark)
 ACTIVITY_FILE = "activity.json"
 
 
@@ -35,6 +37,15 @@ def parse_work(
     tasks = [t for t in (_parse(OllamaTask, i) for i in data.get("tasks") or []) if t]
     sets = [s for s in (_parse(OllamaModelSet, i) for i in data.get("modelSets") or []) if s]
     return labels, tasks, sets
+
+
+def parse_benchmarks(data: dict[str, Any]) -> list[OllamaBenchmark] | None:
+    """The /work answer's benchmarks; None when the API sent none at all (it has no benchmark
+    support: nothing is planned, nothing cancelled)."""
+    if "benchmarks" not in data:
+        return None
+    items = data.get("benchmarks") or []
+    return [b for b in (_parse(OllamaBenchmark, i) for i in items) if b]
 
 
 def _parse(model: type[Kind], item: Any) -> Kind | None:
@@ -87,6 +98,7 @@ class HttpWork:
         self.last_fetch = self.clock()
         self.next_fetch = float("inf")
         self.worker.set_work(labels, tasks, sets)
+        self.worker.set_benchmarks(parse_benchmarks(data))
         log.debug(
             "http: work generation %s: %d tasks, %d model sets",
             self.generation,

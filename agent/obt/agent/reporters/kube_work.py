@@ -1,7 +1,8 @@
 """Kubernetes mode's share of the work (docs/agent.md, "Acting on models"):
 
 - it watches OllamaTask and OllamaModelSet (few objects, cluster-wide: the agent decides itself
-  which select its node) and hands them to the Worker once both lists arrived;
+  which select its node) and hands them to the Worker once both lists arrived; OllamaBenchmarks
+  too (handed over once their list arrived: a cluster without that CRD just runs none);
 - it writes the node's `status.activity` with a merge patch of the status subresource that names
   nothing else, so the report's own writes (and the digest that skips them) are untouched;
 - it copies the Node's labels, filtered by prefixes, onto the OllamaNode's metadata.labels, and
@@ -21,11 +22,13 @@ from obt.core.kube import ApiError, KubeClient
 from obt.core.models import GROUP, PLURAL, VERSION
 from obt.core.models.actions import OllamaModelSet, OllamaTask
 from obt.core.models.activity import Activity
+from obt.core.models.benchmark import OllamaBenchmark
 from obt.core.names import SOURCE_LABEL
 
 log = logging.getLogger(__name__)
 
-TASKS, SETS = "ollamatasks", "ollamamodelsets"
+TASKS, SETS, BENCHMARKS = "ollamatasks", "ollamamodelsets", "ollamabenchmarks"
+Watched = type[OllamaTask] | type[OllamaModelSet] | type[OllamaBenchmark]
 
 
 def copied_labels(node_labels: Mapping[str, str], prefixes: Sequence[str]) -> dict[str, str]:
@@ -70,6 +73,7 @@ class KubeWork:
         self.labels: dict[str, str] = {}  # the OllamaNode's labels, as last read or written
         self.tasks: dict[str, OllamaTask] | None = None
         self.sets: dict[str, OllamaModelSet] | None = None
+        self.benchmarks: dict[str, OllamaBenchmark] | None = None
         self._watches: list[asyncio.Task[None]] = []
 
     # Start and stop ---------------------------------------------------------------------------
@@ -87,6 +91,7 @@ class KubeWork:
             self._watches = [
                 loop.create_task(self._watch(TASKS, OllamaTask)),
                 loop.create_task(self._watch(SETS, OllamaModelSet)),
+                loop.create_task(self._watch(BENCHMARKS, OllamaBenchmark)),
             ]
 
     async def close(self) -> None:
@@ -102,7 +107,7 @@ class KubeWork:
 
     # Watches ----------------------------------------------------------------------------------
 
-    async def _watch(self, plural: str, model: type[OllamaTask] | type[OllamaModelSet]) -> None:
+    async def _watch(self, plural: str, model: Watched) -> None:
         while True:
             try:
                 await self._follow(plural, model)
@@ -110,7 +115,7 @@ class KubeWork:
                 log.exception("kubernetes: watch of %s failed; watching again in 5 s", plural)
                 await asyncio.sleep(5)
 
-    async def _follow(self, plural: str, model: type[OllamaTask] | type[OllamaModelSet]) -> None:
+    async def _follow(self, plural: str, model: Watched) -> None:
         known: dict[str, Any] = {}
         failing: list[str] = []
 
@@ -132,8 +137,10 @@ class KubeWork:
                 self._keep(known, model, obj)
             if plural == TASKS:
                 self.tasks = known
-            else:
+            elif plural == SETS:
                 self.sets = known
+            else:
+                self.benchmarks = known
             self._hand_over()
 
     @staticmethod
@@ -149,6 +156,8 @@ class KubeWork:
     def _hand_over(self) -> None:
         if self.tasks is None or self.sets is None:
             return  # both lists first: an unknown set is not a deleted one
+        if self.benchmarks is not None:  # (a cluster without the benchmark CRD: none)
+            self.worker.set_benchmarks(list(self.benchmarks.values()))
         self.worker.set_work(self.labels, list(self.tasks.values()), list(self.sets.values()))
         self.worker.wakeup.set()
 

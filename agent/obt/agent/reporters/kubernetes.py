@@ -80,6 +80,7 @@ class KubernetesReporter:
         self.pending = report
         if self.work is not None:
             self.work.worker.set_loaded([m.name for m in report.ollama.loaded])
+            self.work.worker.set_report(report)
             self.work.worker.mark_inventory_stale()
 
     def next_due(self) -> float:
