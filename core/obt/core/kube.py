@@ -496,3 +496,26 @@ class KubeClient:
         return await self.merge_patch_custom(
             group, version, plural, name, patch, namespace, subresource="status"
         )
+
+    async def list_custom(
+        self,
+        group: str,
+        version: str,
+        plural: str,
+        namespace: str | None = None,
+        params: dict[str, str] | None = None,
+    ) -> JsonObject:
+        """One LIST call (`params`: limit, continue, labelSelector...)."""
+        return await self.request(
+            "GET", custom_path(group, version, plural, None, namespace), params=params
+        )
+
+    async def delete_custom(
+        self, group: str, version: str, plural: str, name: str, namespace: str | None = None
+    ) -> JsonObject:
+        """DELETE one object (background propagation: owned objects go with it)."""
+        return await self.request(
+            "DELETE",
+            custom_path(group, version, plural, name, namespace),
+            {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"},
+        )
