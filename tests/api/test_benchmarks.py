@@ -283,3 +283,39 @@ async def test_export_csv_and_json_with_a_filename(api: Api) -> None:
     assert [i["name"] for i in r.json()["items"]] == ["r1"]
     r = await api.client.get("/api/v1/benchmark-results", params={"limit": 1, "offset": 1})
     assert r.json()["total"] == 2 and [i["name"] for i in r.json()["items"]] == ["r0"]
+
+
+async def test_the_local_reconciler_writes_a_status_only_when_it_changed_and_not_too_often(
+    api: Api,
+) -> None:
+    from obt.api.benchmarks.reconciler import BenchmarkReconciler
+
+    assert api.state.bench_reconciler is not None
+    await api.state.bench_reconciler.stop()  # this test drives its own
+    name, auth = await host(api, "paced")
+    r = await api.client.post(
+        "/api/v1/benchmarks",
+        json={"metadata": {"name": "paced"}, **bench_body([name])},
+        headers=api.admin,
+    )
+    uid = r.json()["metadata"]["uid"]
+    mine = BenchmarkReconciler(
+        api.state.sessions, api.state.bus, api.state.store.dialect, min_interval_s=60.0
+    )
+    assert await mine.reconcile() == 1  # Pending, 1 pair selected
+    assert (await api.client.get("/api/v1/benchmarks/paced")).json()["status"]["selected"] == 1
+    spec = result(name, T0, benchmark="paced")
+    spec.benchmark_uid = uid
+    r = await api.client.post(
+        f"/api/v1/agents/{name}/benchmark-results", json=wire(spec), headers=auth
+    )
+    assert r.status_code == 201
+    # Changed, but written less than min_interval_s ago: not now.
+    assert await mine.reconcile() == 0
+    assert await _phase(api, "paced", "Pending")
+    mine.min_interval_s = 0.0
+    assert await mine.reconcile() == 1
+    assert await _phase(api, "paced", "Succeeded")
+    # Nothing changed: nothing written (and a finished benchmark is not looked at again).
+    assert await mine.reconcile() == 0
+    assert mine.writes == 2
