@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Response
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from obt.api.agents.heartbeat import MAX_NAME
 from obt.api.agents.ingest import Credential
@@ -69,6 +70,8 @@ def _kube_error(error: ApiError, what: str) -> HTTPException:
         return HTTPException(404, f"{what}: not found in the cluster")
     if error.conflict:
         return HTTPException(409, f"{what}: {error}")
+    if error.status == 422:  # the API server's own validation (e.g. a label it refuses)
+        return HTTPException(422, f"{what}: {error}")
     return HTTPException(502, f"{what}: the Kubernetes API answered {error.status}: {error}")
 
 
@@ -166,8 +169,16 @@ async def create_benchmark(
         }
         obj = OllamaBenchmark.model_validate(wire)
     await session.close()
-    async with write_session(state.sessions) as writer:
-        await store.upsert_benchmark(writer, obj)
+    try:
+        async with write_session(state.sessions) as writer:
+            if state.mirror is None and await writer.get(BenchmarkRow, name) is not None:
+                raise HTTPException(409, f"metadata.name: a benchmark named {name!r} exists")
+            await store.upsert_benchmark(writer, obj)
+    except IntegrityError as error:
+        if state.mirror is None:  # created by a concurrent request
+            raise HTTPException(409, f"metadata.name: a benchmark named {name!r} exists") from error
+        async with write_session(state.sessions) as writer:  # the mirror was quicker
+            await store.upsert_benchmark(writer, obj)
     if state.bench_reconciler is not None:
         state.bench_reconciler.wake()
     return obj

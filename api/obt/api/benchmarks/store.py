@@ -474,13 +474,24 @@ async def upsert_benchmark(session: AsyncSession, obj: OllamaBenchmark) -> bool:
         )
         await session.flush()
         return True
-    if all(getattr(row, k) == v for k, v in values.items()):
+    if _older(values["resource_version"], row.resource_version) or all(
+        getattr(row, k) == v for k, v in values.items()
+    ):
         return False
     for k, v in values.items():
         setattr(row, k, v)
     row.updated_at = now
     await session.flush()
     return True
+
+
+def _older(incoming: str | None, stored: str | None) -> bool:
+    """A resourceVersion older than the stored one (etcd's are increasing integers; others
+    are not compared): a write that raced the mirror must not undo a newer state."""
+    try:
+        return incoming is not None and stored is not None and int(incoming) < int(stored)
+    except ValueError:
+        return False
 
 
 async def delete_benchmark(session: AsyncSession, name: str) -> bool:
