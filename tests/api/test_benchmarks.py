@@ -319,3 +319,28 @@ async def test_the_local_reconciler_writes_a_status_only_when_it_changed_and_not
     # Nothing changed: nothing written (and a finished benchmark is not looked at again).
     assert await mine.reconcile() == 0
     assert mine.writes == 2
+
+
+async def test_the_cache_lookup_puts_measured_results_before_reused_ones(api: Api) -> None:
+    name, auth = await host(api, "cache-box")
+    path = f"/api/v1/agents/{name}/benchmark-results"
+    measured = result(name, T0)
+    r = await api.client.post(path, json=wire(measured), headers=auth)
+    first = r.json()["name"]
+    names = [first]
+    for hours in (1, 2):
+        reused = measured.model_copy(
+            update={
+                "cached": True,
+                "reused_from": first,
+                "measured_at": T0 + timedelta(hours=hours),
+            }
+        )
+        r = await api.client.post(path, json=wire(reused), headers=auth)
+        assert r.status_code == 201
+        names.append(r.json()["name"])
+    r = await api.client.get(path, params={"fingerprint": measured.fingerprint}, headers=auth)
+    found = r.json()
+    assert [x["name"] for x in found] == [names[0], names[2], names[1]]
+    assert [x["spec"].get("cached", False) for x in found] == [False, True, True]
+    assert found[1]["spec"]["reusedFrom"] == first

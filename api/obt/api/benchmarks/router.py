@@ -457,14 +457,18 @@ async def agent_cached_results(
         str, Query(pattern="^[0-9a-f]{64}$", description="The fingerprint to look up.")
     ],
 ) -> list[StoredResult]:
-    """The cache lookup of a standalone agent: stored results with this fingerprint, newest
-    first (at most 20)."""
+    """The cache lookup of a standalone agent: stored results with this fingerprint (of any
+    node), measured ones before reused ones, newest first, at most 100."""
     rows = (
         await session.execute(
             select(BenchmarkResultRow)
             .where(BenchmarkResultRow.fingerprint == fingerprint)
-            .order_by(BenchmarkResultRow.measured_at.desc())
-            .limit(20)
+            .order_by(
+                BenchmarkResultRow.cached,
+                BenchmarkResultRow.measured_at.desc(),
+                BenchmarkResultRow.name,
+            )
+            .limit(100)
         )
     ).scalars()
     return [StoredResult(name=r.name, spec=store.spec_of(r)) for r in rows]

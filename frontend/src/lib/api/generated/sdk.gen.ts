@@ -78,8 +78,8 @@ export const enrollAgent = <ThrowOnError extends boolean = false>(options: Optio
 /**
  * Agent Cached Results
  *
- * The cache lookup of a standalone agent: stored results with this fingerprint, newest
- * first (at most 20).
+ * The cache lookup of a standalone agent: stored results with this fingerprint (of any
+ * node), measured ones before reused ones, newest first, at most 100.
  *
  * Credential: the node's own token (from enrollment); no role.
  */
