@@ -184,8 +184,9 @@ class FakeObtApi:
         if refused:
             return refused
         node = request.match_info["node"]
-        if body.get("node") != node:
+        spec = body.get("spec") or {}  # the real API's body: {"spec": OllamaBenchmarkResultSpec}
+        if spec.get("node") != node:
             return self._answer(request, body, 403, {"detail": "a result of another node"})
-        name = f"{body['benchmark']}-{node}-{len(self.results) + 1}"
-        self.results.append({"name": name, "node": node, "spec": body})
+        name = f"{spec['benchmark']}-{node}-{len(self.results) + 1}"
+        self.results.append({"name": name, "node": node, "spec": spec})
         return self._answer(request, body, 201, {"name": name})

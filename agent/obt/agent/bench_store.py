@@ -7,7 +7,7 @@
   value holds no more) and owned by its OllamaBenchmark (deleting the benchmark deletes its
   results; the API keeps them in SQL). `find` lists by the fingerprint label.
 - HTTP (standalone agents): `GET /api/v1/agents/{name}/benchmark-results?fingerprint=...`
-  answers `[{"name", "spec"}]` and `POST /api/v1/agents/{name}/benchmark-results` (the spec)
+  answers `[{"name", "spec"}]` and `POST /api/v1/agents/{name}/benchmark-results` (`{"spec"}`)
   answers `{"name"}`, both with the node token; the API writes the custom resource (cluster) or
   its database (local mode).
 """
@@ -137,7 +137,7 @@ class HttpResultStore:
         return _pairs(answer)
 
     async def write(self, spec: OllamaBenchmarkResultSpec) -> str:
-        answer = await self.call("POST", self._path(), spec.to_wire())
+        answer = await self.call("POST", self._path(), {"spec": spec.to_wire()})
         if not isinstance(answer, dict) or not answer.get("name"):
             raise ValueError(f"POST {self._path()} answered no result name: {answer!r}")
         return str(answer["name"])

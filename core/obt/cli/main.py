@@ -34,6 +34,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "obt.cli.fleet:models_command",
         "List the fleet's models, or show where one is installed and loaded.",
     ),
+    "bench": (
+        "obt.cli.bench:command",
+        "Benchmark models on the fleet; results, compare machines, export.",
+    ),
     "token": (
         "obt.cli.token:command",
         "Create, list and revoke API tokens (viewer, operator, admin) for people and scripts.",

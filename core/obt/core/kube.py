@@ -514,8 +514,13 @@ class KubeClient:
     async def delete_custom(
         self, group: str, version: str, plural: str, name: str, namespace: str | None = None
     ) -> JsonObject:
-        """DELETE one object; `ApiError.not_found` when it is gone already."""
-        return await self.request("DELETE", custom_path(group, version, plural, name, namespace))
+        """DELETE one object (background propagation: owned objects, such as a benchmark's
+        results, go with it); `ApiError.not_found` when it is gone already."""
+        return await self.request(
+            "DELETE",
+            custom_path(group, version, plural, name, namespace),
+            {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"},
+        )
 
     # Lists and watches ------------------------------------------------------------------------
 
@@ -527,9 +532,11 @@ class KubeClient:
         namespace: str | None = None,
         label_selector: str | None = None,
         from_cache: bool = False,
+        params: dict[str, str] | None = None,
     ) -> JsonObject:
-        """LIST a kind: `{"items": [...], "metadata": {"resourceVersion": ...}}`."""
-        params: dict[str, str] = {}
+        """LIST a kind: `{"items": [...], "metadata": {"resourceVersion": ...}}` (`params`:
+        further query parameters such as limit and continue)."""
+        params = dict(params or {})
         if label_selector:
             params["labelSelector"] = label_selector
         if from_cache:
