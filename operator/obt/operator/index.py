@@ -70,6 +70,7 @@ def _facts_key(body: Mapping[str, Any]) -> tuple[Any, ...]:
         meta.get("labels"),
         bool(meta.get("deletionTimestamp")),
         status.get("phase"),
+        status.get("conditions"),
         ollama.get("models"),
         ollama.get("loaded"),
         status.get("activity"),
@@ -88,6 +89,7 @@ def node_facts(body: Mapping[str, Any]) -> NodeFacts:
         "spec": body.get("spec") or {},
         "status": {
             "phase": status.get("phase"),
+            "conditions": status.get("conditions") or [],
             "ollama": {"models": ollama.get("models") or [], "loaded": ollama.get("loaded") or []},
             "activity": status.get("activity"),
         },
