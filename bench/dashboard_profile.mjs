@@ -143,15 +143,18 @@ try {
 			let taskWall = 0,
 				taskCpu = 0;
 			for (const e of onMain) {
-				const at = e.ts / 1000 - origin;
-				if (at < from || at > to) continue;
+				// Events that overlap the window, clipped to it (a task may begin before the mark).
+				const start = e.ts / 1000 - origin;
+				const end = start + e.dur / 1000;
+				if (end <= from || start >= to) continue;
+				const share = e.dur ? (Math.min(end, to) - Math.max(start, from)) / (e.dur / 1000) : 0;
 				if (e.name === 'ThreadControllerImpl::RunTask' || e.name === 'RunTask') {
-					taskWall += e.dur / 1000;
-					taskCpu += (e.tdur ?? 0) / 1000;
+					taskWall += (share * e.dur) / 1000;
+					taskCpu += (share * (e.tdur ?? 0)) / 1000;
 				}
 				if (!NAMES.includes(e.name)) continue;
-				wall[e.name] = (wall[e.name] ?? 0) + e.dur / 1000;
-				cpu[e.name] = (cpu[e.name] ?? 0) + (e.tdur ?? 0) / 1000;
+				wall[e.name] = (wall[e.name] ?? 0) + (share * e.dur) / 1000;
+				cpu[e.name] = (cpu[e.name] ?? 0) + (share * (e.tdur ?? 0)) / 1000;
 			}
 			const r = (o) =>
 				Object.fromEntries(
