@@ -483,7 +483,9 @@ async def test_http_store_uses_the_agent_routes(ollama, runner_factory) -> None:
     async def create(request: web.Request) -> web.Response:
         seen.append(("POST", request.path, request.headers.get("Authorization")))
         name = f"r{len(stored) + 1}"
-        stored.append({"name": name, "spec": await request.json()})
+        body = await request.json()
+        assert set(body) == {"spec"}, body  # the API's body: {"spec": OllamaBenchmarkResultSpec}
+        stored.append({"name": name, "spec": body["spec"]})
         return web.json_response({"name": name}, status=201)
 
     app = web.Application()
