@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.agent.fake_ollama import QWEN
+from tests.agent.fake_ollama import LLAMA, QWEN
+from tests.agent.fake_ollama_generate import Rates
 from tests.e2e.conftest import (
     OllamaThread,
     Processes,
@@ -36,7 +37,10 @@ from tests.support.kube_api_server import KubeApiServer
 pytestmark = [pytest.mark.slow]
 
 GROUP_VERSION = "obt.dev/v1alpha1"
-CRDS = [REPO / "crds" / f"{kind}.yaml" for kind in ("ollamatask", "ollamamodelset")]
+CRDS = [
+    REPO / "crds" / f"{kind}.yaml"
+    for kind in ("ollamatask", "ollamamodelset", "ollamabenchmark", "ollamabenchmarkresult")
+]
 PULL_ERROR = "pull model manifest: file does not exist"
 # Generous bounds for a busy 2-core machine; the real figures are seconds.
 CONVERGE = 150.0
@@ -272,6 +276,54 @@ def pull_through_the_api(
     assert QWEN["name"] in fake.ollama.installed()  # nothing installed was lost
 
 
+def benchmark_through_the_api(procs: Processes, api: str, host: str, fake: OllamaThread) -> None:
+    """Benchmark two models on the host: results equal the fake's rates, reach SQL and REST,
+    a second benchmark reuses them (no generation at the fake), and they outlive the benchmark."""
+    fake.call(fake.ollama.gen.set_rates, QWEN["name"], Rates(pp=2000.0, tg=40.0, noise=0.02))
+    fake.call(fake.ollama.gen.set_rates, LLAMA["name"], Rates(pp=900.0, tg=25.0, noise=0.02))
+    spec = {"models": [{"name": QWEN["name"]}, {"name": LLAMA["name"]}], "nodes": [host]}
+
+    def run(name: str) -> dict[str, Any]:
+        request_json(
+            "POST", f"{api}/api/v1/benchmarks", {"metadata": {"name": name}, "spec": spec}, ADMIN
+        )
+        done: dict[str, Any] = procs.wait_for(
+            lambda: (
+                (b := get_json(f"{api}/api/v1/benchmarks/{name}", ADMIN))["status"].get("phase")
+                in ("Succeeded", "Failed")
+                and b
+            ),
+            CONVERGE,
+            f"benchmark {name} finished",
+        )
+        assert done["status"]["phase"] == "Succeeded", json.dumps(done["status"])
+        return done
+
+    first = run("speed-1")
+    assert (first["status"]["ran"], first["status"]["reused"]) == (2, 0)
+    results = get_json(f"{api}/api/v1/benchmark-results?node={host}", ADMIN)["items"]
+    by_model = {r["model"]: r for r in results if r["benchmark"] == "speed-1"}
+    assert by_model[QWEN["name"]]["tg"]["mean"] == pytest.approx(40.0, rel=0.05)
+    assert by_model[QWEN["name"]]["pp"]["mean"] == pytest.approx(2000.0, rel=0.05)
+    assert by_model[LLAMA["name"]]["tg"]["mean"] == pytest.approx(25.0, rel=0.05)
+    assert by_model[QWEN["name"]]["tg"]["n"] >= 5
+
+    generations = fake.ollama.gen.generations
+    second = run("speed-2")
+    assert (second["status"]["ran"], second["status"]["reused"]) == (0, 2)
+    assert fake.ollama.gen.generations == generations  # nothing generated: reused
+
+    delete = urllib.request.Request(
+        f"{api}/api/v1/benchmarks/speed-1",
+        method="DELETE",
+        headers={"Authorization": f"Bearer {ADMIN}"},
+    )
+    with urllib.request.urlopen(delete, timeout=10) as answer:
+        assert answer.status == 204
+    kept = get_json(f"{api}/api/v1/benchmark-results?benchmark=speed-1", ADMIN)["items"]
+    assert len(kept) == 2  # the history outlives the benchmark
+
+
 def test_a_standalone_host_acts_through_obt_serve(
     fakes: list[OllamaThread], tmp_path: Path
 ) -> None:
@@ -289,6 +341,7 @@ def test_a_standalone_host_acts_through_obt_serve(
         )
         procs.wait_for(lambda: get_json(f"{api}/readyz"), 30, "API ready")
         pull_through_the_api(procs, api, "mac-studio", fakes[0], tmp_path)
+        benchmark_through_the_api(procs, api, "mac-studio", fakes[0])
 
 
 @pytest.mark.postgres
@@ -318,6 +371,7 @@ def test_a_standalone_host_acts_through_obt_api_in_cluster_mode(
         procs.start("operator", ["operator"], {**kube, **OPERATOR_ENV})
         procs.wait_for(lambda: get_json(f"{api}/readyz"), 30, "API ready")
         pull_through_the_api(procs, api, "gaming-pc", fakes[0], tmp_path)
+        benchmark_through_the_api(procs, api, "gaming-pc", fakes[0])
         # The task is a custom resource whose status the operator wrote.
         tasks = kube_api.list_objects(GROUP_VERSION, "OllamaTask")
         assert {t["status"]["phase"] for t in tasks} == {"Succeeded", "Failed"}
