@@ -193,6 +193,33 @@ def test_a_model_set_converges_on_daemonset_agents(
         # Nothing installed was lost on the failing node.
         assert {QWEN["name"]} <= set(fakes[2].ollama.installed())
 
+        # A benchmark on two of the nodes: each agent writes its OllamaBenchmarkResult, the
+        # operator sums them up in the benchmark's status.
+        kube_api.create(
+            {
+                "apiVersion": GROUP_VERSION,
+                "kind": "OllamaBenchmark",
+                "metadata": {"name": "speed"},
+                "spec": {"models": [{"name": QWEN["name"]}], "nodes": ["gpu-1", "gpu-2"]},
+            }
+        )
+        bench = procs.wait_for(
+            lambda: (
+                (b := kube_api.get(GROUP_VERSION, "OllamaBenchmark", "speed") or {})
+                .get("status", {})
+                .get("phase")
+                in ("Succeeded", "Failed")
+                and b
+            ),
+            CONVERGE,
+            "the benchmark finished",
+        )
+        assert bench["status"]["phase"] == "Succeeded", json.dumps(bench["status"])
+        assert (bench["status"]["done"], bench["status"]["ran"]) == (2, 2)
+        results = kube_api.list_objects(GROUP_VERSION, "OllamaBenchmarkResult")
+        assert sorted(r["spec"]["node"] for r in results) == ["gpu-1", "gpu-2"]
+        assert all(r["metadata"]["ownerReferences"][0]["name"] == "speed" for r in results)
+
 
 def request_json(method: str, url: str, body: dict[str, Any] | None, token: str) -> Any:
     request = urllib.request.Request(
