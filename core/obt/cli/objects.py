@@ -107,8 +107,10 @@ class Resource:
                 f"{self.noun} {name!r} not found at {server} (see `obt {self.command} list`)", 404
             ) from error
 
-    def fetch(self, server: str, token: str | None) -> list[dict[str, Any]]:
-        return fetch_all(server, self.route, [], token)
+    def fetch(
+        self, server: str, token: str | None, params: Sequence[tuple[str, str]] = ()
+    ) -> list[dict[str, Any]]:
+        return fetch_all(server, self.route, list(params), token)
 
     def echo_list(self, items: list[dict[str, Any]], output: str) -> None:
         if output == "json":

@@ -46,9 +46,7 @@ def list_tasks(
     server: str, token: str | None, data_dir: Path | None, output: str, phase: tuple[str, ...]
 ) -> None:
     """List the tasks (newest first), like `kubectl get otask`."""
-    items = TASKS.fetch(server, find_token(token, data_dir))
-    if phase:
-        items = [t for t in items if ((t.get("status") or {}).get("phase") or "Pending") in phase]
+    items = TASKS.fetch(server, find_token(token, data_dir), [("phase", p) for p in phase])
     TASKS.echo_list(items, output)
 
 
