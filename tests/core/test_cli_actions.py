@@ -13,7 +13,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from obt.cli.follow import PlainDisplay, node_rows, progress_text
+from obt.cli.follow import PlainDisplay, RichDisplay, make_display, node_rows, progress_text
 from obt.cli.main import main
 from obt.cli.modelset import describe_set, parse_modelsets
 from obt.cli.objects import jsonpath, printer_table
@@ -314,3 +314,25 @@ def test_a_model_set_is_described_with_the_nodes_that_are_not_ready() -> None:
     assert "2 selected: 1 ready" in text and "Condition Degraded" in text
     line = next(x for x in text.splitlines() if x.strip().startswith("b "))
     assert "qwen2.5:7b" in line and "DiskFull" in line and "1.2 GB free" in line
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_gets_progress_bars_a_pipe_plain_lines() -> None:
+    assert isinstance(make_display(io.StringIO(), "pull"), PlainDisplay)
+    screen = _Terminal()
+    display = make_display(screen, "pull")
+    assert isinstance(display, RichDisplay)
+    display.update(_task())
+    done = _task("Failed")
+    done.status.nodes[1].phase = "Succeeded"
+    done.status.nodes[1].completed_bytes = 2 * GIB
+    display.update(done)
+    display.close()
+    drawn = screen.getvalue()
+    assert "task pull-llama3-2-abcde" in drawn and "Failed: 0/3 done, 1 failed" in drawn
+    assert "Failed: OllamaError" in drawn and "2.0GiB/2.0GiB" in drawn
+    assert "\x1b[" in drawn  # drawn with terminal control sequences, not as lines

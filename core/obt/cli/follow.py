@@ -132,24 +132,18 @@ class RichDisplay:
 
     def __init__(self, stream: IO[str], action: str):
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.action = action
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            DownloadColumn() if action == "pull" else TextColumn(""),
+            BarColumn(bar_width=30),
+            TextColumn("{task.fields[size]}"),
             TextColumn("{task.fields[state]}"),
             TimeElapsedColumn(),
             console=Console(file=stream),
         )
-        self.header = self.progress.add_task("task", total=None, state="Pending")
+        self.header = self.progress.add_task("task", total=None, state="Pending", size="")
         self.bars: dict[str, Any] = {}
         self.progress.start()
 
@@ -160,20 +154,28 @@ class RichDisplay:
             description=f"task {task.metadata.name}",
             total=max(s.selected, 1),
             completed=s.succeeded + s.failed,
-            state=f"{s.phase}: {s.succeeded} done, {s.failed} failed of {s.selected}",
+            state=f"{s.phase}: {s.succeeded}/{s.selected} done, {s.failed} failed",
         )
         for row in node_rows(task):
+            # Short: the reasons and Ollama's messages are printed in full at the end.
             state = row.phase + (f" {row.model}" if row.model else "")
             if row.phase == "Failed":
-                state = f"[red]{row.failure()}"
+                state = f"[red]Failed: {row.reason or row.message}"
+            elif row.phase == "Skipped":
+                state = f"[yellow]Skipped: {row.reason or row.message}"
             finished = row.phase in ("Succeeded", "Failed", "Skipped", "Cancelled")
             if self.action == "pull" and row.total:
                 total, completed = float(row.total), float(min(row.completed or 0, row.total))
             else:
                 total, completed = 1.0, 1.0 if finished else 0.0
+            size = progress_text(row).split(" ")[0]  # '1.0GiB/2.0GiB', or ''
             if row.node not in self.bars:
-                self.bars[row.node] = self.progress.add_task(row.node, total=total, state=state)
-            self.progress.update(self.bars[row.node], total=total, completed=completed, state=state)
+                self.bars[row.node] = self.progress.add_task(
+                    row.node, total=total, state=state, size=size
+                )
+            self.progress.update(
+                self.bars[row.node], total=total, completed=completed, state=state, size=size
+            )
 
     def close(self) -> None:
         self.progress.stop()
