@@ -55,11 +55,13 @@ class Live:
 
 
 @contextmanager
-def live_serve(data: Path, *args: str) -> Iterator[Live]:
-    """`obt serve --no-agent ARGS` with a known admin token and no rate limits, ready."""
+def live_serve(data: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Live]:
+    """`obt serve --no-agent ARGS` with a known admin token, no rate limits and `env`, ready."""
+    extra = env or {}
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OBT_")}
     env.update(
+        extra,
         OBT_API__ADMIN_TOKEN=ADMIN,
         OBT_API__RATE_LIMIT__PER_IP_PER_MINUTE="0",
         OBT_API__RATE_LIMIT__PER_TOKEN_PER_MINUTE="0",

@@ -176,6 +176,7 @@ def test_modelset_files_are_yaml_or_json_with_one_or_more_documents() -> None:
         (SETS.replace("25%", "0%"), "document 1): spec.maxConcurrentPulls"),
         (SETS.replace("nomic-embed-text", "bad name!"), "document 2): spec.models.0.name"),
         (SETS.replace("name: embed", "name: chat"), "a second set named 'chat'"),
+        (SETS.replace("name: embed", "name: Embed_1"), "metadata.name 'Embed_1' is not"),
     ],
 )
 def test_bad_modelset_files_name_document_and_field(text: str, wrong: str) -> None:
@@ -267,15 +268,8 @@ def test_task_tables_come_from_the_printer_columns() -> None:
     assert jsonpath(raw, ".status.missing") is None
     table = printer_table([raw], TASK_COLUMNS).splitlines()
     assert table[0].split() == [
-        "NAME",
-        "ACTION",
-        "MODELS",
-        "NODES",
-        "DONE",
-        "FAILED",
-        "PHASE",
-        "AGE",
-    ]
+        "NAME", "ACTION", "MODELS", "NODES", "DONE", "FAILED", "PHASE", "AGE"
+    ]  # fmt: skip
     assert table[1].split()[:7] == [
         "pull-llama3-2-abcde", "pull", "llama3.2:latest", "3", "0", "1", "Running"
     ]  # fmt: skip

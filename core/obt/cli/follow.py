@@ -119,8 +119,10 @@ class PlainDisplay:
             elif text := progress_text(row):
                 parts.append(text)
             click.echo(" ".join(parts), file=self.stream)
-        if task.status.phase != self.last_phase:
-            self.last_phase = task.status.phase
+        phase = task.status.phase
+        if phase != self.last_phase and phase not in FINISHED_TASK_PHASES:
+            # The finished one is said once, with the failures, by whoever waited.
+            self.last_phase = phase
             click.echo(summary(task), file=self.stream)
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ name through the API, so it works against `obt serve` (no cluster) as well.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from obt.core.models.actions import OllamaModelSet, OllamaModelSetSpec
 from obt.core.selectors import format_selector
 
 API_VERSION = "obt.dev/v1alpha1"
+# A Kubernetes object name (DNS-1123 subdomain), as the API and the API server take it.
+NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 KIND = "OllamaModelSet"
 
 
@@ -90,6 +93,13 @@ def parse_modelsets(source: str, text: str) -> list[OllamaModelSet]:
                 for e in error.errors()
             )
             raise click.BadParameter(f"{where}: {problems}", param_hint="-f") from error
+        if len(mset.metadata.name) > 253 or not NAME_RE.match(mset.metadata.name):
+            raise click.BadParameter(
+                f"{where}: metadata.name {mset.metadata.name!r} is not a Kubernetes object name "
+                "(lower-case letters, digits, '-' and '.', starting and ending with a letter "
+                "or digit)",
+                param_hint="-f",
+            )
         if mset.metadata.name in {s.metadata.name for s in sets}:
             raise click.BadParameter(
                 f"{where}: a second set named {mset.metadata.name!r}", param_hint="-f"
