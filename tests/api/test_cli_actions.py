@@ -370,3 +370,16 @@ def test_modelset_apply_refuses_a_bad_file_naming_document_and_field(
     path.write_text(SETS.split("---")[0].replace("name: lab-chat", "name: Lab_Chat"))
     named = fleet.live.obt("modelset", "apply", "-f", str(path))
     assert named.returncode == EXIT_USAGE and "metadata.name 'Lab_Chat'" in named.stderr
+
+
+def test_a_viewer_reads_tasks_but_may_not_run_them(fleet: Fleet) -> None:
+    with fleet.live.admin() as http:
+        r = http.post("/api/v1/tokens", json={"role": "viewer", "description": "cli test"})
+    assert r.status_code == 201, r.text
+    viewer = r.json()["token"]
+    before = fleet.task_names()
+    refused = fleet.live.obt("models", "pull", "llama3.2", "--nodes", "a", "--token", viewer)
+    assert refused.returncode == 1, refused.stderr
+    assert "HTTP 403" in refused.stderr and "operator role" in refused.stderr
+    assert fleet.task_names() == before
+    assert fleet.live.obt("task", "list", "--token", viewer).returncode == 0
