@@ -383,3 +383,18 @@ def test_a_viewer_reads_tasks_but_may_not_run_them(fleet: Fleet) -> None:
     assert "HTTP 403" in refused.stderr and "operator role" in refused.stderr
     assert fleet.task_names() == before
     assert fleet.live.obt("task", "list", "--token", viewer).returncode == 0
+
+
+def test_wait_with_json_prints_the_finished_task_and_progress_on_stderr(fleet: Fleet) -> None:
+    before = fleet.task_names()
+    run = Running(
+        fleet.live.start("models", "pull", "llama3.2", "--nodes", "a", "--wait", "-o", "json")
+    )
+    task = fleet.new_task(before)
+    fleet.report_activity("a", [step(task, "Succeeded", finishedAt="2026-12-03T20:01:00Z")])
+    assert run.finish() == 0, run.text()
+    finished = json.loads("\n".join(run.out))
+    assert finished["metadata"]["name"] == task["metadata"]["name"]
+    assert finished["status"]["phase"] == "Succeeded" and finished["status"]["succeeded"] == 1
+    assert any(line.startswith("node a: ") for line in run.err), run.text()  # progress
+    assert any(line.startswith(f"task {task['metadata']['name']} Succeeded") for line in run.err)
