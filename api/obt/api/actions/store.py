@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from obt.api.cluster.mirror import is_older
@@ -304,14 +305,10 @@ class ActionStore:
         return wire
 
     async def delete(self, kind: str, name: str) -> bool:
-        info = KINDS[kind]
         async with write_session(self.sessions) as session:
-            row = await _get(session, info, name)
-            if row is None:
+            events = await self.remove_in(session, kind, [name])
+            if not events:
                 return False
-            await session.delete(row)
-            await session.flush()
-            events = [self._event(info, name, "deleted", None)]
             await self._announce(session, events, work=True)
         self.after_commit(events)
         return True
@@ -362,10 +359,21 @@ class ActionStore:
             row = await _get(session, info, name)
             fresh = self._row(kind, obj, now)
             if row is None:
-                session.add(fresh)
-                events.append(self._event(info, name, "created", fresh))
-                work = True
-                continue
+                # The mirror and a write-through may insert the same new object at once.
+                insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+                values = {c.key: getattr(fresh, c.key) for c in info.table.__table__.columns}
+                done = await session.execute(
+                    insert(info.table)
+                    .values(**values)
+                    .on_conflict_do_nothing(index_elements=["name"])
+                )
+                if getattr(done, "rowcount", 1):
+                    events.append(self._event(info, name, "created", fresh))
+                    work = True
+                    continue
+                row = await _get(session, info, name)
+                if row is None:
+                    continue
             if _same_or_older(fresh.resource_version, row.resource_version) and (
                 row.spec == fresh.spec and row.status == fresh.status
             ):
@@ -404,11 +412,10 @@ class ActionStore:
         info = KINDS[kind]
         events = []
         for name in names:
-            row = await _get(session, info, name)
-            if row is not None:
-                await session.delete(row)
+            # A statement, not the ORM's delete: the mirror and a write-through may both delete.
+            done = await session.execute(delete(info.table).where(info.table.name == name))
+            if getattr(done, "rowcount", 0):
                 events.append(self._event(info, name, "deleted", None))
-        await session.flush()
         return events
 
     async def names(self, kind: str) -> set[str]:

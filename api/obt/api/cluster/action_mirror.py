@@ -7,13 +7,16 @@ the objects are few, so each batch is written object by object in one transactio
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from obt.api.actions.store import ActionStore
 from obt.api.cluster.mirror import Mirror, NotLeader
 from obt.api.db.engine import write_session
-from obt.core.kube import custom_path
+from obt.core.kube import ApiError, custom_path
 from obt.core.names import GROUP, VERSION
+
+log = logging.getLogger(__name__)
 
 
 class ActionMirror(Mirror):
@@ -21,6 +24,26 @@ class ActionMirror(Mirror):
         super().__init__(*args, path=custom_path(GROUP, VERSION, plural), **kw)
         self.actions = actions
         self.kind = kind
+        self.absent = False  # the kind's CRD was missing at the last list
+
+    async def relist(self) -> str:
+        """As the node mirror's, but a kind whose CRD is not installed (an older chart) is not
+        a reason to stay unready: there is nothing to mirror until it appears (retried with
+        the mirror's backoff)."""
+        try:
+            found = await super().relist()
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            if not self.absent:
+                log.warning(
+                    "%s: its CRD is not installed; nothing to mirror until it is", self.kind
+                )
+            self.absent = True
+            self.synced = True
+            raise
+        self.absent = False
+        return found
 
     async def apply(self, changes: list[tuple[str, dict[str, Any]]]) -> int:
         if not changes:

@@ -47,7 +47,11 @@ class ClusterRuntime:
             lease_duration=float(cluster.leader_lease_seconds),
         )
         self.stream = WatchStream(
-            self.client.config, user_agent(self.identity), cluster.watch_timeout_seconds + 30.0
+            self.client.config,
+            user_agent(self.identity),
+            cluster.watch_timeout_seconds + 30.0,
+            # Three watches (OllamaNodes, OllamaTasks, OllamaModelSets) and a spare.
+            connections=4,
         )
         self.standalone = StandaloneWriter(
             self.client,
