@@ -99,6 +99,7 @@ bench: install tools frontend-build ## Run every benchmark (minutes each); each 
 	$(BIN)/python bench/kube_api_server.py
 	$(BIN)/python bench/agent.py
 	$(BIN)/python bench/operator_sweep.py
+	$(BIN)/python bench/modelset_converge.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/api_mirror.py
 	node bench/dashboard.mjs

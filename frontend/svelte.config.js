@@ -7,7 +7,8 @@ const config = {
 	kit: {
 		// A single-page app: the API serves build/ and answers unknown paths with index.html,
 		// so /nodes/<name> works on a reload without prerendering every node.
-		adapter: adapter({ pages: 'build', assets: 'build', fallback: 'index.html', strict: true })
+		adapter: adapter({ pages: 'build', assets: 'build', fallback: 'index.html', strict: true }),
+		output: { bundleStrategy: 'single' }
 	}
 };
 

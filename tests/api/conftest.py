@@ -75,6 +75,8 @@ class Api:
 
 # Every table a test may fill, children first.
 TABLES = [
+    "benchmark_results",
+    "benchmarks",
     "node_condition_events",
     "node_models",
     "node_loaded_models",

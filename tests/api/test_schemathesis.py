@@ -95,8 +95,15 @@ def _document() -> dict[str, Any]:
 # 4 KiB): a rejection like the defaults.
 # Operations whose bodies have rules JSON Schema does not say, answered 422 naming the field:
 # a model name Ollama would refuse, nodes XOR nodeSelector, a task's nodes must exist (this
-# server has none), Kubernetes' label syntax. Schema-valid data may meet them.
-MODEL_RULES = ["createTask", "createModelSet", "replaceModelSet", "putNodeLabels"]
+# server has none), Kubernetes' label syntax; a benchmark's nodes XOR nodeSelector and a
+# selection that must match a node. Schema-valid data may meet them.
+MODEL_RULES = [
+    "createTask",
+    "createModelSet",
+    "replaceModelSet",
+    "putNodeLabels",
+    "createBenchmark",
+]
 CONFIG = schemathesis.Config.from_dict(
     {
         "operations": [

@@ -280,3 +280,110 @@ def test_people_and_the_api_may_write_tasks_and_sets(
     for username in (f"system:serviceaccount:{NAMESPACE}:{API}", "admin"):
         req = request(None, "CREATE", "", username=username, resource=resource)
         assert not policy.review(req, otask("pull-1")).applies
+
+
+# --- benchmarks ------------------------------------------------------------------------------
+
+BENCHES = ("obt.dev", "ollamabenchmarks")
+RESULTS = ("obt.dev", "ollamabenchmarkresults")
+
+
+def test_benchmark_rbac_of_each_component(default_rbac: Rbac) -> None:
+    # Agent: reads benchmarks, writes none; creates (and reads) results, never changes one.
+    for verb in ("get", "list", "watch"):
+        assert can(default_rbac, AGENT, verb, *BENCHES), verb
+    for verb in WRITES:
+        assert not can(default_rbac, AGENT, verb, *BENCHES), verb
+    assert not can(default_rbac, AGENT, "patch", "obt.dev", "ollamabenchmarks/status")
+    for verb in ("get", "list", "create"):
+        assert can(default_rbac, AGENT, verb, *RESULTS), verb
+    for verb in ("watch", "update", "patch", "delete", "deletecollection"):
+        assert not can(default_rbac, AGENT, verb, *RESULTS), verb
+    # Operator: watches both, writes only the benchmark's status.
+    for kind in (BENCHES, RESULTS):
+        for verb in ("get", "list", "watch"):
+            assert can(default_rbac, OPERATOR, verb, *kind), (verb, kind)
+        for verb in WRITES:
+            assert not can(default_rbac, OPERATOR, verb, *kind), (verb, kind)
+    assert can(default_rbac, OPERATOR, "patch", "obt.dev", "ollamabenchmarks/status")
+    # API: writes benchmarks for people; creates results for standalone hosts and mirrors them.
+    for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
+        assert can(default_rbac, API, verb, *BENCHES), verb
+    assert not can(default_rbac, API, "patch", "obt.dev", "ollamabenchmarks/status")
+    for verb in ("get", "list", "watch", "create"):
+        assert can(default_rbac, API, verb, *RESULTS), verb
+    for verb in ("update", "patch", "delete", "deletecollection"):
+        assert not can(default_rbac, API, verb, *RESULTS), verb
+
+
+def obench() -> dict[str, Any]:
+    return {
+        "apiVersion": "obt.dev/v1alpha1",
+        "kind": "OllamaBenchmark",
+        "metadata": {"name": "speed"},
+        "spec": {"models": [{"name": "llama3.2"}], "nodes": ["gpu-01"]},
+    }
+
+
+def oresult(node: str | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"benchmark": "speed", "model": "llama3.2:latest"}
+    if node is not None:
+        spec["node"] = node
+    return {
+        "apiVersion": "obt.dev/v1alpha1",
+        "kind": "OllamaBenchmarkResult",
+        "metadata": {"name": f"speed-{node}"},
+        "spec": spec,
+    }
+
+
+@pytest.mark.parametrize(
+    ("operation", "sub"),
+    [("CREATE", ""), ("UPDATE", ""), ("UPDATE", "status"), ("DELETE", "")],
+)
+def test_agent_may_not_write_benchmarks(policy: AdmissionPolicy, operation: str, sub: str) -> None:
+    obj: dict[str, Any] | None = None if operation == "DELETE" else obench()
+    old = None if operation == "CREATE" else obench()
+    req = request("gpu-01", operation, sub, resource="ollamabenchmarks")
+    decision = policy.review(req, obj, old)  # type: ignore[arg-type]
+    assert decision.applies and not decision.allowed
+    assert decision.messages == (
+        "the obt agent may not write ollamabenchmarks: it reports progress in its own "
+        "OllamaNode only",
+    )
+
+
+def test_agent_may_create_results_of_its_own_node_only(policy: AdmissionPolicy) -> None:
+    req = request("gpu-01", "CREATE", "", resource="ollamabenchmarkresults")
+    own = policy.review(req, oresult("gpu-01"))
+    assert own.applies and own.allowed, own.messages
+    other = policy.review(req, oresult("gpu-02"))
+    assert not other.allowed
+    assert other.messages == (
+        "the obt agent on node gpu-01 may create OllamaBenchmarkResults of node gpu-01 only, "
+        "not gpu-02",
+    )
+    assert not policy.review(req, oresult(None)).allowed
+    claimless = request(None, "CREATE", "", resource="ollamabenchmarkresults")
+    assert not policy.review(claimless, oresult("gpu-01")).allowed
+
+
+@pytest.mark.parametrize("operation", ["UPDATE", "DELETE"])
+def test_agent_may_not_change_or_delete_a_result_even_its_own(
+    policy: AdmissionPolicy, operation: str
+) -> None:
+    req = request("gpu-01", operation, "", resource="ollamabenchmarkresults")
+    obj: dict[str, Any] | None = None if operation == "DELETE" else oresult("gpu-01")
+    decision = policy.review(req, obj, oresult("gpu-01"))  # type: ignore[arg-type]
+    assert decision.applies and not decision.allowed
+    assert decision.messages == (
+        f"the obt agent may not {operation} an OllamaBenchmarkResult: results are records, "
+        "created once",
+    )
+
+
+def test_the_api_may_write_results_and_benchmarks(policy: AdmissionPolicy) -> None:
+    api = f"system:serviceaccount:{NAMESPACE}:{API}"
+    for resource, obj in (("ollamabenchmarkresults", oresult("mac")), ("ollamabenchmarks", obench())):
+        req = request(None, "CREATE", "", username=api, resource=resource)
+        assert not policy.review(req, obj).applies

@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from obt.core.actions import (
+    NOT_READY_GRACE,
     RETRY_AFTER_FAILURE,
     NodeFacts,
     Step,
@@ -488,3 +489,40 @@ def test_a_node_measures_one_benchmark_at_a_time_and_the_status_counts_reuse() -
     results.append(("r3", result_spec(first, "b", "y:latest")))
     final = benchmark_status(first, nodes, results, T0)
     assert (final.phase, final.done, final.skipped) == ("Succeeded", 3, 1)
+
+
+def test_a_node_not_ready_holds_its_part_for_a_grace_period_then_fails_it() -> None:
+    t = task({"action": "pull", "models": [{"name": "x"}], "nodes": ["a", "b"]})
+    nodes = {"a": facts("a", ready=False, not_ready_since=T0), "b": facts("b")}
+    b_step = node_steps(nodes["b"], [t], [], T0)[0]
+    nodes["b"] = with_activity(nodes["b"], act(b_step, "Succeeded"))
+    assert node_steps(nodes["a"], [t], [], T0) == []  # nothing planned on a node not Ready
+    t.status = task_status(t, nodes, T0 + timedelta(minutes=1))
+    waiting = next(o for o in t.status.nodes if o.node == "a")
+    assert (t.status.phase, waiting.phase, waiting.reason) == ("Running", "Pending", "NodeNotReady")
+    later = T0 + NOT_READY_GRACE + timedelta(seconds=1)
+    t.status = task_status(t, nodes, later)
+    gone = next(o for o in t.status.nodes if o.node == "a")
+    assert (t.status.phase, gone.phase, gone.reason) == ("Failed", "Failed", "NodeNotReady")
+    assert t.status.succeeded == 1  # the rest of the fleet carried on
+
+
+def test_not_ready_since_comes_from_the_ready_condition() -> None:
+    node = OllamaNode.model_validate(
+        {
+            "metadata": {"name": "n"},
+            "spec": {"source": "standalone"},
+            "status": {
+                "phase": "NotReady",
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "False",
+                        "reason": "LeaseExpired",
+                        "lastTransitionTime": T0,
+                    }
+                ],
+            },
+        }
+    )
+    assert NodeFacts.from_node(node).not_ready_since == T0

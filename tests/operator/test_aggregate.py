@@ -9,7 +9,7 @@ from typing import Any
 
 from obt.core.models.actions import OllamaTaskStatus
 from obt.operator.aggregate import Aggregator, Transition, status_patch
-from obt.operator.index import MODELSET, TASK, FleetIndex, WorkEntry, node_facts
+from obt.operator.index import BENCHMARK, MODELSET, TASK, FleetIndex, WorkEntry, node_facts
 from obt.operator.metrics import OperatorMetrics
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -315,3 +315,86 @@ async def test_a_finished_task_gets_one_event() -> None:
     index.mark_all_work()
     await aggregator.run_once()
     assert len(writer.events) == 1
+
+
+# --- benchmarks -------------------------------------------------------------------------------
+
+
+def bench_body(name: str = "b1", rv: int = 1, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "obt.dev/v1alpha1",
+        "kind": "OllamaBenchmark",
+        "metadata": {
+            "name": name,
+            "uid": f"uid-{name}",
+            "generation": 1,
+            "resourceVersion": str(rv),
+        },
+        "spec": {"models": [{"name": MODEL}], "nodes": ["gpu-1"], **spec},
+    }
+
+
+def result_body(
+    name: str, bench: str, node: str = "gpu-1", cached: bool = False, bench_uid: str = ""
+) -> dict[str, Any]:
+    """An OllamaBenchmarkResult (one node+model measurement) as an agent writes it."""
+    stats = {"mean": 10.0, "stddev": 1.0, "min": 9.0, "max": 11.0, "n": 5, "cv": 0.1}
+    return {
+        "apiVersion": "obt.dev/v1alpha1",
+        "kind": "OllamaBenchmarkResult",
+        "metadata": {"name": name, "uid": f"uid-{name}", "resourceVersion": "7"},
+        "spec": {
+            "benchmark": bench,
+            "benchmarkUid": bench_uid or f"uid-{bench}",
+            "node": node,
+            "model": MODEL,
+            "fingerprint": "f" * 64,
+            "facts": {
+                "model": MODEL,
+                "modelDigest": "a80c4f17acd5",
+                "ollamaVersion": "0.6.0",
+                "placement": "gpu",
+                "options": {},
+                "suiteHash": "h",
+            },
+            "placement": "gpu",
+            "pp": stats,
+            "tg": stats,
+            "ttftMs": stats,
+            "promptTokens": 400,
+            "generatedTokens": 128,
+            "measuredAt": T0.isoformat(),
+            "cached": cached,
+        },
+    }
+
+
+async def test_a_benchmark_counts_its_own_results_and_ends_with_one_event() -> None:
+    index, writer, aggregator, clocks = setup()
+    writer.specs["b1"] = bench_body()["spec"]
+    index.observe_work(BENCHMARK, bench_body())
+    await aggregator.run_once()
+    assert [(k, n) for k, n, _ in writer.writes] == [(BENCHMARK, "b1")]
+    assert index.benchmarks["b1"].status["phase"] == "Pending"
+    # A result of another benchmark marks nothing and counts nothing.
+    index.dirty.clear()
+    index.observe_result(result_body("other-r", "b2"))
+    assert index.dirty == set()
+    # Its own result: marked, counted (reused), Succeeded, one Event.
+    index.observe_result(result_body("b1-r", "b1", cached=True))
+    assert index.dirty == {(BENCHMARK, "b1")}
+    clocks.tick(2)
+    await aggregator.run_once()
+    status = index.benchmarks["b1"].status
+    assert status["phase"] == "Succeeded"
+    assert (status["done"], status["reused"], status["ran"]) == (1, 1, 0)
+    assert writer.events == [("b1", "Succeeded", "Normal")]
+    # Finished: neither node changes nor resyncs write it again.
+    index.observe_ollamanode(onode("gpu-1", 9, [running("t1", 5)]))
+    clocks.tick(2)
+    index.mark_all_work()
+    await aggregator.run_once()
+    assert len(writer.writes) == 2 and len(writer.events) == 1
+    # A result that does not validate is left out (and removes the name's older version).
+    index.observe_result({"metadata": {"name": "b1-r"}, "spec": {"benchmark": "b1"}})
+    assert index.results_of("b1") == []

@@ -98,6 +98,8 @@ def command(ctx: click.Context, /, node_name: str | None, once: bool, **options:
       obt agent --server https://obt.example:8881 --enroll-token abcdef.0123456789abcdef
     If the server revokes this host's token (`obt node rm`, `obt node token revoke`), the agent
     says so once and waits; it enrolls again only with an enrollment token it has not used.
+    In both modes it also does what model tasks and model sets ask of this node (pull, delete,
+    load, unload against the local Ollama; OBT_AGENT__WORK=false turns that off).
     Every setting can also come from the environment (OBT_AGENT__SERVER, OBT_AGENT__TOKEN, ...;
     see docs/agent.md).
     """

@@ -6,10 +6,11 @@ Time is injectable (`clock`, `sleep`) so tests run ten simulated minutes in mill
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from obt.agent.detect import Detector
 from obt.agent.health import Health
@@ -18,6 +19,11 @@ from obt.agent.sources import Probe
 from obt.core.models.node import AgentMode
 from obt.core.report import AgentReport
 from obt.core.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from obt.agent.bench import BenchSupport, ResultStore
+    from obt.agent.worker import Worker
+    from obt.core.models.benchmark import OllamaBenchmark
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,49 @@ def make_detector(settings: AgentSettings, mode: AgentMode | None) -> Detector:
     )
 
 
+async def _nowhere(activity: list[Any]) -> None:
+    """A worker's sink until its reporter sets the real one."""
+
+
+def make_worker(settings: AgentSettings, node_name: str) -> Worker:
+    """The work loop over the local Ollama, with the settings' disk check and retries."""
+    from obt.agent.ollama_ops import OllamaOps, models_dir
+    from obt.agent.worker import Worker
+
+    config = settings.agent
+    ops = OllamaOps(
+        config.ollama_url,
+        models_path=models_dir(config.host_root, config.ollama_models_dir),
+        disk_margin=config.disk_margin_bytes,
+        host_root=config.host_root,
+        request_timeout=config.request_timeout_seconds,
+    )
+    return Worker(
+        ops,
+        node_name,
+        _nowhere,
+        write_interval=config.activity_write_interval_seconds,
+        pull_attempts=config.pull_attempts,
+        backoff_cap=config.pull_max_backoff_seconds,
+    )
+
+
+def make_bench(
+    settings: AgentSettings,
+    store: Callable[[OllamaBenchmark], ResultStore],
+    node_name: Callable[[], str],
+) -> BenchSupport:
+    """The benchmark runner over the local Ollama, for the worker's benchmark steps."""
+    from obt.agent.bench import BenchRunner, BenchSupport
+
+    runner = BenchRunner(
+        settings.agent.ollama_url,
+        node_name(),
+        request_timeout=settings.agent.request_timeout_seconds,
+    )
+    return BenchSupport(runner, store, node_name)
+
+
 class AgentLoop:
     def __init__(
         self,
@@ -79,7 +128,13 @@ class AgentLoop:
             self.health.cycle_done()
             self.reporter.offer(self.last_report, self.detector.telemetry())
             self.next_detect = self.clock() + self.interval
-        return await self.reporter.step()
+        delivered = await self.reporter.step()
+        # A reporter that runs model work asks for a detection right after a step ended, so
+        # status.ollama shows a pulled or deleted model without waiting for the interval.
+        take = getattr(self.reporter, "take_detect_request", None)
+        if take is not None and take():
+            self.next_detect = self.clock()
+        return delivered
 
     def wake_at(self) -> float:
         return min(self.next_detect, self.reporter.next_due())
@@ -89,7 +144,15 @@ class AgentLoop:
             delivered = await self.step()
             if once:
                 return delivered
-            await self.sleep(max(0.05, self.wake_at() - self.clock()))
+            delay = max(0.05, self.wake_at() - self.clock())
+            wakeup: asyncio.Event | None = getattr(self.reporter, "wakeup", None)
+            if wakeup is None:
+                await self.sleep(delay)
+                continue
+            # Work arriving (a task, a step's end) wakes the loop before the delay is up.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), min(delay, 3600.0))
+            wakeup.clear()  # (cleared here: a reporter that skips its step must not spin us)
 
 
 async def run_agent(settings: AgentSettings, once: bool = False) -> int:
@@ -124,12 +187,28 @@ async def run_agent(settings: AgentSettings, once: bool = False) -> int:
             user_agent=USER_AGENT,
             timeout=settings.agent.request_timeout_seconds,
         )
+        work = None
+        if settings.agent.work:
+            from obt.agent.bench_store import KubernetesResultStore
+            from obt.agent.reporters.kube_work import KubeWork
+
+            worker = make_worker(settings, settings.node_name)
+            work = KubeWork(
+                kube, settings.node_name, worker, health, settings.agent.node_label_prefixes
+            )
+            worker.sink = work.write_activity
+            worker.bench = make_bench(
+                settings,
+                lambda bench: KubernetesResultStore(kube, bench),
+                lambda: settings.node_name or "",
+            )
         reporter = KubernetesReporter(
             kube,
             settings.node_name,
             health,
             time.monotonic,
             settings.agent.api_check_interval_seconds,
+            work=work,
         )
     elif settings.agent.server:
         from obt.agent.reporters.http import HttpReporter, load_state
@@ -148,6 +227,16 @@ async def run_agent(settings: AgentSettings, once: bool = False) -> int:
                 settings.agent.data_dir,
             )
             return 2
+        http_work = None
+        if settings.agent.work:
+            from obt.agent.reporters.http_work import ACTIVITY_FILE, HttpWork
+
+            # The node name is the host id until enrollment says otherwise (only used in logs).
+            http_work = HttpWork(
+                make_worker(settings, settings.agent.host_id),
+                time.monotonic,
+                state_file=settings.agent.data_dir / ACTIVITY_FILE,
+            )
         try:
             reporter = HttpReporter(
                 settings.agent.server,
@@ -164,10 +253,23 @@ async def run_agent(settings: AgentSettings, once: bool = False) -> int:
                 heartbeat_interval=settings.agent.heartbeat_interval_seconds,
                 max_backoff=settings.agent.max_backoff_seconds,
                 request_timeout=settings.agent.request_timeout_seconds,
+                work=http_work,
             )
         except ValueError as exc:  # an unreadable --ca-file
             log.error("%s", exc)
             return 2
+        if http_work is not None:
+            from obt.agent.bench_store import HttpResultStore
+
+            http_work.worker.sink = reporter.send_activity
+            http = reporter
+
+            def node_name() -> str:
+                return http.credentials.node_name if http.credentials else settings.agent.host_id
+
+            http_work.worker.bench = make_bench(
+                settings, lambda _: HttpResultStore(http.call_json, node_name()), node_name
+            )
     else:
         log.error(
             "nothing to report to: give --server URL (standalone host) or run in Kubernetes (--kubernetes)"

@@ -11,10 +11,28 @@ import platform
 import re
 import sys
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from obt.core.settings import ObtSettings
+
+# Node labels a DaemonSet agent copies onto its OllamaNode (so tasks and model sets can select
+# by them): the well-known topology, instance-type, NFD and GPU vendors' labels, and obt.dev/.
+# A prefix ending in '/' takes every key under it; any other is one exact key.
+DEFAULT_NODE_LABEL_PREFIXES = [
+    "topology.kubernetes.io/",
+    "kubernetes.io/hostname",
+    "kubernetes.io/arch",
+    "kubernetes.io/os",
+    "node.kubernetes.io/instance-type",
+    "feature.node.kubernetes.io/",
+    "nvidia.com/",
+    "amd.com/",
+    "gpu.intel.com/",
+    "obt.dev/",
+]
 
 
 def default_data_dir() -> Path:
@@ -126,6 +144,56 @@ class AgentConfig(BaseModel):
     max_backoff_seconds: float = Field(
         60.0, gt=0, description="Longest wait between retries while the server is away."
     )
+    work: bool = Field(
+        True,
+        description="Act on model tasks and model sets that select this node (pull, delete, "
+        "load, unload); false: observe only.",
+    )
+    node_label_prefixes: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_NODE_LABEL_PREFIXES),
+        description="Kubernetes mode: the Node labels copied onto the OllamaNode, as key "
+        "prefixes ending in '/' or exact keys; comma-separated or a JSON list in the "
+        "environment. Empty: copy none.",
+    )
+    ollama_models_dir: Path | None = Field(
+        None,
+        description="Ollama's models directory, for the disk check before a pull; default "
+        "$OLLAMA_MODELS, else /usr/share/ollama/.ollama/models (the Linux service) when it "
+        "exists, else ~/.ollama/models; below host_root.",
+    )
+    disk_margin_bytes: int = Field(
+        1 << 30,
+        ge=0,
+        description="A pull is refused (reason DiskFull) when it would leave less than this "
+        "much free in the models directory.",
+    )
+    pull_attempts: int = Field(
+        5,
+        ge=1,
+        description="Tries of a pull that fails mid-way (connection dropped, 5xx, stream ended "
+        "early) before it ends Failed; each retry resumes the partial download.",
+    )
+    pull_max_backoff_seconds: float = Field(
+        60.0, gt=0, description="Longest wait between two tries of a pull."
+    )
+    activity_write_interval_seconds: float = Field(
+        5.0,
+        ge=1.0,
+        description="Least seconds between two writes of the node's status.activity while work "
+        "runs (none while idle).",
+    )
+
+    @field_validator("node_label_prefixes", mode="before")
+    @classmethod
+    def _prefixes(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [p.strip() for p in text.split(",") if p.strip()]
+        return value
 
 
 class AgentSettings(ObtSettings):

@@ -28,6 +28,9 @@ from obt.api.audit import AuditMiddleware, AuditPruner
 from obt.api.audit import router as audit_router
 from obt.api.auth.access import AuthRuntime, collect_roles, document_roles
 from obt.api.auth.router import router as auth_router
+from obt.api.benchmarks.reconciler import BenchmarkReconciler
+from obt.api.benchmarks.router import agent_router as bench_agent_router
+from obt.api.benchmarks.router import router as benchmarks_router
 from obt.api.catalogue.router import router as catalogue_router
 from obt.api.db.engine import is_sqlite, make_engine, make_sessionmaker, migrate
 from obt.api.events.bus import EventBus, PgListener, asyncpg_dsn
@@ -151,6 +154,9 @@ def create_app(
         actions.start()
         if mirror is not None:
             mirror.start()
+        else:  # cluster mode: the operator writes benchmarks' status
+            state.bench_reconciler = BenchmarkReconciler(sessions, bus, store.dialect)
+            state.bench_reconciler.start()
         stops = []
         for hook in startup_hooks:
             stop = await hook(state)
@@ -169,6 +175,8 @@ def create_app(
             await actions.stop()
             if mirror is not None:
                 await mirror.stop()
+            if state.bench_reconciler is not None:
+                await state.bench_reconciler.stop()
             await ingest.stop()
             if listener is not None:
                 await listener.stop()
@@ -194,6 +202,8 @@ def create_app(
         actions_router,
         work_router,
         labels_router,
+        benchmarks_router,
+        bench_agent_router,
         events_router,
         health_router,
         auth_router,

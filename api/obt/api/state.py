@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from obt.api.agents.ingest import AgentIngest
     from obt.api.audit import AuditPruner
     from obt.api.auth.access import AuthRuntime
+    from obt.api.benchmarks.reconciler import BenchmarkReconciler
     from obt.api.cluster.runtime import ClusterRuntime
     from obt.api.cluster.standalone import StandaloneWriter
     from obt.api.events.bus import EventBus
@@ -38,6 +39,7 @@ class AppState:
     audit_pruner: AuditPruner | None = None  # the audit trail's retention loop (audit.py)
     metrics: CollectorRegistry | None = None  # made by the first GET /metrics (health.py)
     actions: ActionRuntime | None = None  # tasks and model sets (actions/runtime.py)
+    bench_reconciler: BenchmarkReconciler | None = None  # local mode: benchmarks' status
 
     @property
     def cluster(self) -> StandaloneWriter | None:

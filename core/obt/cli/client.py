@@ -163,8 +163,10 @@ def call(
     body: Any = None,
     token: str | None = None,
     timeout: float = 15,
+    raw: bool = False,
 ) -> Any:
-    """One request; the JSON answer, or an CallFailed with the exit code for what went wrong."""
+    """One request; the JSON answer (`raw`: the text, e.g. a CSV export), or an CallFailed
+    with the exit code for what went wrong."""
     if not server.startswith(("http://", "https://")):
         raise BadRequest(
             f"--server {server!r} is not an http:// or https:// URL (e.g. {DEFAULT_SERVER})"
@@ -202,6 +204,8 @@ def call(
             f"cannot reach the OBT API at {server}: {reason}. Is it running? Start one with "
             "`obt serve`, or point --server (or $OBT_SERVER) at a running one."
         ) from error
+    if raw:
+        return text
     try:
         return json.loads(text) if text else None
     except ValueError as error:

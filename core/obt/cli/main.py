@@ -42,6 +42,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "obt.cli.modelset:command",
         "Apply, list, show and delete model sets: models kept on the nodes a selector picks.",
     ),
+    "bench": (
+        "obt.cli.bench:command",
+        "Benchmark models on the fleet; results, compare machines, export.",
+    ),
     "token": (
         "obt.cli.token:command",
         "Create, list and revoke API tokens (viewer, operator, admin) for people and scripts.",

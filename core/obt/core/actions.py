@@ -55,6 +55,9 @@ RETRY_AFTER_FAILURE = timedelta(minutes=5)
 # After a step succeeded, the node's inventory (re-detected by its agent) may lag behind for a
 # report cycle; the planner trusts the success this long instead of pulling again.
 TRUST_SUCCESS = timedelta(minutes=2)
+# A node that is not Ready holds its part of a task or benchmark this long (it may come back: a
+# laptop asleep, a kubelet restarting) before that part ends Failed with reason NodeNotReady.
+NOT_READY_GRACE = timedelta(minutes=5)
 TERMINAL_TASK_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Cancelled"})
 # Ready-to-read order of per-node outcomes: what needs a person's eyes first.
 _TASK_ORDER = {
@@ -80,15 +83,20 @@ class NodeFacts:
     """Installed model name -> digest (the 12-digit prefix OllamaNode stores, or longer)."""
     loaded: frozenset[str] = frozenset()
     activity: tuple[Activity, ...] = ()
+    not_ready_since: datetime | None = None
+    """When the node stopped being Ready (its Ready condition's lastTransitionTime), if known."""
 
     @classmethod
     def from_node(cls, node: OllamaNode) -> NodeFacts:
         status = node.status
         ollama = status.ollama
+        ready = status.phase in (None, "Pending", "Ready")
+        since = next((c.last_transition_time for c in status.conditions if c.type == "Ready"), None)
         return cls(
             name=node.metadata.name,
             labels=dict(node.metadata.labels or {}),
-            ready=status.phase in (None, "Pending", "Ready"),
+            ready=ready,
+            not_ready_since=None if ready else since,
             installed={m.name: m.digest for m in ollama.models} if ollama else {},
             loaded=frozenset(m.name for m in ollama.loaded) if ollama else frozenset(),
             activity=tuple(status.activity or ()),
@@ -387,7 +395,16 @@ def _bytes(entries: Iterable[Activity]) -> tuple[int | None, int | None]:
     return (done, total) if known else (None, None)
 
 
-def _node_outcome(task: OllamaTask, name: str, facts: NodeFacts | None) -> NodeOutcome:
+def _gone_too_long(facts: NodeFacts, started: datetime | None, now: datetime) -> bool:
+    """A node not Ready for NOT_READY_GRACE (counted from when it stopped being Ready, or
+    else from when the work started): its unfinished part ends Failed."""
+    since = facts.not_ready_since or started or now
+    return now - since >= NOT_READY_GRACE
+
+
+def _node_outcome(
+    task: OllamaTask, name: str, facts: NodeFacts | None, now: datetime
+) -> NodeOutcome:
     if facts is None:
         return NodeOutcome(
             node=name,
@@ -445,13 +462,25 @@ def _node_outcome(task: OllamaTask, name: str, facts: NodeFacts | None) -> NodeO
             total_bytes=total_bytes,
         )
     if not facts.ready:
+        if _gone_too_long(facts, task.status.start_time, now):
+            return NodeOutcome(
+                node=name,
+                phase="Failed",
+                reason="NodeNotReady",
+                message=f"the node has not been Ready for {_minutes(NOT_READY_GRACE)}",
+            )
         return NodeOutcome(
             node=name,
-            phase="Failed",
+            phase="Running" if present else "Pending",
             reason="NodeNotReady",
-            message="the node is not Ready; its work waits until it comes back",
+            message="the node is not Ready; its work waits for it to come back",
         )
     return NodeOutcome(node=name, phase="Running" if present else "Pending")
+
+
+def _minutes(delta: timedelta) -> str:
+    minutes = round(delta.total_seconds() / 60)
+    return f"{minutes} minute" + ("" if minutes == 1 else "s")
 
 
 def task_status(
@@ -460,7 +489,7 @@ def task_status(
     """A task's status from its spec, its previous status and the nodes' activity."""
     previous = task.status
     targets = task_targets(task, nodes)
-    outcomes = [_node_outcome(task, name, nodes.get(name)) for name in targets]
+    outcomes = [_node_outcome(task, name, nodes.get(name), now) for name in targets]
     count = Counter(o.phase for o in outcomes)
     succeeded = count["Succeeded"] + count["Skipped"]
     failed, running, pending = count["Failed"], count["Running"], count["Pending"]
@@ -766,8 +795,12 @@ def benchmark_status(
             elif entry is not None:
                 pair.phase, pair.message = "Running", _cut(entry.message)
             elif not facts.ready:
-                pair.phase, pair.reason = "Failed", "NodeNotReady"
-                pair.message = "the node is not Ready; its work waits until it comes back"
+                pair.reason = "NodeNotReady"
+                if _gone_too_long(facts, previous.start_time, now):
+                    pair.phase = "Failed"
+                    pair.message = f"the node has not been Ready for {_minutes(NOT_READY_GRACE)}"
+                else:
+                    pair.message = "the node is not Ready; its work waits for it to come back"
             pairs.append(pair)
     count = Counter(p.phase for p in pairs)
     done = count["Succeeded"]

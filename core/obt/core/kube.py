@@ -20,6 +20,7 @@ import os
 import ssl
 import tempfile
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -513,5 +514,143 @@ class KubeClient:
     async def delete_custom(
         self, group: str, version: str, plural: str, name: str, namespace: str | None = None
     ) -> JsonObject:
-        """DELETE one object; `ApiError.not_found` when it is gone already."""
-        return await self.request("DELETE", custom_path(group, version, plural, name, namespace))
+        """DELETE one object (background propagation: owned objects, such as a benchmark's
+        results, go with it); `ApiError.not_found` when it is gone already."""
+        return await self.request(
+            "DELETE",
+            custom_path(group, version, plural, name, namespace),
+            {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"},
+        )
+
+    # Lists and watches ------------------------------------------------------------------------
+
+    async def list_custom(
+        self,
+        group: str,
+        version: str,
+        plural: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        from_cache: bool = False,
+        params: dict[str, str] | None = None,
+    ) -> JsonObject:
+        """LIST a kind: `{"items": [...], "metadata": {"resourceVersion": ...}}` (`params`:
+        further query parameters such as limit and continue)."""
+        params = dict(params or {})
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if from_cache:
+            params["resourceVersion"] = "0"
+        path = custom_path(group, version, plural, None, namespace)
+        return await self.request("GET", path, params=params or None)
+
+    async def watch_custom(
+        self,
+        group: str,
+        version: str,
+        plural: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        timeout_seconds: int = 300,
+        max_backoff: float = 30.0,
+        on_error: Callable[[ApiError], None] | None = None,
+    ) -> AsyncIterator[tuple[str, JsonObject]]:
+        """List, then watch, for ever: yields ("RELISTED", the list answer) first and after
+        every relist (the caller replaces what it knew), then ("ADDED" | "MODIFIED" | "DELETED",
+        object) as they happen.
+
+        resourceVersion: each watch starts where the last event or bookmark left off, so a
+        watch the server ends (timeoutSeconds, a restart, a dropped connection) continues
+        without missing or repeating events. A 410 Gone (the history was compacted) relists.
+        Failures are retried with capped exponential back-off (each one handed to `on_error`
+        first, to log or count); the generator never ends by itself (close it, or cancel its
+        task)."""
+        path = custom_path(group, version, plural, None, namespace)
+        rv: str | None = None
+        failures = 0
+        while True:
+            try:
+                if rv is None:
+                    listed = await self.list_custom(
+                        group, version, plural, namespace, label_selector
+                    )
+                    rv = str((listed.get("metadata") or {}).get("resourceVersion") or "")
+                    failures = 0
+                    yield "RELISTED", listed
+                async for kind, obj in self._watch_once(path, rv, label_selector, timeout_seconds):
+                    failures = 0
+                    if kind == "ERROR":
+                        if obj.get("code") == 410:
+                            rv = None  # too old: list again
+                            break
+                        raise ApiError(
+                            int(obj.get("code") or 500),
+                            str(obj.get("reason") or "WatchError"),
+                            str(obj.get("message") or obj),
+                            obj,
+                        )
+                    meta = obj.get("metadata") or {}
+                    if meta.get("resourceVersion"):
+                        rv = str(meta["resourceVersion"])
+                    if kind != "BOOKMARK":
+                        yield kind, obj
+            except ApiError as error:
+                if error.status == 410:
+                    rv = None
+                    continue
+                failures += 1
+                if on_error is not None:
+                    on_error(error)
+                delay = min(max_backoff, 0.5 * 2.0 ** min(failures, 10))
+                await asyncio.sleep(error.retry_after or delay)
+
+    async def _watch_once(
+        self, path: str, rv: str, label_selector: str | None, timeout_seconds: int
+    ) -> AsyncIterator[tuple[str, JsonObject]]:
+        """One watch request, until the server ends it; ApiError when it cannot be opened."""
+        params = {
+            "watch": "true",
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout_seconds),
+        }
+        if rv:
+            params["resourceVersion"] = rv
+        if label_selector:
+            params["labelSelector"] = label_selector
+        headers: dict[str, str] = {}
+        token = self.config.bearer_token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        # No total timeout: a watch lasts timeout_seconds; a silent one (no bookmark either)
+        # for that long plus a margin is a dead connection.
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30)
+        try:
+            async with self._client_session().get(
+                self.config.server + path, params=params, headers=headers, timeout=timeout
+            ) as response:
+                self.last_ok = time.monotonic()
+                if response.status >= 400:
+                    text = await response.text()
+                    try:
+                        data = _parse(text) if text else {}
+                    except yaml.YAMLError:
+                        data = {}
+                    data = data if isinstance(data, dict) else {}
+                    raise ApiError(
+                        response.status,
+                        str(data.get("reason") or response.reason or ""),
+                        str(data.get("message") or text[:200]),
+                        data,
+                        retry_after=parse_retry_after(response.headers.get("Retry-After"), data),
+                    )
+                buffer = b""
+                async for chunk in response.content.iter_any():
+                    *lines, buffer = (buffer + chunk).split(b"\n")
+                    for line in lines:
+                        if not line.strip():
+                            continue
+                        event = json.loads(line)
+                        self.last_ok = time.monotonic()
+                        yield str(event.get("type")), event.get("object") or {}
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            raise ApiError(0, "Unreachable", f"watch {path}: {exc or type(exc).__name__}") from exc

@@ -1,9 +1,11 @@
-"""Statuses of OllamaTasks and OllamaModelSets, computed from the index and written rate-limited.
+"""Statuses of OllamaTasks, OllamaModelSets and OllamaBenchmarks, computed from the index and
+written rate-limited.
 
-The index marks a task or set dirty whenever something its status depends on changes: its own
-object, another set (prune reads every set), or an OllamaNode's labels, phase, installed or loaded
-models, or activity. The `Aggregator` computes each dirty object's status with the pure functions of
-obt.core.actions (`task_status`, `modelset_status`; the API's local reconciler uses the same ones)
+The index marks a task, set or benchmark dirty whenever something its status depends on changes:
+its own object, another set (prune reads every set), an OllamaNode's labels, phase, installed or
+loaded models, or activity, or (benchmarks) an OllamaBenchmarkResult naming it. The `Aggregator`
+computes each dirty object's status with the pure functions of obt.core.actions (`task_status`,
+`modelset_status`, `benchmark_status`; the API's local reconciler uses the same ones)
 and writes it only when it differs from the stored one, at most once per `min_interval` seconds per
 object: a burst of node activity yields one write per second per object, carrying the latest state.
 Finished tasks whose `ttlSecondsAfterFinished` has passed are deleted. Only the leader writes, and
@@ -23,7 +25,13 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from obt.core.actions import NodeFacts, modelset_status, task_expired, task_status
+from obt.core.actions import (
+    NodeFacts,
+    benchmark_status,
+    modelset_status,
+    task_expired,
+    task_status,
+)
 from obt.core.models import Condition
 from obt.core.models.actions import (
     OllamaModelSet,
@@ -31,7 +39,19 @@ from obt.core.models.actions import (
     OllamaTask,
     OllamaTaskStatus,
 )
-from obt.operator.index import FINISHED_TASK_PHASES, TASK, FleetIndex, WorkEntry, WorkKind
+from obt.core.models.benchmark import (
+    OllamaBenchmark,
+    OllamaBenchmarkResultSpec,
+    OllamaBenchmarkStatus,
+)
+from obt.operator.index import (
+    BENCHMARK,
+    FINISHED_TASK_PHASES,
+    RUNS_ONCE,
+    FleetIndex,
+    WorkEntry,
+    WorkKind,
+)
 from obt.operator.metrics import OperatorMetrics
 
 log = logging.getLogger(__name__)
@@ -65,7 +85,7 @@ class WorkWriter(Protocol):
 
 @dataclass(frozen=True)
 class Transition:
-    """A change worth an Event: a task finished, a set became Ready or Degraded."""
+    """A change worth an Event: a task or benchmark finished, a set became Ready or Degraded."""
 
     reason: str
     message: str
@@ -78,9 +98,10 @@ def _condition_of(status: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
 
 def transition(entry: WorkEntry, patch: Mapping[str, Any]) -> Transition | None:
     """What changed from the stored status (`entry.status`) to the written one, if it is worth
-    an Event: a task's end (Succeeded, Failed, Cancelled), a set turning Degraded or Ready."""
+    an Event: a task's or benchmark's end (Succeeded, Failed, Cancelled), a set turning Degraded
+    or Ready."""
     new = {**entry.status, **patch}
-    if entry.kind == TASK:
+    if entry.kind in RUNS_ONCE:
         phase = new.get("phase")
         if phase == entry.status.get("phase") or phase not in FINISHED_TASK_PHASES:
             return None
@@ -127,7 +148,7 @@ def invalid_status(entry: WorkEntry, now: datetime) -> dict[str, Any]:
             observed_generation=entry.generation,
         ).to_wire()
 
-    if entry.kind == TASK:
+    if entry.kind in RUNS_ONCE:
         return {
             "phase": "Failed",
             "observedGeneration": entry.generation,
@@ -143,18 +164,26 @@ def invalid_status(entry: WorkEntry, now: datetime) -> dict[str, Any]:
     }
 
 
+WorkStatus = OllamaTaskStatus | OllamaModelSetStatus | OllamaBenchmarkStatus
+Results = Sequence[tuple[str, OllamaBenchmarkResultSpec]]
+
+
 def computed_status(
     entry: WorkEntry,
     facts: Mapping[str, NodeFacts],
     sets: Sequence[OllamaModelSet],
     now: datetime,
-) -> OllamaTaskStatus | OllamaModelSetStatus | dict[str, Any]:
-    """The status the object should have now (a plain dict for an invalid spec)."""
+    results: Results = (),
+) -> WorkStatus | dict[str, Any]:
+    """The status the object should have now (a plain dict for an invalid spec). `results`: the
+    OllamaBenchmarkResults naming a benchmark (others are ignored)."""
     if entry.obj is None:
         return invalid_status(entry, now)
-    status: OllamaTaskStatus | OllamaModelSetStatus
+    status: WorkStatus
     if isinstance(entry.obj, OllamaTask):
         status = task_status(entry.obj, facts, now)
+    elif isinstance(entry.obj, OllamaBenchmark):
+        status = benchmark_status(entry.obj, facts, results, now)
     else:
         status = modelset_status(entry.obj, facts, now, all_sets=sets)
     if status.observed_generation is None and entry.generation is not None:
@@ -162,7 +191,7 @@ def computed_status(
     return status
 
 
-def _stored_equals(entry: WorkEntry, status: OllamaTaskStatus | OllamaModelSetStatus) -> bool:
+def _stored_equals(entry: WorkEntry, status: WorkStatus) -> bool:
     try:
         stored = type(status).model_validate(entry.status)
     except ValidationError:
@@ -175,10 +204,11 @@ def status_patch(
     facts: Mapping[str, NodeFacts],
     sets: Sequence[OllamaModelSet],
     now: datetime,
+    results: Results = (),
 ) -> dict[str, Any] | None:
     """The merge patch for the object's status, or None when the stored status is current.
     Fields the new status leaves out are removed (null), lists are replaced whole."""
-    status = computed_status(entry, facts, sets, now)
+    status = computed_status(entry, facts, sets, now, results)
     if isinstance(status, dict):
         wire = status
         if all(entry.status.get(k) == v for k, v in wire.items()) and set(entry.status) <= set(
@@ -254,8 +284,7 @@ class Aggregator:
 
     def _entry(self, key: tuple[WorkKind, str]) -> WorkEntry | None:
         kind, name = key
-        store = self.index.tasks if kind == TASK else self.index.modelsets
-        entry = store.get(name)
+        entry = self.index.store(kind).get(name)
         return None if entry is None or entry.deleting else entry
 
     def _expired(self, now: datetime) -> list[WorkEntry]:
@@ -301,8 +330,9 @@ class Aggregator:
             if entry is None:
                 continue
             done.computed += 1
+            counted = self.index.results_of(entry.name) if entry.kind == BENCHMARK else ()
             try:
-                patch = status_patch(entry, facts, sets, now)
+                patch = status_patch(entry, facts, sets, now, counted)
             except Exception:  # one bad object must not stop the others
                 log.exception("could not compute the status of %s %s", *key)
                 continue

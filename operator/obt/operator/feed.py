@@ -15,15 +15,23 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from obt.core.kinds.ollamabenchmark import OLLAMABENCHMARK, OLLAMABENCHMARKRESULT
 from obt.core.kinds.ollamamodelset import OLLAMAMODELSET
 from obt.core.kinds.ollamatask import OLLAMATASK
 from obt.core.kube import ApiError, KubeClient
 from obt.core.models import GROUP, PLURAL, VERSION
 from obt.core.names import STANDALONE_LEASE_LABEL
-from obt.operator.index import MODELSET, TASK, FleetIndex, WorkKind
+from obt.operator.index import BENCHMARK, MODELSET, TASK, FleetIndex, WorkKind
 
-WORK_KINDS: dict[str, WorkKind] = {OLLAMATASK.plural: TASK, OLLAMAMODELSET.plural: MODELSET}
-"""The watched plurals of tasks and model sets, and their kinds."""
+WORK_KINDS: dict[str, WorkKind] = {
+    OLLAMATASK.plural: TASK,
+    OLLAMAMODELSET.plural: MODELSET,
+    OLLAMABENCHMARK.plural: BENCHMARK,
+}
+"""The watched plurals of tasks, model sets and benchmarks, and their kinds."""
+RESULTS = OLLAMABENCHMARKRESULT.plural
+OPTIONAL = (*WORK_KINDS, RESULTS)
+"""Watched plurals whose listing may be refused (403) by an RBAC older than the operator."""
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +63,12 @@ class IndexFeed:
         if self._unlisted is not None:
             self._seen[kind].add(key)
         work = WORK_KINDS.get(kind)
-        if work is not None:
+        if kind == RESULTS:
+            if event.get("type") == "DELETED":
+                self.index.forget_result(key[1])
+            else:
+                self.index.observe_result(body)
+        elif work is not None:
             if event.get("type") == "DELETED":
                 self.index.forget_work(work, key[1])
             else:
@@ -83,7 +96,7 @@ class IndexFeed:
     def list_paths(self) -> dict[str, str]:
         return {
             "ollamanodes": f"/apis/{GROUP}/{VERSION}/{PLURAL}",
-            **{plural: f"/apis/{GROUP}/{VERSION}/{plural}" for plural in WORK_KINDS},
+            **{plural: f"/apis/{GROUP}/{VERSION}/{plural}" for plural in (*WORK_KINDS, RESULTS)},
             "nodes": "/api/v1/nodes",
             "pods": f"/api/v1/pods?labelSelector={quote(self.agent_selector)}",
             "leases": "/apis/coordination.k8s.io/v1/leases?labelSelector="
@@ -102,7 +115,7 @@ class IndexFeed:
                 try:
                     page = await self.client.request("GET", f"{path}{sep}limit=500{cont}")
                 except ApiError as error:
-                    if error.status == 403 and kind in WORK_KINDS:
+                    if error.status == 403 and kind in OPTIONAL:
                         # An RBAC older than the operator: liveness must not wait for it.
                         log.warning(
                             "may not list %s (%s): their statuses are not written", kind, error

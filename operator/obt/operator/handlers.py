@@ -11,6 +11,7 @@ from typing import Any
 
 import kopf
 
+from obt.core.kinds.ollamabenchmark import OLLAMABENCHMARK, OLLAMABENCHMARKRESULT
 from obt.core.kinds.ollamamodelset import OLLAMAMODELSET
 from obt.core.kinds.ollamatask import OLLAMATASK
 from obt.core.models import GROUP, PLURAL, VERSION
@@ -69,3 +70,15 @@ async def pod_event(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
 @kopf.on.event(*LEASES)
 async def lease_event(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
     memo.state.on_event("leases", event)
+
+
+# Benchmarks: their statuses are the aggregator's too, from the nodes' activity and the results
+# the agents write (OllamaBenchmarkResult, owned by its benchmark: removed with it).
+@kopf.on.event(GROUP, VERSION, OLLAMABENCHMARK.plural)
+async def ollamabenchmark_event(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
+    memo.state.on_event(OLLAMABENCHMARK.plural, event)
+
+
+@kopf.on.event(GROUP, VERSION, OLLAMABENCHMARKRESULT.plural)
+async def ollamabenchmarkresult_event(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
+    memo.state.on_event(OLLAMABENCHMARKRESULT.plural, event)

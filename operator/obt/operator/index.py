@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from obt.core.actions import TERMINAL_TASK_PHASES, NodeFacts
 from obt.core.models import Condition, OllamaNode
 from obt.core.models.actions import OllamaModelSet, OllamaTask
+from obt.core.models.benchmark import OllamaBenchmark, OllamaBenchmarkResultSpec
 from obt.core.names import STANDALONE_LEASE_PREFIX
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,13 @@ def _older(meta: Mapping[str, Any], uid: str, resource_version: int) -> bool:
     return uid == meta.get("uid") and rv != -1 and rv < resource_version
 
 
-WorkKind = Literal["OllamaTask", "OllamaModelSet"]
+WorkKind = Literal["OllamaTask", "OllamaModelSet", "OllamaBenchmark"]
 TASK: WorkKind = "OllamaTask"
 MODELSET: WorkKind = "OllamaModelSet"
+BENCHMARK: WorkKind = "OllamaBenchmark"
+WorkObject = OllamaTask | OllamaModelSet | OllamaBenchmark
+RUNS_ONCE: frozenset[WorkKind] = frozenset({TASK, BENCHMARK})
+"""Kinds that end (a phase Succeeded, Failed or Cancelled), unlike a model set."""
 FINISHED_TASK_PHASES = TERMINAL_TASK_PHASES
 
 
@@ -65,6 +70,7 @@ def _facts_key(body: Mapping[str, Any]) -> tuple[Any, ...]:
         meta.get("labels"),
         bool(meta.get("deletionTimestamp")),
         status.get("phase"),
+        status.get("conditions"),
         ollama.get("models"),
         ollama.get("loaded"),
         status.get("activity"),
@@ -83,6 +89,7 @@ def node_facts(body: Mapping[str, Any]) -> NodeFacts:
         "spec": body.get("spec") or {},
         "status": {
             "phase": status.get("phase"),
+            "conditions": status.get("conditions") or [],
             "ollama": {"models": ollama.get("models") or [], "loaded": ollama.get("loaded") or []},
             "activity": status.get("activity"),
         },
@@ -120,14 +127,14 @@ class NodeEntry:
 
 @dataclass
 class WorkEntry:
-    """One OllamaTask or OllamaModelSet as last seen (or last written by us)."""
+    """One OllamaTask, OllamaModelSet or OllamaBenchmark as last seen (or last written by us)."""
 
     kind: WorkKind
     name: str
     uid: str
     generation: int | None
     resource_version: int
-    obj: OllamaTask | OllamaModelSet | None
+    obj: WorkObject | None
     """The object as the contract reads it; None when its spec does not validate (`error`)."""
     error: str | None
     status: dict[str, Any]
@@ -140,9 +147,9 @@ class WorkEntry:
 
     @property
     def finished(self) -> bool:
-        """A task whose stored status is final for its current generation."""
+        """A task or benchmark whose stored status is final for its current generation."""
         return (
-            self.kind == TASK
+            self.kind in RUNS_ONCE
             and self.status.get("phase") in FINISHED_TASK_PHASES
             and self.status.get("observedGeneration") == self.generation
         )
@@ -156,12 +163,19 @@ def _validation_message(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+WORK_MODELS: dict[WorkKind, type[WorkObject]] = {
+    TASK: OllamaTask,
+    MODELSET: OllamaModelSet,
+    BENCHMARK: OllamaBenchmark,
+}
+
+
 def work_entry(kind: WorkKind, body: Mapping[str, Any]) -> WorkEntry:
     meta = body.get("metadata") or {}
-    obj: OllamaTask | OllamaModelSet | None = None
+    obj: WorkObject | None = None
     error = None
     try:
-        obj = (OllamaTask if kind == TASK else OllamaModelSet).model_validate(body)
+        obj = WORK_MODELS[kind].model_validate(body)
     except ValidationError as invalid:
         error = _validation_message(invalid)
     generation = meta.get("generation")
@@ -213,8 +227,13 @@ class FleetIndex:
     """True once kopf has listed every watched resource (before that, absence means nothing)."""
     tasks: dict[str, WorkEntry] = field(default_factory=dict)
     modelsets: dict[str, WorkEntry] = field(default_factory=dict)
+    benchmarks: dict[str, WorkEntry] = field(default_factory=dict)
+    results: dict[str, tuple[str, OllamaBenchmarkResultSpec]] = field(default_factory=dict)
+    """OllamaBenchmarkResult name -> (name, spec): what benchmark statuses count (spec.benchmark
+    names the benchmark; ownerReferences let the garbage collector remove results with it)."""
+    results_by_benchmark: dict[str, set[str]] = field(default_factory=dict)
     dirty: set[tuple[WorkKind, str]] = field(default_factory=set)
-    """Tasks and sets whose status must be computed again (something they depend on changed)."""
+    """Tasks, sets and benchmarks whose status must be computed again (something they depend on changed)."""
     wake: Callable[[], None] = _nothing
     """Called when `dirty` gains members (the aggregator waits on it)."""
     _facts: dict[str, NodeFacts] | None = field(default=None, repr=False)
@@ -254,9 +273,16 @@ class FleetIndex:
             self._node_work_changed()
         self.missing_since.pop(name, None)
 
+    def store(self, kind: WorkKind) -> dict[str, WorkEntry]:
+        """The entries of one kind, by name."""
+        if kind == TASK:
+            return self.tasks
+        return self.modelsets if kind == MODELSET else self.benchmarks
+
     def observe_work(self, kind: WorkKind, body: Mapping[str, Any]) -> None:
-        """An OllamaTask or OllamaModelSet from the watch (or as we just wrote it)."""
-        store = self.tasks if kind == TASK else self.modelsets
+        """An OllamaTask, OllamaModelSet or OllamaBenchmark from the watch (or as we just wrote
+        it)."""
+        store = self.store(kind)
         meta = body.get("metadata") or {}
         known = store.get(meta["name"])
         if known is not None and _older(meta, known.uid, known.resource_version):
@@ -270,24 +296,74 @@ class FleetIndex:
             self._mark([entry.key])
 
     def forget_work(self, kind: WorkKind, name: str) -> None:
-        store = self.tasks if kind == TASK else self.modelsets
+        store = self.store(kind)
         store.pop(name, None)
         self.dirty.discard((kind, name))
         if kind == MODELSET:
             self._mark(self.modelsets_keys())
 
+    def observe_result(self, body: Mapping[str, Any]) -> None:
+        """An OllamaBenchmarkResult from the watch: its benchmark's status counts it. One that
+        does not validate is left out (logged), as an agent of another version may write it."""
+        meta = body.get("metadata") or {}
+        name = meta["name"]
+        try:
+            spec = OllamaBenchmarkResultSpec.model_validate(body.get("spec") or {})
+        except ValidationError as error:
+            log.warning("cannot read OllamaBenchmarkResult %s: %s", name, error)
+            self.forget_result(name)
+            return
+        old = self.results.get(name)
+        if old is not None and old[1] == spec:
+            return
+        if old is not None and old[1].benchmark != spec.benchmark:
+            self.forget_result(name)
+        self.results[name] = (name, spec)
+        self.results_by_benchmark.setdefault(spec.benchmark, set()).add(name)
+        self._mark_benchmark(spec.benchmark)
+
+    def forget_result(self, name: str) -> None:
+        old = self.results.pop(name, None)
+        if old is None:
+            return
+        bench = old[1].benchmark
+        names = self.results_by_benchmark.get(bench)
+        if names is not None:
+            names.discard(name)
+            if not names:
+                del self.results_by_benchmark[bench]
+        self._mark_benchmark(bench)
+
+    def results_of(self, benchmark: str) -> list[tuple[str, OllamaBenchmarkResultSpec]]:
+        """The results that name `benchmark`, by result name."""
+        return [self.results[n] for n in sorted(self.results_by_benchmark.get(benchmark, ()))]
+
+    def _mark_benchmark(self, name: str) -> None:
+        entry = self.benchmarks.get(name)
+        if entry is not None and not entry.finished:
+            self._mark([entry.key])
+
     def modelsets_keys(self) -> list[tuple[WorkKind, str]]:
         return [(MODELSET, name) for name in self.modelsets]
 
     def mark_all_work(self) -> None:
-        """Compute every task and set again (leadership gained, a periodic resync)."""
-        self._mark([e.key for e in self.tasks.values()] + self.modelsets_keys())
+        """Compute every task, set and benchmark again (leadership gained, a periodic resync)."""
+        self._mark(
+            [e.key for e in self.tasks.values()]
+            + self.modelsets_keys()
+            + [e.key for e in self.benchmarks.values()]
+        )
 
     def _node_work_changed(self) -> None:
         self._facts = None
         # A node's labels, inventory, activity or phase changed (or it came or went): every set
-        # may select it, every task still running may target it. Finished tasks keep their status.
-        self._mark([e.key for e in self.tasks.values() if not e.finished] + self.modelsets_keys())
+        # may select it, every task or benchmark still running may target it. Finished ones keep
+        # their status.
+        self._mark(
+            [e.key for e in self.tasks.values() if not e.finished]
+            + self.modelsets_keys()
+            + [e.key for e in self.benchmarks.values() if not e.finished]
+        )
 
     def _mark(self, keys: list[tuple[WorkKind, str]]) -> None:
         if keys:

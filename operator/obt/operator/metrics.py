@@ -48,7 +48,7 @@ class OperatorMetrics:
         )
         self.work_status_writes = Counter(
             "obt_operator_work_status_writes",
-            "Status writes of OllamaTasks and OllamaModelSets, by kind.",
+            "Status writes of OllamaTasks, OllamaModelSets and OllamaBenchmarks, by kind.",
             ["kind"],
             registry=self.registry,
         )

@@ -107,6 +107,7 @@ class OperatorRuntime:
             "nodes": len(self.index),
             "tasks": len(self.index.tasks),
             "modelsets": len(self.index.modelsets),
+            "benchmarks": len(self.index.benchmarks),
         }
 
     async def probe_forever(self) -> None:
@@ -124,7 +125,7 @@ class OperatorRuntime:
             (self.feed.await_lists_forever(), "obt initial lists"),
             (self.elector.run(), "obt leader election"),
             (self.sweeper.run_forever(), "obt sweep"),
-            (self.aggregator.run_forever(), "obt task and model-set statuses"),
+            (self.aggregator.run_forever(), "obt task, model-set and benchmark statuses"),
             (self.probe_forever(), "obt api probe"),
         ):
             self._tasks.append(asyncio.create_task(coroutine, name=name))

@@ -1,5 +1,6 @@
 """Every write of the operator: OllamaNode statuses, removals, and the Events that report them
-(the sweep's), task and model-set statuses and expired tasks' deletions (the aggregator's).
+(the sweep's), task, model-set and benchmark statuses and expired tasks' deletions (the
+aggregator's).
 
 `ClusterWriter` is the sweep's `Writer` (sweep.py) and the aggregator's `WorkWriter`
 (aggregate.py) in production. It keeps the index in step with what it wrote, so the next round
@@ -12,6 +13,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from obt.core.kinds.ollamabenchmark import OLLAMABENCHMARK
 from obt.core.kinds.ollamamodelset import OLLAMAMODELSET
 from obt.core.kinds.ollamatask import OLLAMATASK
 from obt.core.kube import ApiError, KubeClient
@@ -19,7 +21,7 @@ from obt.core.liveness import LivenessConfig, RemovalGuard
 from obt.core.models import GROUP, PLURAL, VERSION
 from obt.operator import events
 from obt.operator.aggregate import Transition
-from obt.operator.index import TASK, FleetIndex, NodeEntry, WorkEntry, WorkKind
+from obt.operator.index import BENCHMARK, TASK, FleetIndex, NodeEntry, WorkEntry, WorkKind
 from obt.operator.metrics import OperatorMetrics
 from obt.operator.settings import OperatorSettings
 from obt.operator.sweep import StatusChange
@@ -33,6 +35,8 @@ def ollamanode_path(name: str, subresource: str = "") -> str:
 
 
 def work_plural(kind: WorkKind) -> str:
+    if kind == BENCHMARK:
+        return OLLAMABENCHMARK.plural
     return OLLAMATASK.plural if kind == TASK else OLLAMAMODELSET.plural
 
 

@@ -6,6 +6,9 @@
   `reportNeeded` (the server lost it, e.g. after a restart). Heartbeats carry the digest.
 - While the server is away, requests back off exponentially with jitter; 429 waits Retry-After.
   Only the latest report is kept, and it is the first thing sent when the server is back.
+- With work on (`HttpWork`), heartbeat answers carrying `workGeneration` make it fetch its
+  tasks and model sets from `/work`, run the Worker and send `status.activity` with
+  `PUT /activity` (reporters/http_work.py).
 - A node token the server refuses (401: revoked, the host decommissioned, or unknown) is never
   silently traded for a new one with the enrollment token this host already used: the agent logs
   one line saying how to re-enroll and retries slowly (doubling up to 30 min). Only an enrollment
@@ -14,6 +17,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import logging
@@ -29,6 +33,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from obt.agent.health import Health
+from obt.agent.reporters.http_work import HttpWork
 from obt.core.backoff import Backoff
 from obt.core.report import AgentReport
 from obt.core.telemetry import Telemetry
@@ -179,8 +184,10 @@ class HttpReporter:
         request_timeout: float = 10.0,
         rng: random.Random | None = None,
         ca_file: Path | None = None,
+        work: HttpWork | None = None,
     ) -> None:
         self.server = server.rstrip("/")
+        self.work = work
         self.ssl = ssl_context(ca_file)
         warn_plain_http_once(self.server)
         self.health = health
@@ -216,16 +223,37 @@ class HttpReporter:
     def offer(self, report: AgentReport, telemetry: Telemetry | None = None) -> None:
         self.pending = report  # only the latest report is kept
         self.telemetry = telemetry if telemetry is not None and telemetry.gpus else None
+        if self.work is not None:
+            self.work.worker.set_loaded([m.name for m in report.ollama.loaded])
+            self.work.worker.set_report(report)
+            self.work.worker.mark_inventory_stale()
 
     def next_due(self) -> float:
-        return max(self.blocked_until, min(self.next_heartbeat, self._report_due()))
+        due = min(self.next_heartbeat, self._report_due())
+        if self.work is not None and self.credentials is not None:
+            due = min(due, self.work.fetch_due(), self.work.worker.next_due())
+        return max(self.blocked_until, due)
+
+    @property
+    def wakeup(self) -> asyncio.Event | None:
+        """Set when a step ends: the loop comes round at once."""
+        return self.work.worker.wakeup if self.work is not None else None
+
+    def take_detect_request(self) -> bool:
+        """True once after a step finished: detect now, so the report shows the change."""
+        return self.work is not None and self.work.worker.take_finished()
 
     def _report_due(self) -> float:
         unsent = self.pending is not None and self.pending.digest() not in (
             self.acked_digest,
             self.rejected_digest,
         )
-        return self.clock() if unsent else float("inf")
+        if not unsent:
+            return float("inf")
+        if self.work is not None:
+            # While work runs, report and activity share one budget (one status write per 5 s).
+            return max(self.clock(), self.work.worker.budget_free_at())
+        return self.clock()
 
     async def step(self) -> bool:
         """Send what is due; True when the server holds the latest report."""
@@ -235,10 +263,13 @@ class HttpReporter:
         try:
             if self.credentials is None:
                 await self._enroll()
-            if (self.pending is not None and self._report_due() <= now) or (
+            # (a fresh clock(): _report_due() reads one, later than `now` on a real clock)
+            if (self.pending is not None and self._report_due() <= self.clock()) or (
                 now >= self.next_heartbeat and await self._heartbeat() and self.pending is not None
             ):
                 await self._send_report(self.pending)
+            if self.work is not None:
+                await self._work_step()
         except HttpError as exc:
             self._failed(exc)
             return False
@@ -296,8 +327,20 @@ class HttpReporter:
         return self._session
 
     async def _call(
-        self, method: str, path: str, body: dict[str, Any], auth: bool = True
+        self, method: str, path: str, body: dict[str, Any] | None, auth: bool = True
     ) -> tuple[int, dict[str, Any]]:
+        status, data = await self._request(method, path, body, auth)
+        return status, data if isinstance(data, dict) else {"detail": data}
+
+    async def call_json(self, method: str, path: str, body: Any) -> Any:
+        """A node request whose answer may be a list (the benchmark results store); HttpError
+        on an error answer."""
+        _, data = await self._request(method, path, body)
+        return data
+
+    async def _request(
+        self, method: str, path: str, body: Any, auth: bool = True
+    ) -> tuple[int, Any]:
         headers = {}
         if auth and self.credentials is not None:
             headers["Authorization"] = f"Bearer {self.credentials.token}"
@@ -310,11 +353,9 @@ class HttpReporter:
                     data = json.loads(text) if text else {}
                 except ValueError:
                     data = {"detail": text[:200]}
-                if not isinstance(data, dict):
-                    data = {"detail": data}
                 if response.status >= 400:
                     retry = response.headers.get("Retry-After")
-                    detail = data.get("detail", response.reason)
+                    detail = data.get("detail", response.reason) if isinstance(data, dict) else data
                     raise HttpError(
                         response.status,
                         f"{method} {path}: {detail}",
@@ -375,6 +416,8 @@ class HttpReporter:
             raise
         self.acked_digest = digest
         self.health.writes += 1
+        if self.work is not None:
+            self.work.worker.last_write = self.clock()  # the shared budget's write
         self.next_heartbeat = self.clock() + self.heartbeat_interval
         log.info("http: report %s accepted", digest[:12])
 
@@ -390,11 +433,39 @@ class HttpReporter:
                 self._token_refused(exc)
             raise
         self.next_heartbeat = self.clock() + self.heartbeat_interval
+        if self.work is not None:
+            self.work.heard(data)
         if data.get("reportNeeded"):
             self.acked_digest = None
             # A report the server refused (413/422) is not sent again until it changes.
             return self.pending is None or self.pending.digest() != self.rejected_digest
         return False
+
+    async def _work_step(self) -> None:
+        """Fetch the work when due, then let the worker plan, act and write."""
+        assert self.work is not None
+        if self.credentials is None or not self.work.supported:
+            return
+        if self.work.fetch_due() <= self.clock():
+            try:
+                _, data = await self._call("GET", self._node_path("work"), None)
+            except HttpError as exc:
+                if exc.status in (404, 405):
+                    self.work.unsupported(str(exc))
+                    return
+                if exc.status in (401, 403):
+                    self._token_refused(exc)
+                raise
+            self.work.take(data)
+        await self.work.worker.step()
+
+    async def send_activity(self, activity: list[Any]) -> None:
+        """The worker's sink: the whole list (at most 20 entries) in one PUT."""
+        body = {"activity": [a.to_wire() for a in activity]}
+        await self._call("PUT", self._node_path("activity"), body)
+        self.health.writes += 1
+        if self.work is not None:
+            self.work.save(activity)
 
     def _token_refused(self, exc: HttpError) -> None:
         """A 401/403 on a node request: enroll again only with an enrollment token this host
@@ -428,5 +499,7 @@ class HttpReporter:
         ) from exc
 
     async def close(self) -> None:
+        if self.work is not None:
+            await self.work.worker.close()
         if self._session is not None:
             await self._session.close()

@@ -8,17 +8,21 @@
 - Every `api_check_interval` it reads its object from the API server's watch cache
   (resourceVersion=0, no etcd read) to notice a wiped status or a recreated object, and to know
   that the API server answers (for /readyz). While requests fail it retries every cycle.
+- With work on (`KubeWork`), it also watches tasks and model sets, runs the Worker, writes
+  `status.activity` on its own budget, and copies the Node's labels (reporters/kube_work.py).
 - A 429 (or any answer carrying Retry-After) makes it send nothing until the time the API server
   asked for has passed, bounded by `max_retry_after` so a bogus header cannot silence the agent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from obt.agent.health import Health
+from obt.agent.reporters.kube_work import KubeWork, copied_labels
 from obt.core.kube import ApiError, KubeClient
 from obt.core.models import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from obt.core.names import SOURCE_LABEL
@@ -55,6 +59,7 @@ class KubernetesReporter:
         clock: Callable[[], float],
         check_interval: float = 60.0,
         max_retry_after: float = MAX_RETRY_AFTER,
+        work: KubeWork | None = None,
     ) -> None:
         self.kube = kube
         self.node_name = node_name
@@ -68,15 +73,42 @@ class KubernetesReporter:
         self.failing = False
         self.max_retry_after = max_retry_after
         self.backoff_until = 0.0  # no request before this clock() value (Retry-After)
+        self.work = work
 
     def offer(self, report: AgentReport, telemetry: Telemetry | None = None) -> None:
         """`telemetry` is not written: live figures stay on /metrics (no writes while idle)."""
         self.pending = report
+        if self.work is not None:
+            self.work.worker.set_loaded([m.name for m in report.ollama.loaded])
+            self.work.worker.set_report(report)
+            self.work.worker.mark_inventory_stale()
 
     def next_due(self) -> float:
         if self.backoff_until > self.clock():
             return self.backoff_until
+        if self.work is not None and self.ensured:
+            due = min(self.next_check, self.work.worker.next_due())
+            if self._report_unsent():
+                due = min(due, self._budget_free_at())
+            return due
         return self.next_check
+
+    def _report_unsent(self) -> bool:
+        return self.pending is not None and self.pending.digest() != self.written_digest
+
+    def _budget_free_at(self) -> float:
+        """While work runs, report and activity share one write budget (one status write per
+        5 s): a report waits for it, and carries the activity along (see _write)."""
+        return self.work.worker.budget_free_at() if self.work is not None else 0.0
+
+    @property
+    def wakeup(self) -> asyncio.Event | None:
+        """Set when work arrives or a step ends: the loop comes round at once."""
+        return self.work.worker.wakeup if self.work is not None else None
+
+    def take_detect_request(self) -> bool:
+        """True once after a step finished: detect now, so status.ollama shows the change."""
+        return self.work is not None and self.work.worker.take_finished()
 
     async def step(self) -> bool:
         """Do what is due; True when the latest report is stored."""
@@ -88,8 +120,11 @@ class KubernetesReporter:
                 await self._ensure()
             elif now >= self.next_check or self.failing:
                 await self._check()
-            if self.pending is not None and self.pending.digest() != self.written_digest:
+            if self._report_unsent() and self.clock() >= self._budget_free_at():
+                assert self.pending is not None
                 await self._write(self.pending)
+            if self.work is not None:
+                await self.work.worker.step()
         except ApiError as exc:
             self._failed(exc)
             return False
@@ -116,6 +151,13 @@ class KubernetesReporter:
             if not exc.not_found:
                 raise
             obj = await self._create()
+            created = True
+        else:
+            created = False
+        if self.work is not None:
+            self.work.start(obj)
+            if not created:  # (a new object got the labels at creation)
+                await self.work.sync_labels(obj)
         self.written_digest = stored_digest(obj)
         self.ensured = True
         self.next_check = self.clock() + self.check_interval
@@ -127,7 +169,16 @@ class KubernetesReporter:
             "kind": KIND,
             "metadata": {
                 "name": self.node_name,
-                "labels": {SOURCE_LABEL: "daemonset"},
+                "labels": {
+                    **(
+                        copied_labels(
+                            node["metadata"].get("labels") or {}, self.work.label_prefixes
+                        )
+                        if self.work is not None
+                        else {}
+                    ),
+                    SOURCE_LABEL: "daemonset",
+                },
                 "ownerReferences": [
                     {
                         "apiVersion": "v1",
@@ -164,12 +215,21 @@ class KubernetesReporter:
             log.info("kubernetes: stored status differs from the last write; re-syncing")
             self.written_digest = stored
         self.next_check = self.clock() + self.check_interval
+        if self.work is not None:
+            await self.work.sync_labels(obj)
 
     async def _write(self, report: AgentReport) -> None:
         digest = report.digest()
-        await self.kube.merge_patch_custom_status(
-            GROUP, VERSION, PLURAL, self.node_name, report.status_patch()
-        )
+        patch = report.status_patch()
+        activity = self.work.worker.written_with_report() if self.work is not None else None
+        if activity is not None:
+            patch["status"]["activity"] = [a.to_wire() for a in activity]
+        try:
+            await self.kube.merge_patch_custom_status(GROUP, VERSION, PLURAL, self.node_name, patch)
+        except ApiError:
+            if activity is not None and self.work is not None:
+                self.work.worker.dirty = True  # not written after all: the next slot sends it
+            raise
         self.written_digest = digest
         self.health.writes += 1
         log.info(
@@ -177,4 +237,6 @@ class KubernetesReporter:
         )
 
     async def close(self) -> None:
+        if self.work is not None:
+            await self.work.close()
         await self.kube.close()

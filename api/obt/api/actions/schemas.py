@@ -18,6 +18,7 @@ from obt.core.models.actions import (
     OllamaTask,
     OllamaTaskSpec,
 )
+from obt.core.models.benchmark import OllamaBenchmark
 
 # A Kubernetes object name (DNS-1123 subdomain).
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
@@ -117,6 +118,10 @@ class Work(ApiModel):
     )
     model_sets: list[OllamaModelSet] = Field(
         default_factory=list, description="Model sets whose selector picks this node."
+    )
+    benchmarks: list[OllamaBenchmark] = Field(
+        default_factory=list,
+        description="Benchmarks not finished that name this node or whose selector picks it.",
     )
 
 

@@ -28,6 +28,7 @@ from obt.api.agents.heartbeat import MAX_NAME
 from obt.api.agents.router import NODE_AUTH_ERRORS, node_auth
 from obt.api.auth.access import agent_credential, require
 from obt.api.auth.roles import Role
+from obt.api.benchmarks.store import open_benchmarks
 from obt.api.db.engine import write_session
 from obt.api.db.tables import Node, NodeCredential
 from obt.api.deps import StateDep
@@ -36,6 +37,7 @@ from obt.api.schemas import DENIED, VALIDATION_RESPONSES, Problem
 from obt.api.state import AppState
 from obt.core.kube import ApiError
 from obt.core.models.actions import OllamaModelSet, OllamaTask
+from obt.core.models.benchmark import OllamaBenchmark
 from obt.core.names import GROUP, OLLAMANODES, SOURCE_LABEL, VERSION
 from obt.core.selectors import selects
 
@@ -61,8 +63,8 @@ async def node_token(name: NodeName, state: StateDep, authorization: AuthHeader 
 NodeAuth = Annotated[str, Depends(node_token)]
 
 
-def concerns(task: OllamaTask, name: str, labels: dict[str, str]) -> bool:
-    """A task not finished that names the node or whose selector picks it."""
+def concerns(task: OllamaTask | OllamaBenchmark, name: str, labels: dict[str, str]) -> bool:
+    """A task (or benchmark) not finished that names the node or whose selector picks it."""
     if task.status.phase in FINISHED:
         return False
     if task.spec.nodes is not None:
@@ -86,8 +88,8 @@ async def node_labels(state: AppState, name: str) -> dict[str, str] | None:
     responses=_NODE_ERRORS,
 )
 async def get_work(name: NodeAuth, state: StateDep) -> Any:
-    """The tasks (not finished) and model sets that select this node, by name or by its labels,
-    read at `generation`; fetch again when the heartbeat's `workGeneration` differs."""
+    """The tasks and benchmarks (not finished) and model sets that select this node, by name or
+    by its labels, read at `generation`; fetch again when the heartbeat's `workGeneration` differs."""
     assert state.actions is not None
     store = state.actions.store
     generation = store.work_generation  # before the reads: a later change raises it again
@@ -99,7 +101,11 @@ async def get_work(name: NodeAuth, state: StateDep) -> Any:
     sets: list[OllamaModelSet] = [
         s for s in await store.model_sets() if selects(s.spec.node_selector, labels)
     ]
-    return Work(generation=generation, labels=labels, tasks=tasks, model_sets=sets)
+    async with state.sessions() as session:
+        benchmarks = [b for b in await open_benchmarks(session) if concerns(b, name, labels)]
+    return Work(
+        generation=generation, labels=labels, tasks=tasks, model_sets=sets, benchmarks=benchmarks
+    )
 
 
 @router.put(

@@ -15,6 +15,7 @@ from typing import Any
 
 from obt.api.actions.store import MODELSET, TASK, ActionStore
 from obt.api.cluster.action_mirror import ActionMirror
+from obt.api.cluster.bench_mirror import BenchmarkMirror
 from obt.api.cluster.kube import WatchStream, make_client, user_agent
 from obt.api.cluster.mirror import Mirror, NotLeader, cancel
 from obt.api.cluster.standalone import StandaloneWriter
@@ -83,6 +84,21 @@ class ClusterRuntime:
             for kind, plural in ((TASK, OLLAMATASK.plural), (MODELSET, OLLAMAMODELSET.plural))
             if actions is not None
         ]
+        # Benchmarks and their results (issue 16): their own watch connections.
+        self.bench_stream = WatchStream(
+            self.client.config, user_agent(self.identity), cluster.watch_timeout_seconds + 30.0
+        )
+        self.benchmarks = BenchmarkMirror(
+            store.sessions,
+            store.bus,
+            store.dialect,
+            self.client,
+            self.bench_stream,
+            is_leader=lambda: self.elector.is_leader,
+            watch_timeout_s=cluster.watch_timeout_seconds,
+            work=actions,
+        )
+        self._bench_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._mirror_task: asyncio.Task[None] | None = None
 
@@ -112,12 +128,16 @@ class ClusterRuntime:
             if self.elector.is_leader and self._mirror_task is None:
                 log.info("mirror: leading, listing OllamaNodes")
                 self._mirror_task = asyncio.create_task(self._lead(), name="mirror")
+                await cancel(self._bench_task)  # one left from an earlier leadership
+                self._bench_task = asyncio.create_task(self._lead_benchmarks(), name="bench")
             elif not self.elector.is_leader and self._mirror_task is not None:
                 log.info("mirror: lost leadership, standing by")
                 await cancel(self._mirror_task)
                 self._mirror_task = None
                 for mirror in (self.mirror, *self.action_mirrors):
                     mirror.synced = False
+                await cancel(self._bench_task)
+                self._bench_task = None
 
     async def _lead(self) -> None:
         try:
@@ -128,9 +148,15 @@ class ClusterRuntime:
             self._mirror_task = None
             self.elector.changed.set()
 
+    async def _lead_benchmarks(self) -> None:
+        with contextlib.suppress(NotLeader):
+            await self.benchmarks.run()
+
     async def stop(self) -> None:
         await cancel(self._mirror_task)
         self._mirror_task = None
+        await cancel(self._bench_task)
+        self._bench_task = None
         for task in self._tasks:
             await cancel(task)
         self._tasks.clear()
@@ -138,6 +164,7 @@ class ClusterRuntime:
         with contextlib.suppress(Exception):
             await self.elector.release()
         await self.stream.close()
+        await self.bench_stream.close()
         await self.client.close()
 
     def metrics(self) -> list[Any]:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -352,3 +353,60 @@ class WorkGeneration(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation: Mapped[int] = mapped_column(default=0)
+
+
+class BenchmarkResultRow(Base):
+    """One OllamaBenchmarkResult (migration 0010): kept for good, also after its custom
+    resource and its benchmark are deleted (the history of a node+model). Scalar columns for
+    filters, sorting and the compare matrix; the whole spec as JSON."""
+
+    __tablename__ = "benchmark_results"
+
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    benchmark: Mapped[str] = mapped_column(String(253), index=True)
+    benchmark_uid: Mapped[str | None] = mapped_column(String(64))
+    node: Mapped[str] = mapped_column(String(253))
+    model: Mapped[str] = mapped_column(String(253))
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    comparable_key: Mapped[str] = mapped_column(String(64))
+    placement: Mapped[str] = mapped_column(String(8))
+    pp_mean: Mapped[float] = mapped_column(Float)
+    pp_stddev: Mapped[float] = mapped_column(Float)
+    pp_cv: Mapped[float] = mapped_column(Float)
+    pp_n: Mapped[int] = mapped_column(Integer)
+    tg_mean: Mapped[float] = mapped_column(Float)
+    tg_stddev: Mapped[float] = mapped_column(Float)
+    tg_cv: Mapped[float] = mapped_column(Float)
+    tg_n: Mapped[int] = mapped_column(Integer)
+    ttft_mean: Mapped[float] = mapped_column(Float)
+    ttft_stddev: Mapped[float] = mapped_column(Float)
+    ttft_cv: Mapped[float] = mapped_column(Float)
+    ttft_n: Mapped[int] = mapped_column(Integer)
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    cached: Mapped[bool] = mapped_column(Boolean, default=False)
+    measured_at: Mapped[datetime]
+    stored_at: Mapped[datetime]
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    regression: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (
+        Index("ix_benchmark_results_node_model_measured_at", "node", "model", "measured_at"),
+        Index("ix_benchmark_results_model_key", "model", "comparable_key"),
+    )
+
+
+class BenchmarkRow(Base):
+    """An OllamaBenchmark (migration 0010): the benchmarks of local mode, and the mirrored
+    custom resources of cluster mode. Deleting one leaves its results."""
+
+    __tablename__ = "benchmarks"
+
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    uid: Mapped[str] = mapped_column(String(64))
+    generation: Mapped[int] = mapped_column(default=1)
+    resource_version: Mapped[str | None] = mapped_column(String(64))
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    phase: Mapped[str] = mapped_column(String(16), index=True, default="Pending")
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]

@@ -31,8 +31,12 @@ export function withCsrf(request: Request, cookies: string): Request {
 	return request;
 }
 
+// document.cookie only for the requests that need it: reading it is a synchronous round trip to
+// the browser process, and a GET (every list, re-sort and page change) never carries the token.
 client.interceptors.request.use((request) =>
-	withCsrf(request, typeof document === 'undefined' ? '' : document.cookie)
+	SAFE_METHODS.has(request.method.toUpperCase())
+		? request
+		: withCsrf(request, typeof document === 'undefined' ? '' : document.cookie)
 );
 
 type UnauthorizedHandler = (status: number) => void;

@@ -2,7 +2,7 @@
 
 import type { Client, Options as Options2, TDataShape } from './client';
 import { client } from './client.gen';
-import type { CancelTaskData, CancelTaskErrors, CancelTaskResponses, CreateApiTokenData, CreateApiTokenErrors, CreateApiTokenResponses, CreateEnrollmentTokenData, CreateEnrollmentTokenErrors, CreateEnrollmentTokenResponses, CreateModelSetData, CreateModelSetErrors, CreateModelSetResponses, CreateSessionData, CreateSessionErrors, CreateSessionResponses, CreateTaskData, CreateTaskErrors, CreateTaskResponses, DecommissionNodeData, DecommissionNodeErrors, DecommissionNodeResponses, DeleteModelSetData, DeleteModelSetErrors, DeleteModelSetResponses, DeleteNodeData, DeleteNodeErrors, DeleteNodeResponses, DeleteSessionData, DeleteSessionErrors, DeleteSessionResponses, DeleteTaskData, DeleteTaskErrors, DeleteTaskResponses, EnrollAgentData, EnrollAgentErrors, EnrollAgentResponses, GetAgentWorkData, GetAgentWorkErrors, GetAgentWorkResponses, GetFleetSummaryData, GetFleetSummaryErrors, GetFleetSummaryResponses, GetHealthData, GetHealthResponses, GetMeData, GetMeErrors, GetMeResponses, GetMetricsData, GetMetricsResponses, GetModelData, GetModelErrors, GetModelPlacementData, GetModelPlacementErrors, GetModelPlacementResponses, GetModelResponses, GetModelSetData, GetModelSetErrors, GetModelSetResponses, GetNodeData, GetNodeErrors, GetNodeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetTaskData, GetTaskErrors, GetTaskResponses, ListApiTokensData, ListApiTokensErrors, ListApiTokensResponses, ListAuditEntriesData, ListAuditEntriesErrors, ListAuditEntriesResponses, ListEnrollmentTokensData, ListEnrollmentTokensErrors, ListEnrollmentTokensResponses, ListModelsData, ListModelsErrors, ListModelSetsData, ListModelSetsErrors, ListModelSetsResponses, ListModelsResponses, ListNodesData, ListNodesErrors, ListNodesResponses, ListNodeTokensData, ListNodeTokensErrors, ListNodeTokensResponses, ListRemovedNodesData, ListRemovedNodesErrors, ListRemovedNodesResponses, ListTasksData, ListTasksErrors, ListTasksResponses, PostAgentHeartbeatData, PostAgentHeartbeatErrors, PostAgentHeartbeatResponses, PutAgentActivityData, PutAgentActivityErrors, PutAgentActivityResponses, PutAgentReportData, PutAgentReportErrors, PutAgentReportResponses, PutNodeLabelsData, PutNodeLabelsErrors, PutNodeLabelsResponses, ReplaceModelSetData, ReplaceModelSetErrors, ReplaceModelSetResponses, RevokeApiTokenData, RevokeApiTokenErrors, RevokeApiTokenResponses, RevokeEnrollmentTokenData, RevokeEnrollmentTokenErrors, RevokeEnrollmentTokenResponses, RevokeNodeTokenData, RevokeNodeTokenErrors, RevokeNodeTokenResponses, SeedNodesData, SeedNodesErrors, SeedNodesResponses, StreamEventsData, StreamEventsErrors, StreamEventsResponse, StreamEventsResponses } from './types.gen';
+import type { CancelBenchmarkData, CancelBenchmarkErrors, CancelBenchmarkResponses, CancelTaskData, CancelTaskErrors, CancelTaskResponses, CompareBenchmarkResultsData, CompareBenchmarkResultsErrors, CompareBenchmarkResultsResponses, CreateApiTokenData, CreateApiTokenErrors, CreateApiTokenResponses, CreateBenchmarkData, CreateBenchmarkErrors, CreateBenchmarkResponses, CreateEnrollmentTokenData, CreateEnrollmentTokenErrors, CreateEnrollmentTokenResponses, CreateModelSetData, CreateModelSetErrors, CreateModelSetResponses, CreateSessionData, CreateSessionErrors, CreateSessionResponses, CreateTaskData, CreateTaskErrors, CreateTaskResponses, DecommissionNodeData, DecommissionNodeErrors, DecommissionNodeResponses, DeleteBenchmarkData, DeleteBenchmarkErrors, DeleteBenchmarkResponses, DeleteModelSetData, DeleteModelSetErrors, DeleteModelSetResponses, DeleteNodeData, DeleteNodeErrors, DeleteNodeResponses, DeleteSessionData, DeleteSessionErrors, DeleteSessionResponses, DeleteTaskData, DeleteTaskErrors, DeleteTaskResponses, EnrollAgentData, EnrollAgentErrors, EnrollAgentResponses, GetAgentBenchmarkResultsData, GetAgentBenchmarkResultsErrors, GetAgentBenchmarkResultsResponses, GetAgentWorkData, GetAgentWorkErrors, GetAgentWorkResponses, GetBenchmarkData, GetBenchmarkErrors, GetBenchmarkHistoryData, GetBenchmarkHistoryErrors, GetBenchmarkHistoryResponses, GetBenchmarkResponses, GetFleetSummaryData, GetFleetSummaryErrors, GetFleetSummaryResponses, GetHealthData, GetHealthResponses, GetMeData, GetMeErrors, GetMeResponses, GetMetricsData, GetMetricsResponses, GetModelData, GetModelErrors, GetModelPlacementData, GetModelPlacementErrors, GetModelPlacementResponses, GetModelResponses, GetModelSetData, GetModelSetErrors, GetModelSetResponses, GetNodeData, GetNodeErrors, GetNodeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetTaskData, GetTaskErrors, GetTaskResponses, ListApiTokensData, ListApiTokensErrors, ListApiTokensResponses, ListAuditEntriesData, ListAuditEntriesErrors, ListAuditEntriesResponses, ListBenchmarkResultsData, ListBenchmarkResultsErrors, ListBenchmarkResultsResponses, ListBenchmarksData, ListBenchmarksErrors, ListBenchmarksResponses, ListEnrollmentTokensData, ListEnrollmentTokensErrors, ListEnrollmentTokensResponses, ListModelsData, ListModelsErrors, ListModelSetsData, ListModelSetsErrors, ListModelSetsResponses, ListModelsResponses, ListNodesData, ListNodesErrors, ListNodesResponses, ListNodeTokensData, ListNodeTokensErrors, ListNodeTokensResponses, ListRemovedNodesData, ListRemovedNodesErrors, ListRemovedNodesResponses, ListTasksData, ListTasksErrors, ListTasksResponses, PostAgentBenchmarkResultData, PostAgentBenchmarkResultErrors, PostAgentBenchmarkResultResponses, PostAgentHeartbeatData, PostAgentHeartbeatErrors, PostAgentHeartbeatResponses, PutAgentActivityData, PutAgentActivityErrors, PutAgentActivityResponses, PutAgentReportData, PutAgentReportErrors, PutAgentReportResponses, PutNodeLabelsData, PutNodeLabelsErrors, PutNodeLabelsResponses, ReplaceModelSetData, ReplaceModelSetErrors, ReplaceModelSetResponses, RevokeApiTokenData, RevokeApiTokenErrors, RevokeApiTokenResponses, RevokeEnrollmentTokenData, RevokeEnrollmentTokenErrors, RevokeEnrollmentTokenResponses, RevokeNodeTokenData, RevokeNodeTokenErrors, RevokeNodeTokenResponses, SeedNodesData, SeedNodesErrors, SeedNodesResponses, StreamEventsData, StreamEventsErrors, StreamEventsResponse, StreamEventsResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -94,6 +94,34 @@ export const putAgentActivity = <ThrowOnError extends boolean = false>(options: 
 });
 
 /**
+ * Agent Cached Results
+ *
+ * The cache lookup of a standalone agent: stored results with this fingerprint (of any
+ * node), measured ones before reused ones, newest first, at most 100.
+ *
+ * Credential: the node's own token (from enrollment); no role.
+ */
+export const getAgentBenchmarkResults = <ThrowOnError extends boolean = false>(options: Options<GetAgentBenchmarkResultsData, ThrowOnError>) => (options.client ?? client).get<GetAgentBenchmarkResultsResponses, GetAgentBenchmarkResultsErrors, ThrowOnError>({ url: '/api/v1/agents/{name}/benchmark-results', ...options });
+
+/**
+ * Agent Post Result
+ *
+ * A standalone agent's result of its own node (spec.node must be it). Stored in SQL with
+ * its regression computed against the node+model's history (cluster mode: also written as
+ * an OllamaBenchmarkResult owned by the benchmark). Posting the same result again is a no-op.
+ *
+ * Credential: the node's own token (from enrollment); no role.
+ */
+export const postAgentBenchmarkResult = <ThrowOnError extends boolean = false>(options: Options<PostAgentBenchmarkResultData, ThrowOnError>) => (options.client ?? client).post<PostAgentBenchmarkResultResponses, PostAgentBenchmarkResultErrors, ThrowOnError>({
+    url: '/api/v1/agents/{name}/benchmark-results',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
  * Post Heartbeat
  *
  * Keep a standalone node alive; `reportNeeded` asks for a full report.
@@ -128,8 +156,8 @@ export const putAgentReport = <ThrowOnError extends boolean = false>(options: Op
 /**
  * Get Work
  *
- * The tasks (not finished) and model sets that select this node, by name or by its labels,
- * read at `generation`; fetch again when the heartbeat's `workGeneration` differs.
+ * The tasks and benchmarks (not finished) and model sets that select this node, by name or
+ * by its labels, read at `generation`; fetch again when the heartbeat's `workGeneration` differs.
  *
  * Credential: the node's own token (from enrollment); no role.
  */
@@ -186,6 +214,152 @@ export const createSession = <ThrowOnError extends boolean = false>(options: Opt
         'Content-Type': 'application/json',
         ...options.headers
     }
+});
+
+/**
+ * List Results
+ *
+ * Stored results, newest first, filtered; kept after their benchmarks and custom
+ * resources are deleted. `format=csv|json` exports every match (up to 100,000) as a file.
+ *
+ * Role: **viewer** (or higher).
+ */
+export const listBenchmarkResults = <ThrowOnError extends boolean = false>(options?: Options<ListBenchmarkResultsData, ThrowOnError>) => (options?.client ?? client).get<ListBenchmarkResultsResponses, ListBenchmarkResultsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/benchmark-results',
+    ...options
+});
+
+/**
+ * Compare Results
+ *
+ * Nodes x models: the latest comparable result of each pair (same model digest, Ollama
+ * version, options, prompts and method: the most common comparable key per model, or `key`),
+ * with pp/tg mean ± stddev, CV, placement and flags, and the best machine per model.
+ *
+ * Role: **viewer** (or higher).
+ */
+export const compareBenchmarkResults = <ThrowOnError extends boolean = false>(options?: Options<CompareBenchmarkResultsData, ThrowOnError>) => (options?.client ?? client).get<CompareBenchmarkResultsResponses, CompareBenchmarkResultsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/benchmark-results/compare',
+    ...options
+});
+
+/**
+ * History
+ *
+ * One node+model over time, oldest first, with the regressions flagged at ingestion.
+ *
+ * Role: **viewer** (or higher).
+ */
+export const getBenchmarkHistory = <ThrowOnError extends boolean = false>(options: Options<GetBenchmarkHistoryData, ThrowOnError>) => (options.client ?? client).get<GetBenchmarkHistoryResponses, GetBenchmarkHistoryErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/benchmark-results/history',
+    ...options
+});
+
+/**
+ * List Benchmarks
+ *
+ * Benchmarks, newest first, with their status.
+ *
+ * Role: **viewer** (or higher).
+ */
+export const listBenchmarks = <ThrowOnError extends boolean = false>(options?: Options<ListBenchmarksData, ThrowOnError>) => (options?.client ?? client).get<ListBenchmarksResponses, ListBenchmarksErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/benchmarks',
+    ...options
+});
+
+/**
+ * Create Benchmark
+ *
+ * Start a benchmark: each model on each chosen node (`nodes` or `nodeSelector`). A
+ * benchmark that selects no node is refused (422) before anything runs.
+ *
+ * Role: **operator** (or higher).
+ */
+export const createBenchmark = <ThrowOnError extends boolean = false>(options: Options<CreateBenchmarkData, ThrowOnError>) => (options.client ?? client).post<CreateBenchmarkResponses, CreateBenchmarkErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/benchmarks',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete Benchmark
+ *
+ * Delete a benchmark (cluster mode: its custom resource, and with it its
+ * OllamaBenchmarkResults). Its results stay in the SQL history.
+ *
+ * Role: **operator** (or higher).
+ */
+export const deleteBenchmark = <ThrowOnError extends boolean = false>(options: Options<DeleteBenchmarkData, ThrowOnError>) => (options.client ?? client).delete<DeleteBenchmarkResponses, DeleteBenchmarkErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/benchmarks/{name}',
+    ...options
+});
+
+/**
+ * Get Benchmark
+ *
+ * One benchmark with its status (per node+model outcomes, failures first).
+ *
+ * Role: **viewer** (or higher).
+ */
+export const getBenchmark = <ThrowOnError extends boolean = false>(options: Options<GetBenchmarkData, ThrowOnError>) => (options.client ?? client).get<GetBenchmarkResponses, GetBenchmarkErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/benchmarks/{name}',
+    ...options
+});
+
+/**
+ * Cancel Benchmark
+ *
+ * Cancel a benchmark (spec.cancel): pairs not yet measured end Cancelled; results already
+ * written stay.
+ *
+ * Role: **operator** (or higher).
+ */
+export const cancelBenchmark = <ThrowOnError extends boolean = false>(options: Options<CancelBenchmarkData, ThrowOnError>) => (options.client ?? client).post<CancelBenchmarkResponses, CancelBenchmarkErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/benchmarks/{name}/cancel',
+    ...options
 });
 
 /**

@@ -300,6 +300,508 @@ export type AuditRecord = {
 };
 
 /**
+ * BenchmarkCreate
+ *
+ * `POST /api/v1/benchmarks`: an OllamaBenchmark's metadata (optional) and spec.
+ */
+export type BenchmarkCreate = {
+    /**
+     * Name, labels.
+     */
+    metadata?: BenchmarkMeta;
+    /**
+     * What to measure where.
+     */
+    spec: OllamaBenchmarkSpec;
+};
+
+/**
+ * BenchmarkMeta
+ *
+ * What a creator may set of a new benchmark's metadata.
+ */
+export type BenchmarkMeta = {
+    /**
+     * Labels
+     *
+     * Labels of the benchmark.
+     */
+    labels?: {
+        [key: string]: string;
+    } | null;
+    /**
+     * Name
+     *
+     * Name (a DNS label); generated from the first model when absent.
+     */
+    name?: string | null;
+};
+
+/**
+ * BenchmarkNode
+ *
+ * How one (node, model) of a benchmark fared.
+ */
+export type BenchmarkNode = {
+    /**
+     * Cached
+     *
+     * Reused a stored result (no model run).
+     */
+    cached?: boolean;
+    /**
+     * Message
+     *
+     * What happened, with Ollama's own error text.
+     */
+    message?: string;
+    /**
+     * Model
+     *
+     * Model name.
+     */
+    model: string;
+    /**
+     * Node
+     *
+     * OllamaNode name.
+     */
+    node: string;
+    /**
+     * Phase
+     *
+     * Where it stands.
+     */
+    phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Skipped' | 'Cancelled';
+    /**
+     * Reason
+     *
+     * For Skipped/Failed: DoesNotFit, Busy, NotInstalled, OllamaError...
+     */
+    reason?: string | null;
+    /**
+     * Result
+     *
+     * Name of the OllamaBenchmarkResult.
+     */
+    result?: string | null;
+};
+
+/**
+ * BenchmarkOptions
+ *
+ * Ollama options every repetition runs with (recorded with each result).
+ */
+export type BenchmarkOptions = {
+    /**
+     * Extra
+     *
+     * Further Ollama options as text (e.g. num_gpu: '99', num_thread: '16'); numbers and true/false are sent to Ollama as such. Part of the fingerprint.
+     */
+    extra?: {
+        [key: string]: string;
+    } | null;
+    /**
+     * Numctx
+     *
+     * Context window in tokens.
+     */
+    numCtx?: number;
+    /**
+     * Numpredict
+     *
+     * Tokens to generate (tg is measured over these).
+     */
+    numPredict?: number;
+    /**
+     * Seed
+     *
+     * Sampling seed.
+     */
+    seed?: number;
+    /**
+     * Temperature
+     *
+     * Sampling temperature (0: greedy).
+     */
+    temperature?: number;
+};
+
+/**
+ * BenchmarkPage
+ *
+ * A page of benchmarks, newest first.
+ */
+export type BenchmarkPage = {
+    /**
+     * Items
+     *
+     * This page of results.
+     */
+    items: Array<OllamaBenchmark>;
+    /**
+     * Limit
+     *
+     * Page size asked for.
+     */
+    limit: number;
+    /**
+     * Offset
+     *
+     * Results skipped before this page.
+     */
+    offset: number;
+    /**
+     * Total
+     *
+     * Results matching the query, across all pages.
+     */
+    total: number;
+};
+
+/**
+ * BenchmarkPrompt
+ *
+ * A prompt of a custom suite.
+ */
+export type BenchmarkPrompt = {
+    /**
+     * Name
+     *
+     * Short name, e.g. 'rag'.
+     */
+    name: string;
+    /**
+     * Text
+     *
+     * The prompt text.
+     */
+    text: string;
+};
+
+/**
+ * BenchmarkResult
+ *
+ * One stored result (the SQL history: kept after its custom resources are deleted).
+ */
+export type BenchmarkResult = {
+    /**
+     * Benchmark
+     *
+     * The benchmark that produced it.
+     */
+    benchmark: string;
+    /**
+     * Cached
+     *
+     * Reused from an earlier result (no model run).
+     */
+    cached: boolean;
+    /**
+     * Comparablekey
+     *
+     * The fingerprint without the node's own facts: equal keys compare.
+     */
+    comparableKey: string;
+    /**
+     * Fingerprint
+     *
+     * sha256 of everything the figure depends on.
+     */
+    fingerprint: string;
+    /**
+     * Flags
+     *
+     * What to read with care.
+     */
+    flags?: Array<'noisy' | 'early-stop' | 'prompt-cached' | 'split' | 'cold-load-unmeasured'>;
+    /**
+     * Gpudriver
+     *
+     * GPU driver version.
+     */
+    gpuDriver?: string | null;
+    /**
+     * Gpus
+     *
+     * GPU names.
+     */
+    gpus?: Array<string>;
+    /**
+     * Measuredat
+     *
+     * When it was measured.
+     */
+    measuredAt: string;
+    /**
+     * Model
+     *
+     * Model name.
+     */
+    model: string;
+    /**
+     * Modeldigest
+     *
+     * Model digest.
+     */
+    modelDigest: string;
+    /**
+     * Name
+     *
+     * The OllamaBenchmarkResult's name.
+     */
+    name: string;
+    /**
+     * Node
+     *
+     * OllamaNode name.
+     */
+    node: string;
+    /**
+     * Ollamaversion
+     *
+     * Ollama server version.
+     */
+    ollamaVersion: string;
+    /**
+     * Placement
+     *
+     * gpu, split or cpu.
+     */
+    placement: 'gpu' | 'split' | 'cpu';
+    /**
+     * Prompt processing, tokens/s.
+     */
+    pp: Stats;
+    /**
+     * Set when clearly slower.
+     */
+    regression?: Regression | null;
+    /**
+     * The whole result: facts, options, every figure (exports only).
+     */
+    spec?: OllamaBenchmarkResultSpec | null;
+    /**
+     * Generation, tokens/s.
+     */
+    tg: Stats;
+    /**
+     * Time to first token, ms.
+     */
+    ttftMs: Stats;
+};
+
+/**
+ * BenchmarkResultPage
+ *
+ * A page of results, newest first.
+ */
+export type BenchmarkResultPage = {
+    /**
+     * Items
+     *
+     * This page of results.
+     */
+    items: Array<BenchmarkResult>;
+    /**
+     * Limit
+     *
+     * Page size asked for.
+     */
+    limit: number;
+    /**
+     * Offset
+     *
+     * Results skipped before this page.
+     */
+    offset: number;
+    /**
+     * Total
+     *
+     * Results matching the query, across all pages.
+     */
+    total: number;
+};
+
+/**
+ * BestMachine
+ */
+export type BestMachine = {
+    /**
+     * Bestfullgpu
+     *
+     * When the best ran split or on the CPU: the best full-GPU node, if any.
+     */
+    bestFullGpu?: string | null;
+    /**
+     * Label
+     *
+     * 'full GPU', 'split GPU/CPU' or 'CPU only': how it ran there.
+     */
+    label: string;
+    /**
+     * Node
+     *
+     * The node with the highest tg among comparable results.
+     */
+    node: string;
+    /**
+     * Placement
+     *
+     * gpu, split or cpu.
+     */
+    placement: 'gpu' | 'split' | 'cpu';
+    /**
+     * Tgmean
+     *
+     * Its tg tokens/s.
+     */
+    tgMean: number;
+};
+
+/**
+ * CompareCell
+ *
+ * The latest comparable result of one node for one model.
+ */
+export type CompareCell = {
+    /**
+     * Cv
+     *
+     * The larger of pp's and tg's coefficients of variation.
+     */
+    cv: number;
+    /**
+     * Flags
+     *
+     * What to read with care.
+     */
+    flags?: Array<'noisy' | 'early-stop' | 'prompt-cached' | 'split' | 'cold-load-unmeasured'>;
+    /**
+     * Measuredat
+     *
+     * When it was measured.
+     */
+    measuredAt: string;
+    /**
+     * Node
+     *
+     * OllamaNode name.
+     */
+    node: string;
+    /**
+     * Placement
+     *
+     * gpu, split or cpu.
+     */
+    placement: 'gpu' | 'split' | 'cpu';
+    /**
+     * Ppmean
+     *
+     * pp tokens/s, mean.
+     */
+    ppMean: number;
+    /**
+     * Ppstddev
+     *
+     * pp tokens/s, standard deviation.
+     */
+    ppStddev: number;
+    /**
+     * Result
+     *
+     * The result's name.
+     */
+    result: string;
+    /**
+     * Tgmean
+     *
+     * tg tokens/s, mean.
+     */
+    tgMean: number;
+    /**
+     * Tgstddev
+     *
+     * tg tokens/s, standard deviation.
+     */
+    tgStddev: number;
+    /**
+     * Ttftms
+     *
+     * Time to first token, ms (mean).
+     */
+    ttftMs: number;
+};
+
+/**
+ * CompareMatrix
+ *
+ * Nodes x models: the latest comparable result of each pair.
+ */
+export type CompareMatrix = {
+    /**
+     * Nodes
+     *
+     * Every node that appears in a row, sorted.
+     */
+    nodes: Array<string>;
+    /**
+     * Rows
+     *
+     * One per model, sorted by name.
+     */
+    rows: Array<CompareRow>;
+};
+
+/**
+ * CompareRow
+ *
+ * One model across the nodes.
+ */
+export type CompareRow = {
+    /**
+     * The best machine for this model.
+     */
+    best?: BestMachine | null;
+    /**
+     * Cells
+     *
+     * One per node that has a result.
+     */
+    cells: Array<CompareCell>;
+    /**
+     * Key
+     *
+     * The comparable key every cell shares.
+     */
+    key: string;
+    /**
+     * Model
+     *
+     * Model name.
+     */
+    model: string;
+    /**
+     * Modeldigest
+     *
+     * Model digest of the compared results.
+     */
+    modelDigest: string;
+    /**
+     * Ollamaversion
+     *
+     * Ollama version of the compared results.
+     */
+    ollamaVersion: string;
+    /**
+     * Otherkeys
+     *
+     * Results of this model under other keys, left out (not comparable).
+     */
+    otherKeys: number;
+};
+
+/**
  * Condition
  *
  * A Kubernetes-style condition (metav1.Condition).
@@ -547,6 +1049,78 @@ export type EnrollmentTokenInfo = {
      * Uses
      */
     uses: number;
+};
+
+/**
+ * Fingerprint
+ *
+ * Everything a measurement depends on; equal fingerprints make results interchangeable.
+ */
+export type Fingerprint = {
+    /**
+     * Cpu
+     *
+     * CPU model.
+     */
+    cpu?: string | null;
+    /**
+     * Gpudriver
+     *
+     * GPU driver version.
+     */
+    gpuDriver?: string | null;
+    /**
+     * Gpus
+     *
+     * GPU names, sorted.
+     */
+    gpus?: Array<string>;
+    /**
+     * Memorygib
+     *
+     * System memory, whole GiB.
+     */
+    memoryGib?: number | null;
+    /**
+     * Methodversion
+     *
+     * The agent's measuring method.
+     */
+    methodVersion?: number;
+    /**
+     * Model
+     *
+     * Model name.
+     */
+    model: string;
+    /**
+     * Modeldigest
+     *
+     * Model digest (12+ hex digits).
+     */
+    modelDigest: string;
+    /**
+     * Ollamaversion
+     *
+     * Ollama server version.
+     */
+    ollamaVersion: string;
+    /**
+     * Ollama options.
+     */
+    options: BenchmarkOptions;
+    /**
+     * Placement
+     *
+     * gpu (all layers on GPUs), split or cpu.
+     */
+    placement: 'gpu' | 'split' | 'cpu';
+    /**
+     * Suitehash
+     *
+     * sha256 of the prompts run.
+     */
+    suiteHash: string;
 };
 
 /**
@@ -890,6 +1464,102 @@ export type HeartbeatResponse = {
      * Changes whenever a task or model set is created, changed or deleted (or who may work now changes): when it differs from the last one seen, fetch GET /api/v1/agents/{name}/work.
      */
     workGeneration: number;
+};
+
+/**
+ * History
+ *
+ * One node+model over time, oldest first.
+ */
+export type History = {
+    /**
+     * Model
+     */
+    model: string;
+    /**
+     * Node
+     */
+    node: string;
+    /**
+     * Points
+     */
+    points: Array<HistoryPoint>;
+};
+
+/**
+ * HistoryPoint
+ */
+export type HistoryPoint = {
+    /**
+     * Benchmark
+     *
+     * Its benchmark.
+     */
+    benchmark: string;
+    /**
+     * Cached
+     *
+     * Reused from an earlier result.
+     */
+    cached: boolean;
+    /**
+     * Fingerprint
+     *
+     * The result's fingerprint.
+     */
+    fingerprint: string;
+    /**
+     * Flags
+     *
+     * What to read with care.
+     */
+    flags?: Array<'noisy' | 'early-stop' | 'prompt-cached' | 'split' | 'cold-load-unmeasured'>;
+    /**
+     * Gpudriver
+     *
+     * GPU driver version.
+     */
+    gpuDriver?: string | null;
+    /**
+     * Measuredat
+     *
+     * When it was measured.
+     */
+    measuredAt: string;
+    /**
+     * Ollamaversion
+     *
+     * Ollama server version.
+     */
+    ollamaVersion: string;
+    /**
+     * Placement
+     *
+     * gpu, split or cpu.
+     */
+    placement: 'gpu' | 'split' | 'cpu';
+    /**
+     * Prompt processing, tokens/s.
+     */
+    pp: Stats;
+    /**
+     * Set when clearly slower.
+     */
+    regression?: Regression | null;
+    /**
+     * Result
+     *
+     * The result's name.
+     */
+    result: string;
+    /**
+     * Generation, tokens/s.
+     */
+    tg: Stats;
+    /**
+     * Time to first token, ms.
+     */
+    ttftMs: Stats;
 };
 
 /**
@@ -2023,6 +2693,329 @@ export type ObjectMeta = {
 };
 
 /**
+ * OllamaBenchmark
+ */
+export type OllamaBenchmark = {
+    /**
+     * Apiversion
+     *
+     * obt.dev/v1alpha1
+     */
+    apiVersion?: 'obt.dev/v1alpha1';
+    /**
+     * Kind
+     *
+     * OllamaBenchmark
+     */
+    kind?: 'OllamaBenchmark';
+    metadata: ObjectMeta;
+    spec: OllamaBenchmarkSpec;
+    status?: OllamaBenchmarkStatus;
+};
+
+/**
+ * OllamaBenchmarkResultSpec
+ *
+ * One node+model measurement (a record: written once by the node's agent).
+ */
+export type OllamaBenchmarkResultSpec = {
+    /**
+     * Benchmark
+     *
+     * The OllamaBenchmark it belongs to.
+     */
+    benchmark: string;
+    /**
+     * Benchmarkuid
+     *
+     * Its metadata.uid.
+     */
+    benchmarkUid?: string | null;
+    /**
+     * Cached
+     *
+     * Reused from an earlier result (no model run).
+     */
+    cached?: boolean;
+    /**
+     * Earlystops
+     *
+     * Runs that ended before numPredict tokens.
+     */
+    earlyStops?: number;
+    /**
+     * The fingerprint's facts.
+     */
+    facts: Fingerprint;
+    /**
+     * Fingerprint
+     *
+     * sha256 of the fingerprint facts.
+     */
+    fingerprint: string;
+    /**
+     * Flags
+     *
+     * What to read with care.
+     */
+    flags?: Array<'noisy' | 'early-stop' | 'prompt-cached' | 'split' | 'cold-load-unmeasured'>;
+    /**
+     * Generatedtokens
+     *
+     * Tokens generated per run (mean).
+     */
+    generatedTokens: number;
+    /**
+     * GPU energy per generated token (NVML power samples).
+     */
+    joulesPerToken?: Stats | null;
+    /**
+     * Loadms
+     *
+     * Cold load time, ms (coldLoad).
+     */
+    loadMs?: number | null;
+    /**
+     * Measuredat
+     *
+     * When it was measured.
+     */
+    measuredAt: string;
+    /**
+     * Model
+     *
+     * Model name.
+     */
+    model: string;
+    /**
+     * Node
+     *
+     * OllamaNode name.
+     */
+    node: string;
+    /**
+     * Placement
+     *
+     * gpu, split or cpu (from /api/ps).
+     */
+    placement: 'gpu' | 'split' | 'cpu';
+    /**
+     * Prompt processing, tokens/s (Ollama's counters).
+     */
+    pp: Stats;
+    /**
+     * Prompttokens
+     *
+     * Prompt tokens evaluated per run (mean).
+     */
+    promptTokens: number;
+    /**
+     * Set when clearly slower.
+     */
+    regression?: Regression | null;
+    /**
+     * Reusedfrom
+     *
+     * The result it was reused from.
+     */
+    reusedFrom?: string | null;
+    /**
+     * Sizebytes
+     *
+     * Loaded size (/api/ps size).
+     */
+    sizeBytes?: number | null;
+    /**
+     * Sizevrambytes
+     *
+     * Part in GPU memory.
+     */
+    sizeVramBytes?: number | null;
+    /**
+     * Generation, tokens/s (Ollama's counters).
+     */
+    tg: Stats;
+    /**
+     * Time to first token, ms (streamed).
+     */
+    ttftMs: Stats;
+};
+
+/**
+ * OllamaBenchmarkSpec
+ *
+ * How fast each model runs on each chosen node.
+ */
+export type OllamaBenchmarkSpec = {
+    /**
+     * Cancel
+     *
+     * Set to stop the benchmark.
+     */
+    cancel?: boolean;
+    /**
+     * Coldload
+     *
+     * Measure a cold load first (unload, then load): load time reported apart.
+     */
+    coldLoad?: boolean;
+    /**
+     * Evict
+     *
+     * May unload models someone else loaded to make room (otherwise such a node is skipped with reason Busy).
+     */
+    evict?: boolean;
+    /**
+     * Force
+     *
+     * Run even where a cached result would do.
+     */
+    force?: boolean;
+    /**
+     * Maxage
+     *
+     * Reuse a stored result with the same fingerprint younger than this ('7d', '36h'); see force.
+     */
+    maxAge?: string;
+    /**
+     * Models
+     *
+     * Models.
+     */
+    models: Array<ModelRef>;
+    /**
+     * Label selector over OllamaNode labels (or nodes).
+     */
+    nodeSelector?: LabelSelector | null;
+    /**
+     * Nodes
+     *
+     * OllamaNode names (or nodeSelector).
+     */
+    nodes?: Array<string> | null;
+    /**
+     * Noisycv
+     *
+     * A coefficient of variation above this marks noisy.
+     */
+    noisyCv?: number;
+    /**
+     * Ollama options for every run.
+     */
+    options?: BenchmarkOptions;
+    /**
+     * Prompts
+     *
+     * Custom prompts, run after the suite's.
+     */
+    prompts?: Array<BenchmarkPrompt> | null;
+    /**
+     * Repetitions
+     *
+     * Measured runs per prompt (>= 5).
+     */
+    repetitions?: number;
+    /**
+     * Suite
+     *
+     * 'default': the built-in prompt suite (short chat, ~1k-token summary, code); 'none': only the custom prompts.
+     */
+    suite?: 'default' | 'none';
+    /**
+     * Warmup
+     *
+     * Runs before measuring, not counted.
+     */
+    warmup?: number;
+};
+
+/**
+ * OllamaBenchmarkStatus
+ *
+ * Written by the operator (cluster) or the API's local reconciler.
+ */
+export type OllamaBenchmarkStatus = {
+    /**
+     * Completiontime
+     *
+     * When the benchmark finished.
+     */
+    completionTime?: string | null;
+    /**
+     * Conditions
+     *
+     * Complete / Failed.
+     */
+    conditions?: Array<Condition>;
+    /**
+     * Done
+     *
+     * Pairs with a result (ran or reused).
+     */
+    done?: number;
+    /**
+     * Failed
+     *
+     * Pairs that failed.
+     */
+    failed?: number;
+    /**
+     * Nodes
+     *
+     * Per (node, model) outcomes, failures first, <= 100.
+     */
+    nodes?: Array<BenchmarkNode>;
+    /**
+     * Observedgeneration
+     *
+     * metadata.generation judged.
+     */
+    observedGeneration?: number | null;
+    /**
+     * Phase
+     *
+     * Pending, Running, Succeeded, Failed, Cancelled.
+     */
+    phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Cancelled';
+    /**
+     * Ran
+     *
+     * Results measured by this benchmark.
+     */
+    ran?: number;
+    /**
+     * Reused
+     *
+     * Results reused from the cache.
+     */
+    reused?: number;
+    /**
+     * Running
+     *
+     * Pairs measuring now.
+     */
+    running?: number;
+    /**
+     * Selected
+     *
+     * (node, model) pairs to measure.
+     */
+    selected?: number;
+    /**
+     * Skipped
+     *
+     * Pairs skipped (reasons in nodes).
+     */
+    skipped?: number;
+    /**
+     * Starttime
+     *
+     * When the first pair started.
+     */
+    startTime?: string | null;
+};
+
+/**
  * OllamaModelSet
  */
 export type OllamaModelSet = {
@@ -2558,6 +3551,39 @@ export type Problem = {
 };
 
 /**
+ * Regression
+ *
+ * A result clearly slower than the previous one with the same fingerprint except the
+ * Ollama version or GPU driver.
+ */
+export type Regression = {
+    /**
+     * Changed
+     *
+     * What changed, e.g. 'Ollama 0.5.7 -> 0.6.0'.
+     */
+    changed: string;
+    /**
+     * Previousresult
+     *
+     * The earlier result's name.
+     */
+    previousResult: string;
+    /**
+     * Previoustg
+     *
+     * Its tg tokens/s mean.
+     */
+    previousTg: number;
+    /**
+     * Sigmas
+     *
+     * How many standard deviations slower.
+     */
+    sigmas: number;
+};
+
+/**
  * RemovedNode
  *
  * A recently removed node (tombstone) with what it last said about itself.
@@ -2674,6 +3700,30 @@ export type ReportAccepted = {
 };
 
 /**
+ * ResultAccepted
+ */
+export type ResultAccepted = {
+    /**
+     * Name
+     *
+     * The name the result is stored under.
+     */
+    name: string;
+};
+
+/**
+ * ResultSubmit
+ *
+ * `POST /api/v1/agents/{name}/benchmark-results`: one result of the agent's own node.
+ */
+export type ResultSubmit = {
+    /**
+     * The result (spec.node: this node).
+     */
+    spec: OllamaBenchmarkResultSpec;
+};
+
+/**
  * Role
  */
 export type Role = 'viewer' | 'operator' | 'admin';
@@ -2757,6 +3807,68 @@ export type SessionCreated = {
      */
     expiresAt: string;
     principal: PrincipalOut;
+};
+
+/**
+ * Stats
+ *
+ * Summary of n repeated measurements.
+ */
+export type Stats = {
+    /**
+     * Cv
+     *
+     * Coefficient of variation: stddev / mean.
+     */
+    cv: number;
+    /**
+     * Max
+     *
+     * Largest value.
+     */
+    max: number;
+    /**
+     * Mean
+     *
+     * Arithmetic mean.
+     */
+    mean: number;
+    /**
+     * Min
+     *
+     * Smallest value.
+     */
+    min: number;
+    /**
+     * N
+     *
+     * Number of measurements.
+     */
+    n: number;
+    /**
+     * Stddev
+     *
+     * Sample standard deviation (n-1).
+     */
+    stddev: number;
+};
+
+/**
+ * StoredResult
+ *
+ * A stored result in the agents' wire form: its name and whole spec.
+ */
+export type StoredResult = {
+    /**
+     * Name
+     *
+     * The OllamaBenchmarkResult's name.
+     */
+    name: string;
+    /**
+     * The result.
+     */
+    spec: OllamaBenchmarkResultSpec;
 };
 
 /**
@@ -2946,6 +4058,12 @@ export type ValidationProblem = {
  * Work
  */
 export type Work = {
+    /**
+     * Benchmarks
+     *
+     * Benchmarks not finished that name this node or whose selector picks it.
+     */
+    benchmarks?: Array<OllamaBenchmark>;
     /**
      * Generation
      *
@@ -3157,6 +4275,123 @@ export type PutAgentActivityResponses = {
 };
 
 export type PutAgentActivityResponse = PutAgentActivityResponses[keyof PutAgentActivityResponses];
+
+export type GetAgentBenchmarkResultsData = {
+    body?: never;
+    headers?: {
+        /**
+         * Authorization
+         *
+         * Bearer <per-node token from enrollment>.
+         */
+        authorization?: string | null;
+    };
+    path: {
+        /**
+         * Name
+         *
+         * OllamaNode name.
+         */
+        name: string;
+    };
+    query: {
+        /**
+         * Fingerprint
+         *
+         * The fingerprint to look up.
+         */
+        fingerprint: string;
+    };
+    url: '/api/v1/agents/{name}/benchmark-results';
+};
+
+export type GetAgentBenchmarkResultsErrors = {
+    /**
+     * Missing or unknown node token.
+     */
+    401: Problem;
+    /**
+     * The token (or spec.node) is another node's.
+     */
+    403: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Rate limited; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type GetAgentBenchmarkResultsError = GetAgentBenchmarkResultsErrors[keyof GetAgentBenchmarkResultsErrors];
+
+export type GetAgentBenchmarkResultsResponses = {
+    /**
+     * Response Getagentbenchmarkresults
+     *
+     * Successful Response
+     */
+    200: Array<StoredResult>;
+};
+
+export type GetAgentBenchmarkResultsResponse = GetAgentBenchmarkResultsResponses[keyof GetAgentBenchmarkResultsResponses];
+
+export type PostAgentBenchmarkResultData = {
+    body: ResultSubmit;
+    headers?: {
+        /**
+         * Authorization
+         *
+         * Bearer <per-node token from enrollment>.
+         */
+        authorization?: string | null;
+    };
+    path: {
+        /**
+         * Name
+         *
+         * OllamaNode name.
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/api/v1/agents/{name}/benchmark-results';
+};
+
+export type PostAgentBenchmarkResultErrors = {
+    /**
+     * Missing or unknown node token.
+     */
+    401: Problem;
+    /**
+     * The token (or spec.node) is another node's.
+     */
+    403: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Rate limited; see Retry-After.
+     */
+    429: Problem;
+    /**
+     * Cluster mode: the Kubernetes API refused or failed.
+     */
+    502: Problem;
+};
+
+export type PostAgentBenchmarkResultError = PostAgentBenchmarkResultErrors[keyof PostAgentBenchmarkResultErrors];
+
+export type PostAgentBenchmarkResultResponses = {
+    /**
+     * Successful Response
+     */
+    201: ResultAccepted;
+};
+
+export type PostAgentBenchmarkResultResponse = PostAgentBenchmarkResultResponses[keyof PostAgentBenchmarkResultResponses];
 
 export type PostAgentHeartbeatData = {
     body: HeartbeatRequest;
@@ -3508,6 +4743,447 @@ export type CreateSessionResponses = {
 };
 
 export type CreateSessionResponse = CreateSessionResponses[keyof CreateSessionResponses];
+
+export type ListBenchmarkResultsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Model
+         *
+         * Model name ('llama3.2' = ':latest').
+         */
+        model?: string | null;
+        /**
+         * Node
+         *
+         * Node name.
+         */
+        node?: string | null;
+        /**
+         * Benchmark
+         *
+         * Benchmark name.
+         */
+        benchmark?: string | null;
+        /**
+         * Fingerprint
+         *
+         * Exact fingerprint.
+         */
+        fingerprint?: string | null;
+        /**
+         * Since
+         *
+         * Measured at or after this time (RFC 3339, with a zone).
+         */
+        since?: string | null;
+        /**
+         * Format
+         *
+         * Export everything that matches as a file: csv or json.
+         */
+        format?: 'csv' | 'json' | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Offset
+         */
+        offset?: number;
+    };
+    url: '/api/v1/benchmark-results';
+};
+
+export type ListBenchmarkResultsErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type ListBenchmarkResultsError = ListBenchmarkResultsErrors[keyof ListBenchmarkResultsErrors];
+
+export type ListBenchmarkResultsResponses = {
+    /**
+     * A page of results; with `format` every match as a download (Content-Disposition): CSV, or JSON (one page holding all, each with its spec).
+     */
+    200: BenchmarkResultPage;
+};
+
+export type ListBenchmarkResultsResponse = ListBenchmarkResultsResponses[keyof ListBenchmarkResultsResponses];
+
+export type CompareBenchmarkResultsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Model
+         *
+         * Model name ('llama3.2' = ':latest').
+         */
+        model?: string | null;
+        /**
+         * Key
+         *
+         * Compare under this comparable key.
+         */
+        key?: string | null;
+        /**
+         * Includecached
+         *
+         * Also reused (cached) results.
+         */
+        includeCached?: boolean;
+    };
+    url: '/api/v1/benchmark-results/compare';
+};
+
+export type CompareBenchmarkResultsErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type CompareBenchmarkResultsError = CompareBenchmarkResultsErrors[keyof CompareBenchmarkResultsErrors];
+
+export type CompareBenchmarkResultsResponses = {
+    /**
+     * Successful Response
+     */
+    200: CompareMatrix;
+};
+
+export type CompareBenchmarkResultsResponse = CompareBenchmarkResultsResponses[keyof CompareBenchmarkResultsResponses];
+
+export type GetBenchmarkHistoryData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Node
+         *
+         * Node name.
+         */
+        node: string;
+        /**
+         * Model
+         *
+         * Model name.
+         */
+        model: string;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/benchmark-results/history';
+};
+
+export type GetBenchmarkHistoryErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type GetBenchmarkHistoryError = GetBenchmarkHistoryErrors[keyof GetBenchmarkHistoryErrors];
+
+export type GetBenchmarkHistoryResponses = {
+    /**
+     * Successful Response
+     */
+    200: History;
+};
+
+export type GetBenchmarkHistoryResponse = GetBenchmarkHistoryResponses[keyof GetBenchmarkHistoryResponses];
+
+export type ListBenchmarksData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Phase
+         *
+         * Only benchmarks in this phase.
+         */
+        phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Cancelled' | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Offset
+         */
+        offset?: number;
+    };
+    url: '/api/v1/benchmarks';
+};
+
+export type ListBenchmarksErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type ListBenchmarksError = ListBenchmarksErrors[keyof ListBenchmarksErrors];
+
+export type ListBenchmarksResponses = {
+    /**
+     * Successful Response
+     */
+    200: BenchmarkPage;
+};
+
+export type ListBenchmarksResponse = ListBenchmarksResponses[keyof ListBenchmarksResponses];
+
+export type CreateBenchmarkData = {
+    body: BenchmarkCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/benchmarks';
+};
+
+export type CreateBenchmarkErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * The name is taken.
+     */
+    409: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+    /**
+     * Cluster mode: the Kubernetes API refused or failed.
+     */
+    502: Problem;
+};
+
+export type CreateBenchmarkError = CreateBenchmarkErrors[keyof CreateBenchmarkErrors];
+
+export type CreateBenchmarkResponses = {
+    /**
+     * Successful Response
+     */
+    201: OllamaBenchmark;
+};
+
+export type CreateBenchmarkResponse = CreateBenchmarkResponses[keyof CreateBenchmarkResponses];
+
+export type DeleteBenchmarkData = {
+    body?: never;
+    path: {
+        /**
+         * Name
+         *
+         * The OllamaBenchmark's name.
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/api/v1/benchmarks/{name}';
+};
+
+export type DeleteBenchmarkErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * Not Found
+     */
+    404: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+    /**
+     * Cluster mode: the Kubernetes API refused or failed.
+     */
+    502: Problem;
+};
+
+export type DeleteBenchmarkError = DeleteBenchmarkErrors[keyof DeleteBenchmarkErrors];
+
+export type DeleteBenchmarkResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteBenchmarkResponse = DeleteBenchmarkResponses[keyof DeleteBenchmarkResponses];
+
+export type GetBenchmarkData = {
+    body?: never;
+    path: {
+        /**
+         * Name
+         *
+         * The OllamaBenchmark's name.
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/api/v1/benchmarks/{name}';
+};
+
+export type GetBenchmarkErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * Not Found
+     */
+    404: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type GetBenchmarkError = GetBenchmarkErrors[keyof GetBenchmarkErrors];
+
+export type GetBenchmarkResponses = {
+    /**
+     * Successful Response
+     */
+    200: OllamaBenchmark;
+};
+
+export type GetBenchmarkResponse = GetBenchmarkResponses[keyof GetBenchmarkResponses];
+
+export type CancelBenchmarkData = {
+    body?: never;
+    path: {
+        /**
+         * Name
+         *
+         * The OllamaBenchmark's name.
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/api/v1/benchmarks/{name}/cancel';
+};
+
+export type CancelBenchmarkErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * Not Found
+     */
+    404: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+    /**
+     * Cluster mode: the Kubernetes API refused or failed.
+     */
+    502: Problem;
+};
+
+export type CancelBenchmarkError = CancelBenchmarkErrors[keyof CancelBenchmarkErrors];
+
+export type CancelBenchmarkResponses = {
+    /**
+     * Successful Response
+     */
+    200: OllamaBenchmark;
+};
+
+export type CancelBenchmarkResponse = CancelBenchmarkResponses[keyof CancelBenchmarkResponses];
 
 export type ListEnrollmentTokensData = {
     body?: never;

@@ -1,0 +1,1 @@
+"""Benchmarks (issue 16): OllamaBenchmarks, their results' SQL history, compare and export."""
