@@ -7,41 +7,17 @@ a script relies on (issue 11, must show 5)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
 from obt.api.fake import fake_report
 from obt.cli.client import EXIT_NOT_FOUND, EXIT_UNREACHABLE, EXIT_USAGE
+from tests.api.live_serve import Live, live_serve
 from tests.api.pg import free_port
 
-ADMIN = "cli-test-admin-token-0123456789"
-OBT = Path(sys.executable).with_name("obt")
 GIB = 1024**3
-
-
-@dataclass
-class Live:
-    base: str
-    env: dict[str, str]
-
-    def obt(self, *args: str, server: str | None = None) -> subprocess.CompletedProcess[str]:
-        env = dict(self.env, OBT_SERVER=server or self.base)
-        return subprocess.run(
-            [str(OBT), *args], env=env, capture_output=True, text=True, timeout=60
-        )
-
-    def ok(self, *args: str) -> str:
-        result = self.obt(*args)
-        assert result.returncode == 0, (args, result.stdout, result.stderr)
-        return result.stdout
 
 
 def _laptop_report() -> str:
@@ -67,65 +43,30 @@ def _laptop_report() -> str:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    data = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OBT_")}
-    env.update(
-        OBT_API__ADMIN_TOKEN=ADMIN,
-        OBT_API__RATE_LIMIT__PER_IP_PER_MINUTE="0",
-        OBT_API__RATE_LIMIT__PER_TOKEN_PER_MINUTE="0",
-        OBT_API__RATE_LIMIT__ENROLL_PER_IP_PER_MINUTE="0",
-    )
-    serve = subprocess.Popen(
-        [str(OBT), "serve", "--demo", "--no-agent", "--port", str(port), "--data-dir", str(data)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    admin = {"Authorization": f"Bearer {ADMIN}"}
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert serve.poll() is None, serve.stdout.read() if serve.stdout else ""
-            try:
-                if httpx.get(base + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "obt serve did not become ready in 90 s"
-            time.sleep(0.2)
-        with httpx.Client(base_url=base, timeout=30) as http:
-            for body in (
-                {"count": 3, "prefix": "rack", "models": 4},
-                {"count": 1, "prefix": "down", "models": 1, "phase": "NotReady"},
-            ):
-                r = http.post("/api/v1/admin/seed", json=body, headers=admin)
-                assert r.status_code == 200, r.text
-            token = http.post("/api/v1/enrollment-tokens", json={}, headers=admin).json()["token"]
-            enrolled = http.post(
-                "/api/v1/agents/enroll",
-                json={"enrollmentToken": token, "hostId": "laptop", "labels": {"room": "office"}},
-            )
-            assert enrolled.status_code == 201, enrolled.text
-            r = http.put(
-                "/api/v1/agents/laptop/report",
-                content=_laptop_report(),
-                headers={
-                    "Authorization": f"Bearer {enrolled.json()['token']}",
-                    "Content-Type": "application/json",
-                },
-            )
+    with live_serve(tmp_path_factory.mktemp("serve"), "--demo") as live, live.admin() as http:
+        for body in (
+            {"count": 3, "prefix": "rack", "models": 4},
+            {"count": 1, "prefix": "down", "models": 1, "phase": "NotReady"},
+        ):
+            r = http.post("/api/v1/admin/seed", json=body)
             assert r.status_code == 200, r.text
-        yield Live(base=base, env=env)
-    finally:
-        serve.terminate()
-        try:
-            serve.wait(20)
-        except subprocess.TimeoutExpired:
-            serve.kill()
-            serve.wait(10)
+        token = http.post("/api/v1/enrollment-tokens", json={}).json()["token"]
+        enrolled = httpx.post(
+            live.base + "/api/v1/agents/enroll",
+            json={"enrollmentToken": token, "hostId": "laptop", "labels": {"room": "office"}},
+            timeout=30,
+        )
+        assert enrolled.status_code == 201, enrolled.text
+        r = http.put(
+            "/api/v1/agents/laptop/report",
+            content=_laptop_report(),
+            headers={
+                "Authorization": f"Bearer {enrolled.json()['token']}",
+                "Content-Type": "application/json",
+            },
+        )
+        assert r.status_code == 200, r.text
+        yield live
 
 
 def _rows(table: str) -> list[list[str]]:

@@ -1,5 +1,5 @@
 """The one HTTP client of the `obt` commands that talk to a running OBT API (`obt token`,
-`obt enroll-token`, `obt node`, `obt nodes`, `obt models`), and how they find their credential: the standard library only, so an agent-only install can run them.
+`obt enroll-token`, `obt node`, `obt nodes`, `obt models`, `obt task`, `obt modelset`), and how they find their credential: the standard library only, so an agent-only install can run them.
 
 Errors carry the exit code a script can rely on (documented in `obt nodes --help` and
 docs/cli.md): 0 ok, 1 any other failure, 2 bad usage (also a query the server refuses with
@@ -193,7 +193,10 @@ def call(
         kind = {404: NotFound, 400: BadRequest, 422: BadRequest}.get(error.code, CallFailed)
         hint = ""
         if error.code == 401:
-            hint = " (pass --token or set $OBT_TOKEN; `obt token create --role viewer` makes one)"
+            hint = (
+                " (pass --token or set $OBT_TOKEN; `obt token create --role viewer` makes one "
+                "that reads, --role operator one that may also run model actions)"
+            )
         raise kind(f"{method} {path}: HTTP {error.code}: {detail}{hint}", error.code) from error
     except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
         reason = getattr(error, "reason", error)

@@ -31,8 +31,16 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "List the fleet's nodes, or show one (like kubectl get).",
     ),
     "models": (
-        "obt.cli.fleet:models_command",
-        "List the fleet's models, or show where one is installed and loaded.",
+        "obt.cli.operations:models_group",
+        "List the fleet's models; pull, remove, load and unload them on chosen nodes.",
+    ),
+    "task": (
+        "obt.cli.task:command",
+        "List, show, cancel and delete model tasks (what `obt models pull` and the rest create).",
+    ),
+    "modelset": (
+        "obt.cli.modelset:command",
+        "Apply, list, show and delete model sets: models kept on the nodes a selector picks.",
     ),
     "bench": (
         "obt.cli.bench:command",
