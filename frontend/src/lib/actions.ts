@@ -127,7 +127,8 @@ export function selects(
 }
 
 /** Where an action goes: named nodes or a label selector (its text form). */
-export type Target = { kind: 'nodes'; nodes: string[] } | { kind: 'selector'; selector: string };
+export type Target =
+	{ kind: 'nodes'; nodes: readonly string[] } | { kind: 'selector'; selector: string };
 
 /** The spec POST /api/v1/tasks takes; throws naming what is missing or malformed. */
 export function taskSpec(
@@ -160,7 +161,7 @@ export const ACTION_VERBS: Record<Action, { label: string; ing: string; past: st
 };
 
 /** "a", "a and b", "a, b and c"; more than `max` names end in "and N more". */
-export function listNames(names: string[], max = 5): string {
+export function listNames(names: readonly string[], max = 5): string {
 	if (!names.length) return '';
 	const shown = names.slice(0, max);
 	const rest = names.length - shown.length;
