@@ -292,4 +292,12 @@ test('a viewer sees the operations but cannot start them', async ({ page }) => {
 	await expect(page.getByRole('heading', { name: 'Tasks' })).toBeVisible();
 	await page.goto('/modelsets');
 	await expect(page.getByTestId('new-modelset')).toHaveCount(0);
+	const nav = page.getByRole('navigation').first();
+	await expect(nav.getByRole('link', { name: 'Model sets' })).toHaveAttribute(
+		'aria-current',
+		'page'
+	);
+	await expect(nav.getByRole('link', { name: 'Models', exact: true })).not.toHaveAttribute(
+		'aria-current'
+	);
 });
