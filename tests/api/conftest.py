@@ -88,6 +88,8 @@ TABLES = [
     "api_tokens",
     "nodes",
     "node_changes",
+    "tasks",
+    "model_sets",
 ]
 
 

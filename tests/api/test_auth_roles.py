@@ -38,6 +38,15 @@ async def fixtures(api: Api) -> dict[str, Any]:
     r = await api.client.post("/api/v1/enrollment-tokens", json={}, headers=api.admin)
     enrollment_id = r.json()["tokenId"]
     throwaway = (await api_token(api, "viewer")).removeprefix("obt_").split(".")[0]
+    task = {
+        "metadata": {"name": "roles-task"},
+        "spec": {"action": "pull", "models": [{"name": "m"}], "nodes": seeded[:1]},
+    }
+    r = await api.client.post("/api/v1/tasks", json=task, headers=api.admin)
+    assert r.status_code == 201, r.text
+    mset = {"metadata": {"name": "roles-set"}, "spec": {"models": [{"name": "m"}]}}
+    r = await api.client.post("/api/v1/modelsets", json=mset, headers=api.admin)
+    assert r.status_code == 201, r.text
     callers: dict[str, dict[str, str]] = {"anonymous": {}, "node": node_auth}
     for role in ("viewer", "operator", "admin"):
         callers[role] = {"Authorization": f"Bearer {await api_token(api, role)}"}
@@ -63,7 +72,11 @@ def fill(path: str, method: str, f: dict[str, Any]) -> str:
         path == "/api/v1/nodes/{name}" and method == "delete"
     ):
         value = f["victim"]
-    elif path == "/api/v1/nodes/{name}" or path.startswith("/api/v1/admin/nodes/"):
+    elif path.startswith("/api/v1/tasks/"):
+        value = "roles-task"
+    elif path.startswith("/api/v1/modelsets/"):
+        value = "roles-set"
+    elif path.startswith("/api/v1/nodes/{name}") or path.startswith("/api/v1/admin/nodes/"):
         value = f["seeded"][0]
     elif path.startswith("/api/v1/models/"):
         value = f["model"]

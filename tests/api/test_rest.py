@@ -29,8 +29,11 @@ async def test_migrations_create_every_table_at_head(api: Api) -> None:
         "fleet_generation",
         "api_tokens",
         "auth_sessions",
+        "tasks",
+        "model_sets",
+        "work_generation",
     } <= tables
-    assert version == "0008"
+    assert version == "0009"
 
 
 async def test_health_ready_metrics(api: Api) -> None:

@@ -39,7 +39,7 @@ def _schema() -> dict[str, Any]:
 
 
 def test_obt_crd_command_prints_the_committed_file() -> None:
-    result = CliRunner().invoke(main, ["crd"])
+    result = CliRunner().invoke(main, ["crd", "ollamanode"])
     assert result.exit_code == 0, result.output
     assert result.output == CRD_FILE.read_text(encoding="utf-8")
 

@@ -81,7 +81,8 @@ def test_a_kind_added_to_the_registry_appears_in_obt_crd_with_its_columns(
     result = CliRunner().invoke(main, ["crd"])
     assert result.exit_code == 0, result.output
     printed = crds(result.output)
-    assert set(printed) == {"OllamaNode", "Widget"}
+    assert set(printed) == {k.kind for k in kinds.KINDS}
+    assert {"OllamaNode", "Widget"} <= set(printed)
     widget = printed["Widget"]
     assert widget["metadata"]["name"] == "widgets.obt.dev"  # type: ignore[index]
     spec = widget["spec"]
@@ -116,7 +117,7 @@ def test_obt_crd_kind_prints_only_that_kind(widget_registered: None, name: str) 
 
 def test_the_registry_is_restored_after_the_test() -> None:
     assert WIDGET not in kinds.KINDS
-    assert [k.kind for k in kinds.all_kinds()] == ["OllamaNode"]
+    assert [k.kind for k in kinds.all_kinds()] == ["OllamaNode", "OllamaTask", "OllamaModelSet"]
 
 
 @pytest.mark.parametrize("name", ["OllamaNode", "ollamanodes", "ollamanode", "onode"])
@@ -137,7 +138,12 @@ def test_obt_crd_dir_writes_one_file_per_kind(widget_registered: None, tmp_path:
     out = tmp_path / "crds"
     result = CliRunner().invoke(main, ["crd", "--dir", str(out)])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["ollamanode.yaml", "widget.yaml"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "ollamamodelset.yaml",
+        "ollamanode.yaml",
+        "ollamatask.yaml",
+        "widget.yaml",
+    ]
     assert list(crds((out / "widget.yaml").read_text())) == ["Widget"]
 
 

@@ -13,6 +13,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
 
 from obt.api import errors
+from obt.api.actions.reconciler import LocalReconciler
+from obt.api.actions.router import router as actions_router
+from obt.api.actions.runtime import ActionRuntime
+from obt.api.actions.service import ClusterBackend, LocalBackend
+from obt.api.actions.store import ActionStore
+from obt.api.actions.work import labels_router
+from obt.api.actions.work import router as work_router
 from obt.api.agents.fastpath import HeartbeatFastPath
 from obt.api.agents.heartbeat import HEARTBEAT_PATH
 from obt.api.agents.ingest import AgentIngest
@@ -102,6 +109,8 @@ def create_app(
             listener = PgListener(asyncpg_dsn(settings.database.url), bus)
             await listener.start()
         store = NodeStore(sessions, bus)
+        action_store = ActionStore(sessions, bus)
+        await action_store.load()
         cluster_writer = None
         mirror = None
         if settings.api.cluster.enabled:
@@ -109,8 +118,14 @@ def create_app(
             # standalone reports and heartbeats go to OllamaNodes and Leases (cluster/).
             from obt.api.cluster.runtime import ClusterRuntime
 
-            mirror = ClusterRuntime(settings.kube, settings.api.cluster, store)
+            mirror = ClusterRuntime(settings.kube, settings.api.cluster, store, action_store)
             cluster_writer = mirror.standalone
+            actions = ActionRuntime(action_store, ClusterBackend(action_store, mirror.client))
+        else:
+            # Local mode: the database holds tasks and sets; this API aggregates their status.
+            actions = ActionRuntime(
+                action_store, LocalBackend(action_store), LocalReconciler(action_store)
+            )
         ingest = AgentIngest(
             sessions,
             store,
@@ -130,8 +145,10 @@ def create_app(
             limiter=limiter,
             auth=AuthRuntime(settings),
             mirror=mirror,
+            actions=actions,
         )
         app.state.obt = state
+        actions.start()
         if mirror is not None:
             mirror.start()
         stops = []
@@ -149,6 +166,7 @@ def create_app(
             await pruner.stop()
             for stop in reversed(stops):
                 await stop()
+            await actions.stop()
             if mirror is not None:
                 await mirror.stop()
             await ingest.stop()
@@ -160,7 +178,7 @@ def create_app(
         title="OBT API",
         version=__version__,
         description="Live inventory of Ollama machines: nodes, models, fleet summary, live "
-        "events, and the ingress of standalone agents.",
+        "events, model operations (tasks and model sets), and the ingress of standalone agents.",
         lifespan=lifespan,
         dependencies=[Depends(errors.single_valued_query)],
     )
@@ -173,6 +191,9 @@ def create_app(
         catalogue_router,
         fleet_router,
         agents_router,
+        actions_router,
+        work_router,
+        labels_router,
         events_router,
         health_router,
         auth_router,

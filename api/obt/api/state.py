@@ -13,6 +13,7 @@ from obt.api.settings import ApiSettings
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from obt.api.actions.runtime import ActionRuntime
     from obt.api.agents.ingest import AgentIngest
     from obt.api.audit import AuditPruner
     from obt.api.auth.access import AuthRuntime
@@ -36,6 +37,7 @@ class AppState:
     mirror: ClusterRuntime | None = None  # cluster mode: leader election + mirror
     audit_pruner: AuditPruner | None = None  # the audit trail's retention loop (audit.py)
     metrics: CollectorRegistry | None = None  # made by the first GET /metrics (health.py)
+    actions: ActionRuntime | None = None  # tasks and model sets (actions/runtime.py)
 
     @property
     def cluster(self) -> StandaloneWriter | None:

@@ -496,3 +496,22 @@ class KubeClient:
         return await self.merge_patch_custom(
             group, version, plural, name, patch, namespace, subresource="status"
         )
+
+    async def replace_custom(
+        self,
+        group: str,
+        version: str,
+        plural: str,
+        name: str,
+        body: JsonObject,
+        namespace: str | None = None,
+    ) -> JsonObject:
+        """PUT the whole object; its metadata.resourceVersion makes it conditional (409 when
+        another write came first)."""
+        return await self.request("PUT", custom_path(group, version, plural, name, namespace), body)
+
+    async def delete_custom(
+        self, group: str, version: str, plural: str, name: str, namespace: str | None = None
+    ) -> JsonObject:
+        """DELETE one object; `ApiError.not_found` when it is gone already."""
+        return await self.request("DELETE", custom_path(group, version, plural, name, namespace))

@@ -36,8 +36,8 @@ TOKEN_REQUIRED = "Authorization: a valid 'Bearer <node token>' is required (enro
 HEARTBEAT_TOO_LARGE = f"heartbeat body larger than {MAX_HEARTBEAT_BYTES} bytes"
 BAD_DIGEST = "digest: must be the 64 hex digits of the last report's sha256"
 
-_REPORT_NEEDED = b'{"reportNeeded":true}'
-_NO_REPORT_NEEDED = b'{"reportNeeded":false}'
+_REPORT_NEEDED = b'{"reportNeeded":true,"workGeneration":%d}'
+_NO_REPORT_NEEDED = b'{"reportNeeded":false,"workGeneration":%d}'
 
 
 def wrong_node(owner: str, name: str) -> str:
@@ -91,7 +91,7 @@ async def answer_heartbeat(
     state: AppState, name: str, authorization: str | None, body: bytes
 ) -> Answer:
     """Check, record and answer one heartbeat: 413, then 401/403/429, then 422, else 200 with
-    `reportNeeded`."""
+    `reportNeeded` and `workGeneration`."""
     if len(body) > MAX_HEARTBEAT_BYTES:
         return too_large()
     cred = check_node(state, name, authorization)
@@ -111,4 +111,6 @@ async def answer_heartbeat(
         except ValidationError as exc:
             return Answer.problem(422, validation_problem(exc.errors(), ("body", "telemetry")))
     needed = await state.ingest.heartbeat(cred, digest, telemetry)
-    return Answer(200, _REPORT_NEEDED if needed else _NO_REPORT_NEEDED)
+    # The work generation (actions/store.py): in memory, kept current by the event bus.
+    generation = state.actions.store.work_generation if state.actions is not None else 0
+    return Answer(200, (_REPORT_NEEDED if needed else _NO_REPORT_NEEDED) % generation)

@@ -267,10 +267,21 @@ class AgentIngest:
             prior = (
                 await session.execute(select(Node.status).where(Node.name == cred.node_name))
             ).scalar_one_or_none()
+            # The stored labels win over this replica's memory: an admin may have replaced
+            # them through another replica (PUT /api/v1/nodes/{name}/labels).
+            stored_labels = (
+                await session.execute(
+                    select(NodeCredential.labels).where(NodeCredential.node_name == cred.node_name)
+                )
+            ).scalar_one_or_none()
+        if stored_labels is not None:
+            cred.labels = dict(stored_labels)
         previous = [Condition.model_validate(c) for c in (prior or {}).get("conditions", [])]
         verdict = judge_standalone(now, now, self.liveness)
         conditions = next_condition(previous, verdict, now) or previous
         status = dict(report.status_patch()["status"])
+        if prior and prior.get("activity"):
+            status["activity"] = prior["activity"]  # the agent sends it on its own route
         status["phase"] = verdict.phase
         status["conditions"] = [c.to_wire() for c in conditions]
         await self.store.upsert(

@@ -41,7 +41,7 @@ ADMIN = require(Role.admin)
 NodeName = Annotated[str, Path(min_length=1, max_length=MAX_NAME, description="OllamaNode name.")]
 AuthHeader = Annotated[str | None, Header(description="Bearer <per-node token from enrollment>.")]
 
-_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+NODE_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Missing or unknown node token."},
     403: {"model": Problem, "description": "The token belongs to another node."},
     413: {"model": Problem, "description": "Body larger than the limit."},
@@ -49,7 +49,7 @@ _AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _node_auth(state: AppState, name: str, authorization: str | None) -> Credential:
+def node_auth(state: AppState, name: str, authorization: str | None) -> Credential:
     found = check_node(state, name, authorization)
     if isinstance(found, Answer):
         headers = {k.decode(): v.decode() for k, v in found.headers}
@@ -158,13 +158,13 @@ async def enroll(
     operation_id="putAgentReport",
     dependencies=[agent_credential("node")],
     response_model=ReportAccepted,
-    responses=_AUTH_ERRORS,
+    responses=NODE_AUTH_ERRORS,
 )
 async def put_report(
     name: NodeName, report: AgentReport, state: StateDep, authorization: AuthHeader = None
 ) -> ReportAccepted:
     """A standalone agent's full report; written only when its digest changed."""
-    cred = _node_auth(state, name, authorization)
+    cred = node_auth(state, name, authorization)
     digest = await state.ingest.report(cred, report)
     return ReportAccepted(accepted=True, digest=digest)
 
@@ -184,7 +184,7 @@ router.add_api_route(
     operation_id="postAgentHeartbeat",
     dependencies=[agent_credential("node")],
     response_model=HeartbeatResponse,
-    responses=_AUTH_ERRORS,
+    responses=NODE_AUTH_ERRORS,
     route_class_override=HeartbeatRoute,
 )
 

@@ -66,6 +66,12 @@ class HeartbeatResponse(ApiModel):
     report_needed: bool = Field(
         ..., description="True when the server lacks a report with that digest: send one."
     )
+    work_generation: int = Field(
+        ...,
+        description="Changes whenever a task or model set is created, changed or deleted (or "
+        "who may work now changes): when it differs from the last one seen, fetch "
+        "GET /api/v1/agents/{name}/work.",
+    )
 
 
 class EnrollmentTokenCreate(ApiModel):

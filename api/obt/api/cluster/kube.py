@@ -36,7 +36,10 @@ def make_client(kubeconfig: str | None, identity: str, context: str | None = Non
 class WatchStream:
     """One aiohttp session for long-lived watch requests (no total timeout)."""
 
-    def __init__(self, config: KubeConfig, agent: str, read_timeout_s: float) -> None:
+    def __init__(
+        self, config: KubeConfig, agent: str, read_timeout_s: float, connections: int = 2
+    ) -> None:
+        self.connections = connections  # one per concurrent watch, plus one spare
         self.config = config
         self.agent = agent
         self.read_timeout_s = read_timeout_s
@@ -45,7 +48,9 @@ class WatchStream:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self.config.ssl_context(), limit=2),
+                connector=aiohttp.TCPConnector(
+                    ssl=self.config.ssl_context(), limit=self.connections
+                ),
                 timeout=aiohttp.ClientTimeout(total=None, sock_read=self.read_timeout_s),
                 headers={"User-Agent": self.agent, "Accept": "application/json"},
             )

@@ -107,7 +107,9 @@ class Mirror:
         page_size: int = 500,
         backoff: Backoff | None = None,
         on_removed: Callable[[str], Awaitable[None]] | None = None,
+        path: str = NODES_PATH,
     ) -> None:
+        self.path = path  # the collection listed and watched
         self.store = store
         self.client = client
         self.stream = stream
@@ -157,7 +159,7 @@ class Mirror:
             if cont:
                 params["continue"] = cont
             try:
-                page = await self.client.request("GET", NODES_PATH, params=params)
+                page = await self.client.request("GET", self.path, params=params)
             except ApiError as error:
                 if error.status == 410:  # the continue token expired: start over
                     seen.clear()
@@ -197,7 +199,7 @@ class Mirror:
             "timeoutSeconds": str(self.watch_timeout_s),
         }
         try:
-            async for batch in self.stream.events(NODES_PATH, params):
+            async for batch in self.stream.events(self.path, params):
                 received = time.perf_counter()
                 changes: list[tuple[str, dict[str, Any]]] = []
                 for event in batch:

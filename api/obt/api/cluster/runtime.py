@@ -10,13 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
+from obt.api.actions.store import MODELSET, TASK, ActionStore
+from obt.api.cluster.action_mirror import ActionMirror
 from obt.api.cluster.kube import WatchStream, make_client, user_agent
 from obt.api.cluster.mirror import Mirror, NotLeader, cancel
 from obt.api.cluster.standalone import StandaloneWriter
 from obt.api.nodes.store import NodeStore
 from obt.api.settings import ClusterGroup
+from obt.core.kinds.ollamamodelset import OLLAMAMODELSET
+from obt.core.kinds.ollamatask import OLLAMATASK
 from obt.core.leader import LeaderElector
 from obt.core.settings import KubeSettings
 
@@ -24,7 +29,13 @@ log = logging.getLogger(__name__)
 
 
 class ClusterRuntime:
-    def __init__(self, kube: KubeSettings, cluster: ClusterGroup, store: NodeStore) -> None:
+    def __init__(
+        self,
+        kube: KubeSettings,
+        cluster: ClusterGroup,
+        store: NodeStore,
+        actions: ActionStore | None = None,
+    ) -> None:
         self.settings = cluster
         self.identity = kube.identity
         self.client = make_client(kube.kubeconfig, self.identity, kube.context)
@@ -36,7 +47,11 @@ class ClusterRuntime:
             lease_duration=float(cluster.leader_lease_seconds),
         )
         self.stream = WatchStream(
-            self.client.config, user_agent(self.identity), cluster.watch_timeout_seconds + 30.0
+            self.client.config,
+            user_agent(self.identity),
+            cluster.watch_timeout_seconds + 30.0,
+            # Three watches (OllamaNodes, OllamaTasks, OllamaModelSets) and a spare.
+            connections=4,
         )
         self.standalone = StandaloneWriter(
             self.client,
@@ -53,6 +68,21 @@ class ClusterRuntime:
             # A removed standalone host's Lease goes with its OllamaNode (leader only, once).
             on_removed=self.standalone.delete_lease,
         )
+        # Tasks and model sets, mirrored by the same leader into their tables.
+        self.action_mirrors = [
+            ActionMirror(
+                actions,
+                kind,
+                plural,
+                store,
+                self.client,
+                self.stream,
+                is_leader=lambda: self.elector.is_leader,
+                watch_timeout_s=cluster.watch_timeout_seconds,
+            )
+            for kind, plural in ((TASK, OLLAMATASK.plural), (MODELSET, OLLAMAMODELSET.plural))
+            if actions is not None
+        ]
         self._tasks: list[asyncio.Task[Any]] = []
         self._mirror_task: asyncio.Task[None] | None = None
 
@@ -64,7 +94,8 @@ class ClusterRuntime:
         """(ready, words): a leader is ready once its first list is written; a follower is
         ready at once (it serves reads of the shared database and stands by)."""
         if self.elector.is_leader:
-            if self._mirror_task is not None and self.mirror.synced:
+            synced = self.mirror.synced and all(m.synced for m in self.action_mirrors)
+            if self._mirror_task is not None and synced:
                 return True, "ok (mirror leader, synced)"
             return False, "mirror leader, syncing"
         return True, f"ok (mirror standby; leader {self.elector.holder or 'unknown'})"
@@ -85,13 +116,15 @@ class ClusterRuntime:
                 log.info("mirror: lost leadership, standing by")
                 await cancel(self._mirror_task)
                 self._mirror_task = None
-                self.mirror.synced = False
+                for mirror in (self.mirror, *self.action_mirrors):
+                    mirror.synced = False
 
     async def _lead(self) -> None:
         try:
-            await self.mirror.run()
+            await _all_or_none([self.mirror.run(), *(m.run() for m in self.action_mirrors)])
         except NotLeader:
-            self.mirror.synced = False
+            for mirror in (self.mirror, *self.action_mirrors):
+                mirror.synced = False
             self._mirror_task = None
             self.elector.changed.set()
 
@@ -117,3 +150,15 @@ class ClusterRuntime:
             )
         )
         return out
+
+
+async def _all_or_none(loops: list[Coroutine[Any, Any, None]]) -> None:
+    """Run the mirrors together; the first to fail (NotLeader) stops the others and raises."""
+    tasks = [asyncio.create_task(loop) for loop in loops]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()
+    finally:
+        for task in tasks:
+            await cancel(task)

@@ -309,3 +309,46 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(512), default="")
     status: Mapped[int] = mapped_column(Integer)
     client: Mapped[str] = mapped_column(String(64), default="")
+
+
+class _ActionObject:
+    """Columns shared by tasks and model sets (migration 0009): the wire form's parts in JSON."""
+
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    uid: Mapped[str] = mapped_column(String(64))
+    resource_version: Mapped[str | None] = mapped_column(String(64))
+    generation: Mapped[int] = mapped_column(default=1)
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(index=False)
+    updated_at: Mapped[datetime]
+
+
+class TaskRow(_ActionObject, Base):
+    """An OllamaTask (local mode: the object itself; cluster mode: the mirror's copy)."""
+
+    __tablename__ = "tasks"
+
+    action: Mapped[str] = mapped_column(String(16), index=True)
+    phase: Mapped[str] = mapped_column(String(16), index=True, default="Pending")
+    # status.completionTime: when ttlSecondsAfterFinished counts from.
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_tasks_created_at", "created_at"),)
+
+
+class ModelSetRow(_ActionObject, Base):
+    """An OllamaModelSet (local mode: the object itself; cluster mode: the mirror's copy)."""
+
+    __tablename__ = "model_sets"
+
+
+class WorkGeneration(Base):
+    """One row: raised in every transaction that changes what some agent should do (a task or
+    set created, changed or deleted; an admission list moved). Migration 0009."""
+
+    __tablename__ = "work_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(default=0)

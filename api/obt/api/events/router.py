@@ -19,7 +19,12 @@ from obt.api.schemas import DENIED, VALIDATION_RESPONSES, Problem
 
 router = APIRouter(tags=["events"], responses=DENIED, dependencies=[require(Role.viewer)])
 
-EVENT_TYPES = "node.upserted, node.deleted, models.changed, resync"
+EVENT_TYPES = (
+    "node.upserted (with `activity: true` when the node's activity changed), node.deleted, "
+    "models.changed, task.changed and modelset.changed (`change`: created, updated, deleted; "
+    "modelset.changed also `status` with the set's counts), task.progress (a task's status "
+    "changed: phase and counts), resync"
+)
 
 
 def format_event(event: dict[str, Any], sse_id: str | None = None) -> bytes:
@@ -51,7 +56,8 @@ class _SlotStream(StreamingResponse):
         200: {
             "description": "text/event-stream. Event types: "
             + EVENT_TYPES
-            + ". `data` is JSON: {type, name, phase?, resourceVersion?, reason?, at, id}. "
+            + ". `data` is JSON: {type, name, phase?, resourceVersion?, reason?, change?, "
+            "the status counts?, workGeneration?, at, id}. "
             "Each event has an SSE id; a client reconnecting with `Last-Event-ID` first gets "
             "the events it missed, or `resync` when they are no longer kept (or the id is from "
             "another replica or before a restart). "
@@ -73,7 +79,8 @@ async def stream_events(
         Header(description="The id of the last event received (browsers send it on reconnect)."),
     ] = None,
 ) -> StreamingResponse:
-    """Live node and model changes as they are committed (one event per change)."""
+    """Live node, model, task and model-set changes as they are committed (one event per
+    change)."""
     keepalive = state.settings.api.sse_keepalive_seconds
     caps = state.settings.api.events
     bus = state.bus

@@ -17,6 +17,7 @@ from obt.core.models import (
     NodeSummary,
     OllamaNodeSpec,
 )
+from obt.core.models.activity import Activity
 from obt.core.telemetry import Telemetry
 
 Phase = Literal["Pending", "Ready", "NotReady", "Unknown"]
@@ -108,6 +109,11 @@ class NodeDetail(NodeListItem):
         "(DaemonSet agents export them on their /metrics only).",
     )
     telemetry_at: datetime | None = Field(None, description="When those figures arrived.")
+    activity: list[Activity] = Field(
+        default_factory=list,
+        description="What the node's agent is doing and did last for tasks and model sets "
+        "(status.activity: running first, at most 20).",
+    )
 
 
 class RemovedNode(ApiModel):

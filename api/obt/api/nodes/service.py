@@ -347,6 +347,7 @@ async def get_node(session: AsyncSession, name: str) -> NodeDetail | None:
         history=[
             PhaseChange(phase=h.phase, reason=h.reason, message=h.message, at=h.at) for h in history
         ],
+        activity=list(status.activity or []),
     )
 
 

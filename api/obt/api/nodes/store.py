@@ -516,6 +516,39 @@ class NodeStore:
         self._after_commit(events)
         return True
 
+    async def set_activity(self, name: str, activity: list[dict[str, Any]]) -> bool | None:
+        """Local mode: a standalone node's `status.activity` as its agent sent it (agents/
+        PUT .../activity). None: no such node; False: the same list was stored already."""
+        async with write_session(self.sessions) as session:
+            row = (
+                await session.execute(select(Node).where(Node.name == name))
+            ).scalar_one_or_none()
+            if row is None:
+                return None
+            status = dict(row.status or {})
+            if (status.get("activity") or []) == activity:
+                return False
+            if activity:
+                status["activity"] = activity
+            else:
+                status.pop("activity", None)
+            now = utcnow()
+            row.status = status
+            row.updated_at = now
+            self.writes += 1
+            events = [
+                {
+                    "type": "node.upserted",
+                    "name": name,
+                    "phase": row.phase,
+                    "activity": True,
+                    "at": now.isoformat(),
+                }
+            ]
+            await self._announce(session, events)
+        self._after_commit(events)
+        return True
+
     async def names(self) -> set[str]:
         async with self.sessions() as session:
             return set((await session.execute(select(Node.name))).scalars())

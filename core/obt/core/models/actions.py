@@ -47,7 +47,7 @@ _PART = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
 _NAME_RE = re.compile(
     rf"^(?:{_PART}(?::[0-9]+)?/)?(?:{_PART}/)?{_PART}(?::[A-Za-z0-9_][A-Za-z0-9_.\-]{{0,79}})?$"
 )
-_DIGEST_RE = re.compile(r"^(sha256[:-])?[0-9a-f]{64}$")
+_DIGEST_RE = re.compile(r"^(sha256[:-])?[0-9a-f]{12,64}$")
 # keep_alive as Ollama takes it: a Go duration ("5m", "1h30m", "-1s") or a number of seconds
 # ("-1" = keep loaded for ever, "0" = unload now).
 _KEEP_ALIVE_RE = re.compile(r"^-?(\d+(\.\d+)?|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$")
@@ -71,13 +71,26 @@ def check_model_name(value: str) -> str:
 
 
 def normalize_digest(value: str | None) -> str | None:
-    """'sha256:abc…' / 'sha256-abc…' / 'abc…' (64 hex digits) -> 'abc…'; None stays None."""
+    """'sha256:abc…' / 'sha256-abc…' / 'abc…' -> 'abc…' (12 to 64 hex digits: `ollama list`
+    shows the first 12, which is what OllamaNode stores); None stays None."""
     if value is None:
         return None
     text = value.strip().lower()
     if not _DIGEST_RE.match(text):
-        raise ValueError(f"{value!r} is not a sha256 digest (64 hex digits, optional 'sha256:')")
-    return text[-64:]
+        raise ValueError(
+            f"{value!r} is not a sha256 digest (12 to 64 hex digits, optional 'sha256:')"
+        )
+    return text.split(":")[-1].split("-")[-1]
+
+
+def same_digest(a: str | None, b: str | None) -> bool:
+    """Whether two digests (full or the 12-digit prefix `ollama list` shows) name the same
+    model; False when either is unknown."""
+    if not a or not b:
+        return False
+    x, y = a.lower().split(":")[-1], b.lower().split(":")[-1]
+    n = min(len(x), len(y))
+    return n >= 12 and x[:n] == y[:n]
 
 
 class ModelRef(ContractModel):
@@ -91,8 +104,8 @@ class ModelRef(ContractModel):
     )
     digest: str | None = Field(
         None,
-        description="sha256 digest the model must have (64 hex digits, as `ollama list` shows "
-        "its first 12). A set with a pinned digest corrects a node whose copy drifted.",
+        description="sha256 digest the model must have: 12 to 64 hex digits (`ollama list` "
+        "shows the first 12). A set with a pinned digest corrects a node whose copy drifted.",
     )
 
     @field_validator("name")
@@ -373,4 +386,5 @@ __all__ = [
     "TaskPhase",
     "check_model_name",
     "normalize_digest",
+    "same_digest",
 ]

@@ -2,7 +2,7 @@
 
 import type { Client, Options as Options2, TDataShape } from './client';
 import { client } from './client.gen';
-import type { CreateApiTokenData, CreateApiTokenErrors, CreateApiTokenResponses, CreateEnrollmentTokenData, CreateEnrollmentTokenErrors, CreateEnrollmentTokenResponses, CreateSessionData, CreateSessionErrors, CreateSessionResponses, DecommissionNodeData, DecommissionNodeErrors, DecommissionNodeResponses, DeleteNodeData, DeleteNodeErrors, DeleteNodeResponses, DeleteSessionData, DeleteSessionErrors, DeleteSessionResponses, EnrollAgentData, EnrollAgentErrors, EnrollAgentResponses, GetFleetSummaryData, GetFleetSummaryErrors, GetFleetSummaryResponses, GetHealthData, GetHealthResponses, GetMeData, GetMeErrors, GetMeResponses, GetMetricsData, GetMetricsResponses, GetModelData, GetModelErrors, GetModelPlacementData, GetModelPlacementErrors, GetModelPlacementResponses, GetModelResponses, GetNodeData, GetNodeErrors, GetNodeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, ListApiTokensData, ListApiTokensErrors, ListApiTokensResponses, ListAuditEntriesData, ListAuditEntriesErrors, ListAuditEntriesResponses, ListEnrollmentTokensData, ListEnrollmentTokensErrors, ListEnrollmentTokensResponses, ListModelsData, ListModelsErrors, ListModelsResponses, ListNodesData, ListNodesErrors, ListNodesResponses, ListNodeTokensData, ListNodeTokensErrors, ListNodeTokensResponses, ListRemovedNodesData, ListRemovedNodesErrors, ListRemovedNodesResponses, PostAgentHeartbeatData, PostAgentHeartbeatErrors, PostAgentHeartbeatResponses, PutAgentReportData, PutAgentReportErrors, PutAgentReportResponses, RevokeApiTokenData, RevokeApiTokenErrors, RevokeApiTokenResponses, RevokeEnrollmentTokenData, RevokeEnrollmentTokenErrors, RevokeEnrollmentTokenResponses, RevokeNodeTokenData, RevokeNodeTokenErrors, RevokeNodeTokenResponses, SeedNodesData, SeedNodesErrors, SeedNodesResponses, StreamEventsData, StreamEventsErrors, StreamEventsResponse, StreamEventsResponses } from './types.gen';
+import type { CancelTaskData, CancelTaskErrors, CancelTaskResponses, CreateApiTokenData, CreateApiTokenErrors, CreateApiTokenResponses, CreateEnrollmentTokenData, CreateEnrollmentTokenErrors, CreateEnrollmentTokenResponses, CreateModelSetData, CreateModelSetErrors, CreateModelSetResponses, CreateSessionData, CreateSessionErrors, CreateSessionResponses, CreateTaskData, CreateTaskErrors, CreateTaskResponses, DecommissionNodeData, DecommissionNodeErrors, DecommissionNodeResponses, DeleteModelSetData, DeleteModelSetErrors, DeleteModelSetResponses, DeleteNodeData, DeleteNodeErrors, DeleteNodeResponses, DeleteSessionData, DeleteSessionErrors, DeleteSessionResponses, DeleteTaskData, DeleteTaskErrors, DeleteTaskResponses, EnrollAgentData, EnrollAgentErrors, EnrollAgentResponses, GetAgentWorkData, GetAgentWorkErrors, GetAgentWorkResponses, GetFleetSummaryData, GetFleetSummaryErrors, GetFleetSummaryResponses, GetHealthData, GetHealthResponses, GetMeData, GetMeErrors, GetMeResponses, GetMetricsData, GetMetricsResponses, GetModelData, GetModelErrors, GetModelPlacementData, GetModelPlacementErrors, GetModelPlacementResponses, GetModelResponses, GetModelSetData, GetModelSetErrors, GetModelSetResponses, GetNodeData, GetNodeErrors, GetNodeResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, GetTaskData, GetTaskErrors, GetTaskResponses, ListApiTokensData, ListApiTokensErrors, ListApiTokensResponses, ListAuditEntriesData, ListAuditEntriesErrors, ListAuditEntriesResponses, ListEnrollmentTokensData, ListEnrollmentTokensErrors, ListEnrollmentTokensResponses, ListModelsData, ListModelsErrors, ListModelSetsData, ListModelSetsErrors, ListModelSetsResponses, ListModelsResponses, ListNodesData, ListNodesErrors, ListNodesResponses, ListNodeTokensData, ListNodeTokensErrors, ListNodeTokensResponses, ListRemovedNodesData, ListRemovedNodesErrors, ListRemovedNodesResponses, ListTasksData, ListTasksErrors, ListTasksResponses, PostAgentHeartbeatData, PostAgentHeartbeatErrors, PostAgentHeartbeatResponses, PutAgentActivityData, PutAgentActivityErrors, PutAgentActivityResponses, PutAgentReportData, PutAgentReportErrors, PutAgentReportResponses, PutNodeLabelsData, PutNodeLabelsErrors, PutNodeLabelsResponses, ReplaceModelSetData, ReplaceModelSetErrors, ReplaceModelSetResponses, RevokeApiTokenData, RevokeApiTokenErrors, RevokeApiTokenResponses, RevokeEnrollmentTokenData, RevokeEnrollmentTokenErrors, RevokeEnrollmentTokenResponses, RevokeNodeTokenData, RevokeNodeTokenErrors, RevokeNodeTokenResponses, SeedNodesData, SeedNodesErrors, SeedNodesResponses, StreamEventsData, StreamEventsErrors, StreamEventsResponse, StreamEventsResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -76,6 +76,24 @@ export const enrollAgent = <ThrowOnError extends boolean = false>(options: Optio
 });
 
 /**
+ * Put Activity
+ *
+ * The node's activity (its whole list, at most 20 entries, running first), written into
+ * its node (local mode) or its OllamaNode's status (cluster mode). Send it when it changed,
+ * at most every 5 s while work runs.
+ *
+ * Credential: the node's own token (from enrollment); no role.
+ */
+export const putAgentActivity = <ThrowOnError extends boolean = false>(options: Options<PutAgentActivityData, ThrowOnError>) => (options.client ?? client).put<PutAgentActivityResponses, PutAgentActivityErrors, ThrowOnError>({
+    url: '/api/v1/agents/{name}/activity',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
  * Post Heartbeat
  *
  * Keep a standalone node alive; `reportNeeded` asks for a full report.
@@ -106,6 +124,16 @@ export const putAgentReport = <ThrowOnError extends boolean = false>(options: Op
         ...options.headers
     }
 });
+
+/**
+ * Get Work
+ *
+ * The tasks (not finished) and model sets that select this node, by name or by its labels,
+ * read at `generation`; fetch again when the heartbeat's `workGeneration` differs.
+ *
+ * Credential: the node's own token (from enrollment); no role.
+ */
+export const getAgentWork = <ThrowOnError extends boolean = false>(options: Options<GetAgentWorkData, ThrowOnError>) => (options.client ?? client).get<GetAgentWorkResponses, GetAgentWorkErrors, ThrowOnError>({ url: '/api/v1/agents/{name}/work', ...options });
 
 /**
  * List Audit
@@ -218,7 +246,8 @@ export const revokeEnrollmentToken = <ThrowOnError extends boolean = false>(opti
 /**
  * Stream Events
  *
- * Live node and model changes as they are committed (one event per change).
+ * Live node, model, task and model-set changes as they are committed (one event per
+ * change).
  *
  * Role: **viewer** (or higher).
  */
@@ -299,6 +328,101 @@ export const getModel = <ThrowOnError extends boolean = false>(options: Options<
         }],
     url: '/api/v1/models/{name}',
     ...options
+});
+
+/**
+ * List Model Sets
+ *
+ * Model sets, newest first, with their status; `total` counts every match.
+ *
+ * Role: **viewer** (or higher).
+ */
+export const listModelSets = <ThrowOnError extends boolean = false>(options?: Options<ListModelSetsData, ThrowOnError>) => (options?.client ?? client).get<ListModelSetsResponses, ListModelSetsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/modelsets',
+    ...options
+});
+
+/**
+ * Create Model Set
+ *
+ * Keep models present (optionally loaded) on the nodes a selector picks, including nodes
+ * that join later. Without metadata.name one is generated.
+ *
+ * Role: **operator** (or higher).
+ */
+export const createModelSet = <ThrowOnError extends boolean = false>(options: Options<CreateModelSetData, ThrowOnError>) => (options.client ?? client).post<CreateModelSetResponses, CreateModelSetErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/modelsets',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete Model Set
+ *
+ * Delete a model set; the models stay where they are (prune acts only while a set exists).
+ *
+ * Role: **operator** (or higher).
+ */
+export const deleteModelSet = <ThrowOnError extends boolean = false>(options: Options<DeleteModelSetData, ThrowOnError>) => (options.client ?? client).delete<DeleteModelSetResponses, DeleteModelSetErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/modelsets/{name}',
+    ...options
+});
+
+/**
+ * Get Model Set
+ *
+ * One model set with its status: counts, the nodes not Ready (drift named) and conditions.
+ *
+ * Role: **viewer** (or higher).
+ */
+export const getModelSet = <ThrowOnError extends boolean = false>(options: Options<GetModelSetData, ThrowOnError>) => (options.client ?? client).get<GetModelSetResponses, GetModelSetErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/modelsets/{name}',
+    ...options
+});
+
+/**
+ * Replace Model Set
+ *
+ * Replace a model set's spec (and its labels, when given); metadata.name, when given, must
+ * be the path's name.
+ *
+ * Role: **operator** (or higher).
+ */
+export const replaceModelSet = <ThrowOnError extends boolean = false>(options: Options<ReplaceModelSetData, ThrowOnError>) => (options.client ?? client).put<ReplaceModelSetResponses, ReplaceModelSetErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/modelsets/{name}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
 });
 
 /**
@@ -403,6 +527,120 @@ export const getNode = <ThrowOnError extends boolean = false>(options: Options<G
             type: 'apiKey'
         }],
     url: '/api/v1/nodes/{name}',
+    ...options
+});
+
+/**
+ * Put Node Labels
+ *
+ * Replace a standalone host's labels (what task and model-set selectors match). The
+ * host's agent keeps them: they replace the labels it enrolled with.
+ *
+ * Role: **admin** (or higher).
+ */
+export const putNodeLabels = <ThrowOnError extends boolean = false>(options: Options<PutNodeLabelsData, ThrowOnError>) => (options.client ?? client).put<PutNodeLabelsResponses, PutNodeLabelsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/nodes/{name}/labels',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List Tasks
+ *
+ * Tasks, newest first, with their status; `total` counts every match.
+ *
+ * Role: **viewer** (or higher).
+ */
+export const listTasks = <ThrowOnError extends boolean = false>(options?: Options<ListTasksData, ThrowOnError>) => (options?.client ?? client).get<ListTasksResponses, ListTasksErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/tasks',
+    ...options
+});
+
+/**
+ * Create Task
+ *
+ * Run an action (pull, delete, load, unload) on chosen nodes, once. Without
+ * metadata.name one is generated. 422 when a named node does not exist or the selector picks
+ * no node: nothing is stored then.
+ *
+ * Role: **operator** (or higher).
+ */
+export const createTask = <ThrowOnError extends boolean = false>(options: Options<CreateTaskData, ThrowOnError>) => (options.client ?? client).post<CreateTaskResponses, CreateTaskErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/tasks',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete Task
+ *
+ * Delete a task; work still in flight for it stops.
+ *
+ * Role: **operator** (or higher).
+ */
+export const deleteTask = <ThrowOnError extends boolean = false>(options: Options<DeleteTaskData, ThrowOnError>) => (options.client ?? client).delete<DeleteTaskResponses, DeleteTaskErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/tasks/{name}',
+    ...options
+});
+
+/**
+ * Get Task
+ *
+ * One task with its status: counts, per-node outcomes (failures first) and conditions.
+ *
+ * Role: **viewer** (or higher).
+ */
+export const getTask = <ThrowOnError extends boolean = false>(options: Options<GetTaskData, ThrowOnError>) => (options.client ?? client).get<GetTaskResponses, GetTaskErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/tasks/{name}',
+    ...options
+});
+
+/**
+ * Cancel Task
+ *
+ * Stop a task (sets spec.cancel): work in flight stops, nothing new starts, its phase
+ * becomes Cancelled. A finished task stays as it finished.
+ *
+ * Role: **operator** (or higher).
+ */
+export const cancelTask = <ThrowOnError extends boolean = false>(options: Options<CancelTaskData, ThrowOnError>) => (options.client ?? client).post<CancelTaskResponses, CancelTaskErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, {
+            in: 'cookie',
+            name: 'obt_session',
+            type: 'apiKey'
+        }],
+    url: '/api/v1/tasks/{name}/cancel',
     ...options
 });
 

@@ -5,6 +5,137 @@ export type ClientOptions = {
 };
 
 /**
+ * Activity
+ *
+ * One step of work on a node: an action on one model for one task or model set.
+ *
+ * Written by the node's agent into its own OllamaNode's `status.activity` (at most one write
+ * per 5 s while work runs, none while idle); the aggregation reads it.
+ */
+export type Activity = {
+    /**
+     * Action
+     *
+     * pull, delete, load or unload.
+     */
+    action: 'pull' | 'delete' | 'load' | 'unload';
+    /**
+     * Attempts
+     *
+     * Tries so far (a failed pull is retried).
+     */
+    attempts?: number;
+    /**
+     * Completedbytes
+     *
+     * Bytes pulled so far.
+     */
+    completedBytes?: number | null;
+    /**
+     * Digest
+     *
+     * Digest the model has after the step.
+     */
+    digest?: string | null;
+    /**
+     * Finishedat
+     *
+     * When the step finished.
+     */
+    finishedAt?: string | null;
+    /**
+     * Generation
+     *
+     * metadata.generation of the source the step was planned from.
+     */
+    generation?: number | null;
+    /**
+     * Message
+     *
+     * Progress ('pulling 3f1a…') or Ollama's error text.
+     */
+    message?: string;
+    /**
+     * Model
+     *
+     * Model name.
+     */
+    model: string;
+    /**
+     * Phase
+     *
+     * Pending, Running, Succeeded, Failed, Cancelled, Skipped.
+     */
+    phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Cancelled' | 'Skipped';
+    /**
+     * Reason
+     *
+     * One CamelCase word for a failure or skip.
+     */
+    reason?: string | null;
+    /**
+     * Source
+     *
+     * Name of the task or model set.
+     */
+    source: string;
+    /**
+     * Sourcekind
+     *
+     * OllamaTask or OllamaModelSet.
+     */
+    sourceKind: 'OllamaTask' | 'OllamaModelSet';
+    /**
+     * Sourceuid
+     *
+     * metadata.uid of the task or set (a re-created name is new work).
+     */
+    sourceUid?: string | null;
+    /**
+     * Startedat
+     *
+     * When the step started.
+     */
+    startedAt?: string | null;
+    /**
+     * Totalbytes
+     *
+     * Bytes to pull in all.
+     */
+    totalBytes?: number | null;
+};
+
+/**
+ * ActivityAccepted
+ */
+export type ActivityAccepted = {
+    /**
+     * Changed
+     *
+     * False when the stored list was the same already.
+     */
+    changed: boolean;
+    /**
+     * Generation
+     *
+     * The work generation now (see the heartbeat).
+     */
+    generation: number;
+};
+
+/**
+ * ActivityUpdate
+ */
+export type ActivityUpdate = {
+    /**
+     * Activity
+     *
+     * The node's whole activity list (at most 20 entries, running first): it replaces the stored one.
+     */
+    activity: Array<Activity>;
+};
+
+/**
  * AgentReport
  *
  * Everything the agent writes: status.hardware, status.ollama, status.agent (+ derived summary).
@@ -747,6 +878,12 @@ export type HeartbeatResponse = {
      * True when the server lacks a report with that digest: send one.
      */
     reportNeeded: boolean;
+    /**
+     * Workgeneration
+     *
+     * Changes whenever a task or model set is created, changed or deleted (or who may work now changes): when it differs from the last one seen, fetch GET /api/v1/agents/{name}/work.
+     */
+    workGeneration: number;
 };
 
 /**
@@ -797,6 +934,54 @@ export type InstalledModel = {
      * Size on disk in bytes.
      */
     size?: number | null;
+};
+
+/**
+ * LabelSelector
+ *
+ * metav1.LabelSelector over OllamaNode labels. An empty selector selects every node.
+ */
+export type LabelSelector = {
+    /**
+     * Matchexpressions
+     *
+     * Set-based requirements, all of which must hold.
+     */
+    matchExpressions?: Array<LabelSelectorRequirement> | null;
+    /**
+     * Matchlabels
+     *
+     * Labels a node must carry with exactly these values.
+     */
+    matchLabels?: {
+        [key: string]: string;
+    } | null;
+};
+
+/**
+ * LabelSelectorRequirement
+ *
+ * metav1.LabelSelectorRequirement.
+ */
+export type LabelSelectorRequirement = {
+    /**
+     * Key
+     *
+     * Label key.
+     */
+    key: string;
+    /**
+     * Operator
+     *
+     * In, NotIn, Exists or DoesNotExist.
+     */
+    operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+    /**
+     * Values
+     *
+     * Values for In and NotIn; empty for Exists and DoesNotExist.
+     */
+    values?: Array<string> | null;
 };
 
 /**
@@ -860,6 +1045,62 @@ export type Me = {
 };
 
 /**
+ * MemberStatus
+ *
+ * One selected node against a model set (NodeOutcome with the drift named).
+ */
+export type MemberStatus = {
+    /**
+     * Completedbytes
+     *
+     * Bytes pulled so far.
+     */
+    completedBytes?: number | null;
+    /**
+     * Drifted
+     *
+     * Models installed with another digest than the pinned one.
+     */
+    drifted?: Array<string>;
+    /**
+     * Message
+     *
+     * What is wrong, with Ollama's own error text.
+     */
+    message?: string;
+    /**
+     * Missing
+     *
+     * Models not installed yet.
+     */
+    missing?: Array<string>;
+    /**
+     * Node
+     *
+     * OllamaNode name.
+     */
+    node: string;
+    /**
+     * Reason
+     *
+     * One CamelCase word when not Ready.
+     */
+    reason?: string | null;
+    /**
+     * State
+     *
+     * Ready, Pulling, Waiting or Failed.
+     */
+    state: 'Ready' | 'Pulling' | 'Waiting' | 'Failed';
+    /**
+     * Totalbytes
+     *
+     * Bytes to pull in all.
+     */
+    totalBytes?: number | null;
+};
+
+/**
  * MemoryInfo
  *
  * System memory.
@@ -883,6 +1124,26 @@ export type MemoryInfo = {
      * Physical memory in bytes.
      */
     totalBytes?: number | null;
+};
+
+/**
+ * MetadataIn
+ */
+export type MetadataIn = {
+    /**
+     * Labels
+     *
+     * Labels of the object.
+     */
+    labels?: {
+        [key: string]: string;
+    } | null;
+    /**
+     * Name
+     *
+     * The object's name (lower-case letters, digits, '-', '.'); unset on POST: one is generated (`<action>-<first model>-<5 characters>`).
+     */
+    name?: string | null;
 };
 
 /**
@@ -923,6 +1184,81 @@ export type ModelPage = {
      * This page of results.
      */
     items: Array<ModelVariant>;
+    /**
+     * Limit
+     *
+     * Page size asked for.
+     */
+    limit: number;
+    /**
+     * Offset
+     *
+     * Results skipped before this page.
+     */
+    offset: number;
+    /**
+     * Total
+     *
+     * Results matching the query, across all pages.
+     */
+    total: number;
+};
+
+/**
+ * ModelRef
+ *
+ * One model by name, optionally pinned to a digest.
+ */
+export type ModelRef = {
+    /**
+     * Digest
+     *
+     * sha256 digest the model must have: 12 to 64 hex digits (`ollama list` shows the first 12). A set with a pinned digest corrects a node whose copy drifted.
+     */
+    digest?: string | null;
+    /**
+     * Name
+     *
+     * Model name as Ollama takes it, e.g. 'llama3.2' or 'qwen2.5:7b'.
+     */
+    name: string;
+};
+
+/**
+ * ModelSetIn
+ *
+ * An OllamaModelSet as `kubectl apply` takes it; apiVersion/kind may be left out, status is
+ * ignored.
+ */
+export type ModelSetIn = {
+    /**
+     * Apiversion
+     *
+     * obt.dev/v1alpha1
+     */
+    apiVersion?: 'obt.dev/v1alpha1' | null;
+    /**
+     * Kind
+     *
+     * OllamaModelSet
+     */
+    kind?: 'OllamaModelSet' | null;
+    metadata?: MetadataIn;
+    spec: OllamaModelSetSpec;
+};
+
+/**
+ * ModelSetPage
+ *
+ * Model sets, newest first.
+ */
+export type ModelSetPage = {
+    /**
+     * Items
+     *
+     * This page of results.
+     */
+    items: Array<OllamaModelSet>;
     /**
      * Limit
      *
@@ -997,6 +1333,12 @@ export type ModelVariant = {
  * NodeDetail
  */
 export type NodeDetail = {
+    /**
+     * Activity
+     *
+     * What the node's agent is doing and did last for tasks and model sets (status.activity: running first, at most 20).
+     */
+    activity?: Array<Activity>;
     agent?: AgentStatus | null;
     /**
      * Agentversion
@@ -1189,6 +1531,20 @@ export type NodeDetail = {
 };
 
 /**
+ * NodeLabels
+ */
+export type NodeLabels = {
+    /**
+     * Labels
+     *
+     * The node's labels: they replace the ones set before (the enrollment's, or an earlier PUT's).
+     */
+    labels: {
+        [key: string]: string;
+    };
+};
+
+/**
  * NodeListItem
  */
 export type NodeListItem = {
@@ -1354,6 +1710,62 @@ export type NodeOllama = {
      * Version
      */
     version?: string | null;
+};
+
+/**
+ * NodeOutcome
+ *
+ * How one node fared with a task.
+ */
+export type NodeOutcome = {
+    /**
+     * Completedbytes
+     *
+     * Bytes pulled so far.
+     */
+    completedBytes?: number | null;
+    /**
+     * Finishedat
+     *
+     * When the node finished.
+     */
+    finishedAt?: string | null;
+    /**
+     * Message
+     *
+     * What happened, with Ollama's own error text.
+     */
+    message?: string;
+    /**
+     * Model
+     *
+     * The model the message is about.
+     */
+    model?: string | null;
+    /**
+     * Node
+     *
+     * OllamaNode name.
+     */
+    node: string;
+    /**
+     * Phase
+     *
+     * Where the node stands.
+     */
+    phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Cancelled' | 'Skipped';
+    /**
+     * Reason
+     *
+     * One CamelCase word, e.g. OllamaError, DiskFull, Busy, NodeNotReady.
+     */
+    reason?: string | null;
+    /**
+     * Totalbytes
+     *
+     * Bytes to pull in all.
+     */
+    totalBytes?: number | null;
 };
 
 /**
@@ -1553,6 +1965,183 @@ export type NpuInfo = {
 };
 
 /**
+ * ObjectMeta
+ *
+ * The part of metav1.ObjectMeta the contract reads (the API server owns the rest).
+ */
+export type ObjectMeta = {
+    /**
+     * Annotations
+     */
+    annotations?: {
+        [key: string]: string;
+    } | null;
+    /**
+     * Creationtimestamp
+     */
+    creationTimestamp?: string | null;
+    /**
+     * Deletiontimestamp
+     */
+    deletionTimestamp?: string | null;
+    /**
+     * Generation
+     */
+    generation?: number | null;
+    /**
+     * Labels
+     */
+    labels?: {
+        [key: string]: string;
+    } | null;
+    /**
+     * Name
+     *
+     * Kubernetes node name (daemonset) or the host's configured id (standalone).
+     */
+    name: string;
+    /**
+     * Ownerreferences
+     */
+    ownerReferences?: Array<{
+        [key: string]: unknown;
+    }> | null;
+    /**
+     * Resourceversion
+     */
+    resourceVersion?: string | null;
+    /**
+     * Uid
+     */
+    uid?: string | null;
+};
+
+/**
+ * OllamaModelSet
+ */
+export type OllamaModelSet = {
+    /**
+     * Apiversion
+     *
+     * obt.dev/v1alpha1
+     */
+    apiVersion?: 'obt.dev/v1alpha1';
+    /**
+     * Kind
+     *
+     * OllamaModelSet
+     */
+    kind?: 'OllamaModelSet';
+    metadata: ObjectMeta;
+    spec: OllamaModelSetSpec;
+    status?: OllamaModelSetStatus;
+};
+
+/**
+ * OllamaModelSetSpec
+ *
+ * Models that must be present (optionally kept loaded) on the nodes a selector picks.
+ */
+export type OllamaModelSetSpec = {
+    /**
+     * Keeploaded
+     *
+     * Keep the models loaded (keep_alive -1), loading them again after restarts.
+     */
+    keepLoaded?: boolean;
+    /**
+     * Maxconcurrentpulls
+     *
+     * At most this many nodes pull at once: a count or a percentage of the selected nodes ('25%', rounded up).
+     */
+    maxConcurrentPulls?: number | string;
+    /**
+     * Models
+     *
+     * The models every selected node keeps.
+     */
+    models: Array<ModelRef>;
+    /**
+     * Label selector over OllamaNode labels; empty selects every node.
+     */
+    nodeSelector?: LabelSelector;
+    /**
+     * Prune
+     *
+     * Delete from the selected nodes the models that no model set names (never a loaded one). Off by default.
+     */
+    prune?: boolean;
+};
+
+/**
+ * OllamaModelSetStatus
+ *
+ * Computed by obt.core.actions.modelset_status; written by the operator or local reconciler.
+ */
+export type OllamaModelSetStatus = {
+    /**
+     * Admitted
+     *
+     * Nodes allowed to pull now (at most maxConcurrentPulls); agents wait for their name before pulling.
+     */
+    admitted?: Array<string>;
+    /**
+     * Conditions
+     *
+     * Ready, Progressing and Degraded.
+     */
+    conditions?: Array<Condition>;
+    /**
+     * Drifted
+     *
+     * Nodes with a model whose digest drifted.
+     */
+    drifted?: number;
+    /**
+     * Failed
+     *
+     * Nodes whose last attempt failed.
+     */
+    failed?: number;
+    /**
+     * Nodes
+     *
+     * Nodes that are not Ready, failures first, at most 100.
+     */
+    nodes?: Array<MemberStatus>;
+    /**
+     * Observedgeneration
+     *
+     * metadata.generation judged.
+     */
+    observedGeneration?: number | null;
+    /**
+     * Pulling
+     *
+     * Nodes pulling now.
+     */
+    pulling?: number;
+    /**
+     * Ready
+     *
+     * Nodes with every model (digest, loaded) as asked.
+     */
+    ready?: number;
+    /**
+     * Selected
+     *
+     * Nodes the selector picks.
+     */
+    selected?: number;
+    /**
+     * Waiting
+     *
+     * Nodes waiting for a pull slot.
+     */
+    waiting?: number;
+};
+
+/**
  * OllamaNodeSpec
  *
  * Identity of the node: where it comes from and how people call it.
@@ -1626,6 +2215,167 @@ export type OllamaStatus = {
      * Ollama server version from /api/version.
      */
     version?: string | null;
+};
+
+/**
+ * OllamaTask
+ */
+export type OllamaTask = {
+    /**
+     * Apiversion
+     *
+     * obt.dev/v1alpha1
+     */
+    apiVersion?: 'obt.dev/v1alpha1';
+    /**
+     * Kind
+     *
+     * OllamaTask
+     */
+    kind?: 'OllamaTask';
+    metadata: ObjectMeta;
+    spec: OllamaTaskSpec;
+    status?: OllamaTaskStatus;
+};
+
+/**
+ * OllamaTaskSpec
+ *
+ * One action on chosen nodes, once, like a Job.
+ */
+export type OllamaTaskSpec = {
+    /**
+     * Action
+     *
+     * pull, delete, load or unload.
+     */
+    action: 'pull' | 'delete' | 'load' | 'unload';
+    /**
+     * Cancel
+     *
+     * Set to stop the task: work in flight stops, nothing new starts, phase becomes Cancelled (`obt task cancel`). Deleting the task stops it too.
+     */
+    cancel?: boolean;
+    /**
+     * Evict
+     *
+     * unload/delete: also act where someone else loaded the model (otherwise such nodes are skipped with reason Busy).
+     */
+    evict?: boolean;
+    /**
+     * Keepalive
+     *
+     * For load: how long Ollama keeps the model loaded ('5m', '-1' for ever). Unset: Ollama's default.
+     */
+    keepAlive?: string | null;
+    /**
+     * Maxconcurrent
+     *
+     * At most this many nodes work at once; unset: all at once.
+     */
+    maxConcurrent?: number | null;
+    /**
+     * Models
+     *
+     * The models to act on.
+     */
+    models: Array<ModelRef>;
+    /**
+     * Label selector over OllamaNode labels (or nodes; either, not both).
+     */
+    nodeSelector?: LabelSelector | null;
+    /**
+     * Nodes
+     *
+     * OllamaNode names to act on (or nodeSelector; either, not both).
+     */
+    nodes?: Array<string> | null;
+    /**
+     * Ttlsecondsafterfinished
+     *
+     * Delete the task this long after it finished; unset: keep it.
+     */
+    ttlSecondsAfterFinished?: number | null;
+};
+
+/**
+ * OllamaTaskStatus
+ *
+ * Computed by obt.core.actions.task_status; written by the operator or local reconciler.
+ */
+export type OllamaTaskStatus = {
+    /**
+     * Admitted
+     *
+     * With maxConcurrent: the nodes allowed to work now (agents wait for their name). Unset: every selected node may work.
+     */
+    admitted?: Array<string> | null;
+    /**
+     * Completiontime
+     *
+     * When the task finished.
+     */
+    completionTime?: string | null;
+    /**
+     * Conditions
+     *
+     * Complete / Failed.
+     */
+    conditions?: Array<Condition>;
+    /**
+     * Failed
+     *
+     * Nodes where some model failed.
+     */
+    failed?: number;
+    /**
+     * Nodes
+     *
+     * Per-node outcomes, failures first, at most 100.
+     */
+    nodes?: Array<NodeOutcome>;
+    /**
+     * Observedgeneration
+     *
+     * metadata.generation judged.
+     */
+    observedGeneration?: number | null;
+    /**
+     * Pending
+     *
+     * Nodes not started yet.
+     */
+    pending?: number;
+    /**
+     * Phase
+     *
+     * Pending, Running, Succeeded, Failed or Cancelled.
+     */
+    phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Cancelled';
+    /**
+     * Running
+     *
+     * Nodes working now.
+     */
+    running?: number;
+    /**
+     * Selected
+     *
+     * Nodes the task applies to.
+     */
+    selected?: number;
+    /**
+     * Starttime
+     *
+     * When the first node started.
+     */
+    startTime?: string | null;
+    /**
+     * Succeeded
+     *
+     * Nodes done with every model.
+     */
+    succeeded?: number;
 };
 
 /**
@@ -2004,6 +2754,61 @@ export type SessionCreated = {
 };
 
 /**
+ * TaskIn
+ *
+ * An OllamaTask as `kubectl apply` takes it; apiVersion/kind may be left out, status is
+ * ignored.
+ */
+export type TaskIn = {
+    /**
+     * Apiversion
+     *
+     * obt.dev/v1alpha1
+     */
+    apiVersion?: 'obt.dev/v1alpha1' | null;
+    /**
+     * Kind
+     *
+     * OllamaTask
+     */
+    kind?: 'OllamaTask' | null;
+    metadata?: MetadataIn;
+    spec: OllamaTaskSpec;
+};
+
+/**
+ * TaskPage
+ *
+ * Tasks, newest first.
+ */
+export type TaskPage = {
+    /**
+     * Items
+     *
+     * This page of results.
+     */
+    items: Array<OllamaTask>;
+    /**
+     * Limit
+     *
+     * Page size asked for.
+     */
+    limit: number;
+    /**
+     * Offset
+     *
+     * Results skipped before this page.
+     */
+    offset: number;
+    /**
+     * Total
+     *
+     * Results matching the query, across all pages.
+     */
+    total: number;
+};
+
+/**
  * Telemetry
  *
  * What a heartbeat carries beside the report digest.
@@ -2131,6 +2936,38 @@ export type ValidationProblem = {
     }>;
 };
 
+/**
+ * Work
+ */
+export type Work = {
+    /**
+     * Generation
+     *
+     * The work generation these assignments were read at (the heartbeat's `workGeneration`).
+     */
+    generation: number;
+    /**
+     * Labels
+     *
+     * The node's labels, as selectors see them.
+     */
+    labels?: {
+        [key: string]: string;
+    };
+    /**
+     * Modelsets
+     *
+     * Model sets whose selector picks this node.
+     */
+    modelSets?: Array<OllamaModelSet>;
+    /**
+     * Tasks
+     *
+     * Tasks not finished that name this node or whose selector picks it.
+     */
+    tasks?: Array<OllamaTask>;
+};
+
 export type DeleteNodeData = {
     body?: never;
     path: {
@@ -2251,6 +3088,70 @@ export type EnrollAgentResponses = {
 
 export type EnrollAgentResponse = EnrollAgentResponses[keyof EnrollAgentResponses];
 
+export type PutAgentActivityData = {
+    body: ActivityUpdate;
+    headers?: {
+        /**
+         * Authorization
+         *
+         * Bearer <per-node token from enrollment>.
+         */
+        authorization?: string | null;
+    };
+    path: {
+        /**
+         * Name
+         *
+         * OllamaNode name.
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/api/v1/agents/{name}/activity';
+};
+
+export type PutAgentActivityErrors = {
+    /**
+     * Missing or unknown node token.
+     */
+    401: Problem;
+    /**
+     * The token belongs to another node.
+     */
+    403: Problem;
+    /**
+     * The node is not listed (send a report first).
+     */
+    404: Problem;
+    /**
+     * Body larger than the limit.
+     */
+    413: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Rate limited; see Retry-After.
+     */
+    429: Problem;
+    /**
+     * Cluster mode: the Kubernetes API refused the write.
+     */
+    502: Problem;
+};
+
+export type PutAgentActivityError = PutAgentActivityErrors[keyof PutAgentActivityErrors];
+
+export type PutAgentActivityResponses = {
+    /**
+     * Successful Response
+     */
+    200: ActivityAccepted;
+};
+
+export type PutAgentActivityResponse = PutAgentActivityResponses[keyof PutAgentActivityResponses];
+
 export type PostAgentHeartbeatData = {
     body: HeartbeatRequest;
     headers?: {
@@ -2362,6 +3263,70 @@ export type PutAgentReportResponses = {
 };
 
 export type PutAgentReportResponse = PutAgentReportResponses[keyof PutAgentReportResponses];
+
+export type GetAgentWorkData = {
+    body?: never;
+    headers?: {
+        /**
+         * Authorization
+         *
+         * Bearer <per-node token from enrollment>.
+         */
+        authorization?: string | null;
+    };
+    path: {
+        /**
+         * Name
+         *
+         * OllamaNode name.
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/api/v1/agents/{name}/work';
+};
+
+export type GetAgentWorkErrors = {
+    /**
+     * Missing or unknown node token.
+     */
+    401: Problem;
+    /**
+     * The token belongs to another node.
+     */
+    403: Problem;
+    /**
+     * The node is not listed (send a report first).
+     */
+    404: Problem;
+    /**
+     * Body larger than the limit.
+     */
+    413: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Rate limited; see Retry-After.
+     */
+    429: Problem;
+    /**
+     * Cluster mode: the Kubernetes API refused the write.
+     */
+    502: Problem;
+};
+
+export type GetAgentWorkError = GetAgentWorkErrors[keyof GetAgentWorkErrors];
+
+export type GetAgentWorkResponses = {
+    /**
+     * Successful Response
+     */
+    200: Work;
+};
+
+export type GetAgentWorkResponse = GetAgentWorkResponses[keyof GetAgentWorkResponses];
 
 export type ListAuditEntriesData = {
     body?: never;
@@ -2698,7 +3663,7 @@ export type StreamEventsError = StreamEventsErrors[keyof StreamEventsErrors];
 
 export type StreamEventsResponses = {
     /**
-     * text/event-stream. Event types: node.upserted, node.deleted, models.changed, resync. `data` is JSON: {type, name, phase?, resourceVersion?, reason?, at, id}. Each event has an SSE id; a client reconnecting with `Last-Event-ID` first gets the events it missed, or `resync` when they are no longer kept (or the id is from another replica or before a restart). `resync` means events may have been missed: refetch what is shown.
+     * text/event-stream. Event types: node.upserted (with `activity: true` when the node's activity changed), node.deleted, models.changed, task.changed and modelset.changed (`change`: created, updated, deleted; modelset.changed also `status` with the set's counts), task.progress (a task's status changed: phase and counts), resync. `data` is JSON: {type, name, phase?, resourceVersion?, reason?, change?, the status counts?, workGeneration?, at, id}. Each event has an SSE id; a client reconnecting with `Last-Event-ID` first gets the events it missed, or `resync` when they are no longer kept (or the id is from another replica or before a restart). `resync` means events may have been missed: refetch what is shown.
      */
     200: string;
 };
@@ -2899,6 +3864,259 @@ export type GetModelResponses = {
 };
 
 export type GetModelResponse = GetModelResponses[keyof GetModelResponses];
+
+export type ListModelSetsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Search
+         *
+         * Substring of the set's name.
+         */
+        search?: string | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Offset
+         */
+        offset?: number;
+    };
+    url: '/api/v1/modelsets';
+};
+
+export type ListModelSetsErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type ListModelSetsError = ListModelSetsErrors[keyof ListModelSetsErrors];
+
+export type ListModelSetsResponses = {
+    /**
+     * Successful Response
+     */
+    200: ModelSetPage;
+};
+
+export type ListModelSetsResponse = ListModelSetsResponses[keyof ListModelSetsResponses];
+
+export type CreateModelSetData = {
+    body: ModelSetIn;
+    path?: never;
+    query?: never;
+    url: '/api/v1/modelsets';
+};
+
+export type CreateModelSetErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * An object of that name exists already.
+     */
+    409: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+    /**
+     * Cluster mode: the Kubernetes API refused the write.
+     */
+    502: Problem;
+};
+
+export type CreateModelSetError = CreateModelSetErrors[keyof CreateModelSetErrors];
+
+export type CreateModelSetResponses = {
+    /**
+     * Successful Response
+     */
+    201: OllamaModelSet;
+};
+
+export type CreateModelSetResponse = CreateModelSetResponses[keyof CreateModelSetResponses];
+
+export type DeleteModelSetData = {
+    body?: never;
+    path: {
+        /**
+         * Name
+         *
+         * The object's name.
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/api/v1/modelsets/{name}';
+};
+
+export type DeleteModelSetErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * No such object.
+     */
+    404: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+    /**
+     * Cluster mode: the Kubernetes API refused the write.
+     */
+    502: Problem;
+};
+
+export type DeleteModelSetError = DeleteModelSetErrors[keyof DeleteModelSetErrors];
+
+export type DeleteModelSetResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteModelSetResponse = DeleteModelSetResponses[keyof DeleteModelSetResponses];
+
+export type GetModelSetData = {
+    body?: never;
+    path: {
+        /**
+         * Name
+         *
+         * The object's name.
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/api/v1/modelsets/{name}';
+};
+
+export type GetModelSetErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * No such object.
+     */
+    404: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type GetModelSetError = GetModelSetErrors[keyof GetModelSetErrors];
+
+export type GetModelSetResponses = {
+    /**
+     * Successful Response
+     */
+    200: OllamaModelSet;
+};
+
+export type GetModelSetResponse = GetModelSetResponses[keyof GetModelSetResponses];
+
+export type ReplaceModelSetData = {
+    body: ModelSetIn;
+    path: {
+        /**
+         * Name
+         *
+         * The object's name.
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/api/v1/modelsets/{name}';
+};
+
+export type ReplaceModelSetErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * No such object.
+     */
+    404: Problem;
+    /**
+     * An object of that name exists already.
+     */
+    409: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+    /**
+     * Cluster mode: the Kubernetes API refused the write.
+     */
+    502: Problem;
+};
+
+export type ReplaceModelSetError = ReplaceModelSetErrors[keyof ReplaceModelSetErrors];
+
+export type ReplaceModelSetResponses = {
+    /**
+     * Successful Response
+     */
+    200: OllamaModelSet;
+};
+
+export type ReplaceModelSetResponse = ReplaceModelSetResponses[keyof ReplaceModelSetResponses];
 
 export type ListNodeTokensData = {
     body?: never;
@@ -3234,6 +4452,323 @@ export type GetNodeResponses = {
 };
 
 export type GetNodeResponse = GetNodeResponses[keyof GetNodeResponses];
+
+export type PutNodeLabelsData = {
+    body: NodeLabels;
+    path: {
+        /**
+         * Name
+         *
+         * OllamaNode name.
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/api/v1/nodes/{name}/labels';
+};
+
+export type PutNodeLabelsErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * No such node.
+     */
+    404: Problem;
+    /**
+     * A DaemonSet node: its labels come from its Kubernetes Node.
+     */
+    409: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+    /**
+     * Cluster mode: the Kubernetes API refused.
+     */
+    502: Problem;
+};
+
+export type PutNodeLabelsError = PutNodeLabelsErrors[keyof PutNodeLabelsErrors];
+
+export type PutNodeLabelsResponses = {
+    /**
+     * Successful Response
+     */
+    200: NodeLabels;
+};
+
+export type PutNodeLabelsResponse = PutNodeLabelsResponses[keyof PutNodeLabelsResponses];
+
+export type ListTasksData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Phase
+         *
+         * Any of these phases.
+         */
+        phase?: Array<'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Cancelled'> | null;
+        /**
+         * Action
+         *
+         * Any of these actions.
+         */
+        action?: Array<'pull' | 'delete' | 'load' | 'unload'> | null;
+        /**
+         * Search
+         *
+         * Substring of the task's name.
+         */
+        search?: string | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Offset
+         */
+        offset?: number;
+    };
+    url: '/api/v1/tasks';
+};
+
+export type ListTasksErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type ListTasksError = ListTasksErrors[keyof ListTasksErrors];
+
+export type ListTasksResponses = {
+    /**
+     * Successful Response
+     */
+    200: TaskPage;
+};
+
+export type ListTasksResponse = ListTasksResponses[keyof ListTasksResponses];
+
+export type CreateTaskData = {
+    body: TaskIn;
+    path?: never;
+    query?: never;
+    url: '/api/v1/tasks';
+};
+
+export type CreateTaskErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * An object of that name exists already.
+     */
+    409: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+    /**
+     * Cluster mode: the Kubernetes API refused the write.
+     */
+    502: Problem;
+};
+
+export type CreateTaskError = CreateTaskErrors[keyof CreateTaskErrors];
+
+export type CreateTaskResponses = {
+    /**
+     * Successful Response
+     */
+    201: OllamaTask;
+};
+
+export type CreateTaskResponse = CreateTaskResponses[keyof CreateTaskResponses];
+
+export type DeleteTaskData = {
+    body?: never;
+    path: {
+        /**
+         * Name
+         *
+         * The object's name.
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/api/v1/tasks/{name}';
+};
+
+export type DeleteTaskErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * No such object.
+     */
+    404: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+    /**
+     * Cluster mode: the Kubernetes API refused the write.
+     */
+    502: Problem;
+};
+
+export type DeleteTaskError = DeleteTaskErrors[keyof DeleteTaskErrors];
+
+export type DeleteTaskResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteTaskResponse = DeleteTaskResponses[keyof DeleteTaskResponses];
+
+export type GetTaskData = {
+    body?: never;
+    path: {
+        /**
+         * Name
+         *
+         * The object's name.
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/api/v1/tasks/{name}';
+};
+
+export type GetTaskErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * No such object.
+     */
+    404: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+};
+
+export type GetTaskError = GetTaskErrors[keyof GetTaskErrors];
+
+export type GetTaskResponses = {
+    /**
+     * Successful Response
+     */
+    200: OllamaTask;
+};
+
+export type GetTaskResponse = GetTaskResponses[keyof GetTaskResponses];
+
+export type CancelTaskData = {
+    body?: never;
+    path: {
+        /**
+         * Name
+         *
+         * The object's name.
+         */
+        name: string;
+    };
+    query?: never;
+    url: '/api/v1/tasks/{name}/cancel';
+};
+
+export type CancelTaskErrors = {
+    /**
+     * No credential (WWW-Authenticate: Bearer), or an unknown, expired or revoked one (`detail` says which).
+     */
+    401: Problem;
+    /**
+     * The caller's role is too low (`detail` names the role needed), a node token, or a failed CSRF check.
+     */
+    403: Problem;
+    /**
+     * No such object.
+     */
+    404: Problem;
+    /**
+     * An input was invalid; `detail` names it.
+     */
+    422: ValidationProblem;
+    /**
+     * Too many failed credential checks; see Retry-After.
+     */
+    429: Problem;
+    /**
+     * Cluster mode: the Kubernetes API refused the write.
+     */
+    502: Problem;
+};
+
+export type CancelTaskError = CancelTaskErrors[keyof CancelTaskErrors];
+
+export type CancelTaskResponses = {
+    /**
+     * Successful Response
+     */
+    200: OllamaTask;
+};
+
+export type CancelTaskResponse = CancelTaskResponses[keyof CancelTaskResponses];
 
 export type ListApiTokensData = {
     body?: never;

@@ -1,0 +1,1 @@
+"""Model operations: tasks, model sets, work delivery to standalone agents (issue 15)."""
