@@ -255,7 +255,9 @@ describe('progress', () => {
 			'Cancelled'
 		]);
 		expect(
-			taskProgress(task({ status: null, spec: { action: 'pull', models: [], nodeSelector: {} } }))
+			taskProgress(
+				task({ status: undefined, spec: { action: 'pull', models: [], nodeSelector: {} } })
+			)
 		).toEqual([]);
 	});
 

@@ -37,13 +37,14 @@ function fakeFetch(status: number, body: unknown) {
 const TASK = { metadata: { name: 't' }, spec: { action: 'pull', models: [{ name: 'm' }] } };
 
 describe('model operation calls', () => {
-	it('read lists as arrays or pages', async () => {
-		fakeFetch(200, [TASK]);
-		expect(await listTasks()).toEqual([TASK]);
-		fakeFetch(200, { items: [TASK], total: 1 });
-		expect(await listTasks()).toEqual([TASK]);
-		fakeFetch(200, { items: [] });
-		expect(await listModelSets()).toEqual([]);
+	it('read lists as pages, with the query', async () => {
+		const calls = fakeFetch(200, { items: [TASK], total: 1, limit: 50, offset: 0 });
+		expect((await listTasks({ limit: 50, offset: 50 })).items).toEqual([TASK]);
+		expect((await listModelSets()).total).toBe(1);
+		expect(calls.map((c) => `${c.method} ${c.path}`)).toEqual([
+			'GET /api/v1/tasks',
+			'GET /api/v1/modelsets'
+		]);
 	});
 
 	it('send each call to its route', async () => {

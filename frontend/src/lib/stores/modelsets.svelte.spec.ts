@@ -12,7 +12,7 @@ function makeSet(name: string): OllamaModelSet {
 
 function fakeApi(sets: OllamaModelSet[]) {
 	const api = {
-		listModelSets: vi.fn(async () => sets),
+		listModelSets: vi.fn(async () => ({ items: sets, total: sets.length, limit: 500, offset: 0 })),
 		getModelSet: vi.fn(async (name: string) => makeSet(name)),
 		createModelSet: vi.fn(async (set: { metadata: { name: string } }) =>
 			makeSet(set.metadata.name)
@@ -41,6 +41,7 @@ describe('ModelSetsStore', () => {
 		const store = new ModelSetsStore(fakeApi([makeSet('b'), makeSet('a')]), fakeLive().live);
 		await store.load();
 		expect(store.items.map((s) => s.metadata.name)).toEqual(['a', 'b']);
+		expect(store.total).toBe(2);
 	});
 
 	it("keeps the server's message when loading fails", async () => {

@@ -30,13 +30,16 @@ const DEFAULT_API: ModelSetsApi = {
 /** Sets change status while nodes pull: reload this often as well as on events. */
 export const SETS_REFRESH_MS = 5000;
 const SETTLE_MS = 300;
+/** Sets are few (one per group of nodes and models): one page holds them. */
+export const SETS_LIMIT = 500;
 
 /**
- * Model sets, as a list (`name` null) or one set (`name` given): loaded at start, reloaded on
- * `modelset.changed` events (settled) and every few seconds while the tab is visible.
+ * Model sets (by name): loaded at start, reloaded on `modelset.changed` events (settled) and
+ * every few seconds while the tab is visible. The list page and a set's page both use it.
  */
 export class ModelSetsStore {
 	items = $state<OllamaModelSet[]>([]);
+	total = $state(0);
 	error = $state<string | null>(null);
 	loaded = $state(false);
 
@@ -51,8 +54,9 @@ export class ModelSetsStore {
 
 	async load(): Promise<void> {
 		try {
-			const sets = await this.api.listModelSets();
-			this.items = [...sets].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+			const page = await this.api.listModelSets({ limit: SETS_LIMIT });
+			this.items = [...page.items].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+			this.total = page.total;
 			this.error = null;
 			this.loaded = true;
 		} catch (err) {

@@ -4,8 +4,8 @@ import {
 	FOLLOW_MS,
 	LIST_REFRESH_MS,
 	TaskStore,
+	TASKS_PAGE_SIZE,
 	TasksStore,
-	byNewest,
 	type TasksApi
 } from './tasks.svelte';
 
@@ -34,7 +34,7 @@ function fakeLive() {
 
 function fakeApi(tasks: OllamaTask[]) {
 	const api = {
-		listTasks: vi.fn(async () => tasks),
+		listTasks: vi.fn(async () => ({ items: tasks, total: tasks.length, limit: 50, offset: 0 })),
 		getTask: vi.fn(async (name: string) => tasks.find((t) => t.metadata.name === name)!),
 		cancelTask: vi.fn(async (name: string) => ({
 			...tasks.find((t) => t.metadata.name === name)!,
@@ -48,17 +48,31 @@ function fakeApi(tasks: OllamaTask[]) {
 describe('TasksStore', () => {
 	afterEach(() => vi.useRealTimers());
 
-	it('lists the tasks newest first', async () => {
+	it('lists a page of tasks in the order the API gives (newest first)', async () => {
 		const api = fakeApi([
-			makeTask('old', 'Succeeded', '2026-12-03T18:00:00Z'),
-			makeTask('new', 'Running', '2026-12-03T20:00:00Z')
+			makeTask('new', 'Running', '2026-12-03T20:00:00Z'),
+			makeTask('old', 'Succeeded', '2026-12-03T18:00:00Z')
 		]);
 		const store = new TasksStore(api, fakeLive().live);
 		await store.load();
+		expect(api.listTasks).toHaveBeenCalledWith({ limit: TASKS_PAGE_SIZE, offset: 0 });
 		expect(store.items.map((t) => t.metadata.name)).toEqual(['new', 'old']);
 		expect(store.running).toBe(true);
 		expect(store.loaded).toBe(true);
-		expect(byNewest(store.items[0], store.items[0])).toBe(0);
+		expect(store.pageCount).toBe(1);
+	});
+
+	it('pages through the history', async () => {
+		const api = fakeApi([makeTask('t', 'Succeeded', '2026-12-03T20:00:00Z')]);
+		api.listTasks.mockResolvedValue({ items: [], total: 120, limit: 50, offset: 0 });
+		const store = new TasksStore(api, fakeLive().live);
+		await store.load();
+		expect(store.pageCount).toBe(3);
+		await store.goTo(7);
+		expect(store.pageIndex).toBe(2);
+		expect(api.listTasks).toHaveBeenLastCalledWith({ limit: TASKS_PAGE_SIZE, offset: 100 });
+		await store.goTo(-1);
+		expect(store.pageIndex).toBe(0);
 	});
 
 	it("keeps the server's message when loading fails", async () => {

@@ -25,19 +25,17 @@ export const FOLLOW_MS = 1000;
 export const LIST_REFRESH_MS = 3000;
 const SETTLE_MS = 300;
 
-/** Newest first (by creation time, then name). */
-export function byNewest(a: OllamaTask, b: OllamaTask): number {
-	const at = a.metadata.creationTimestamp ?? '';
-	const bt = b.metadata.creationTimestamp ?? '';
-	return bt.localeCompare(at) || a.metadata.name.localeCompare(b.metadata.name);
-}
+export const TASKS_PAGE_SIZE = 50;
 
 /**
- * The Tasks page: the history newest first, reloaded on `task.progress` events (settled) and
- * every few seconds while a task runs. `start()` loads and subscribes; its return stops both.
+ * The Tasks page: the history newest first (the API's order), a page at a time, reloaded on
+ * `task.progress` events (settled) and every few seconds while a task on the page runs.
+ * `start()` loads and subscribes; its return stops both.
  */
 export class TasksStore {
 	items = $state<OllamaTask[]>([]);
+	total = $state(0);
+	pageIndex = $state(0);
 	error = $state<string | null>(null);
 	loaded = $state(false);
 
@@ -50,13 +48,27 @@ export class TasksStore {
 		this.live = live;
 	}
 
+	get pageCount(): number {
+		return Math.max(1, Math.ceil(this.total / TASKS_PAGE_SIZE));
+	}
+
+	goTo(index: number): Promise<void> {
+		this.pageIndex = Math.min(Math.max(0, index), this.pageCount - 1);
+		return this.load();
+	}
+
 	get running(): boolean {
 		return this.items.some((t) => !taskFinished(t.status?.phase));
 	}
 
 	async load(): Promise<void> {
 		try {
-			this.items = [...(await this.api.listTasks())].sort(byNewest);
+			const page = await this.api.listTasks({
+				limit: TASKS_PAGE_SIZE,
+				offset: this.pageIndex * TASKS_PAGE_SIZE
+			});
+			this.items = page.items;
+			this.total = page.total;
 			this.error = null;
 			this.loaded = true;
 		} catch (err) {
