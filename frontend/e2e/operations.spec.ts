@@ -289,7 +289,7 @@ test('a viewer sees the operations but cannot start them', async ({ page }) => {
 	await expect(page.getByTestId('action-pull')).toHaveCount(0);
 	await page.getByRole('button', { name: 'Clear' }).click();
 	await page.goto('/tasks');
-	await expect(page.getByRole('heading', { name: 'Tasks' })).toBeVisible();
+	await expect(page.getByRole('heading', { name: 'Tasks', exact: true })).toBeVisible();
 	await page.goto('/modelsets');
 	await expect(page.getByTestId('new-modelset')).toHaveCount(0);
 	const nav = page.getByRole('navigation').first();
