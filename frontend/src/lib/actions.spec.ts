@@ -5,6 +5,7 @@ import {
 	formatSelector,
 	formFromModelSet,
 	listNames,
+	reasonText,
 	modelSetFromForm,
 	nodeProgress,
 	parseSelector,
@@ -361,5 +362,14 @@ describe('model set form', () => {
 			prune: true
 		});
 		expect(modelSetFromForm(form)).toEqual({ metadata: set.metadata, spec: set.spec });
+	});
+});
+
+describe('reasonText', () => {
+	it('joins a reason and a message, leaving out what is empty', () => {
+		expect(reasonText('DiskFull', 'needs 4 GB')).toBe('DiskFull: needs 4 GB');
+		expect(reasonText(null, 'waiting for a pull slot')).toBe('waiting for a pull slot');
+		expect(reasonText('Busy', '')).toBe('Busy');
+		expect(reasonText(undefined, undefined)).toBe('');
 	});
 });

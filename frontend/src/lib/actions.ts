@@ -434,3 +434,11 @@ export function formFromModelSet(set: OllamaModelSet): ModelSetForm {
 		prune: !!set.spec.prune
 	};
 }
+
+/** "Reason: message", either alone when the other is empty. */
+export function reasonText(
+	reason: string | null | undefined,
+	message: string | null | undefined
+): string {
+	return [reason, message].filter((part) => part && part.trim()).join(': ');
+}
