@@ -109,6 +109,7 @@ async def test_bad_tasks_are_422_naming_the_field_and_nothing_is_stored(api: Api
     named = pull(nodes)
     named["metadata"] = {"name": "Not_A_Name"}
     await refused(named, "metadata.name")
+    await refused(pull(nodes, maxConcurrent="2"), "spec.maxConcurrent")
     labelled = pull(nodes)
     labelled["metadata"] = {"labels": {"bad key!": "x"}}
     await refused(labelled, "metadata.labels")
@@ -169,6 +170,11 @@ async def test_model_set_crud(api: Api) -> None:
     bad = {"spec": {"models": [{"name": "phi3"}], "maxConcurrentPulls": "150%"}}
     r = await api.client.post("/api/v1/modelsets", json=bad, headers=api.admin)
     assert r.status_code == 422 and r.json()["detail"].startswith("spec.maxConcurrentPulls")
+
+    # No type coercion in people's bodies: 0 is not false, "2" is not 2.
+    loose = {"spec": {"models": [{"name": "phi3"}], "prune": 0}}
+    r = await api.client.post("/api/v1/modelsets", json=loose, headers=api.admin)
+    assert r.status_code == 422 and r.json()["detail"].startswith("spec.prune"), r.text
 
     page = (await api.client.get("/api/v1/modelsets", params={"search": "bas"})).json()
     assert page["total"] == 1 and page["items"][0]["metadata"]["name"] == "base"

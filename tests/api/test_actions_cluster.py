@@ -28,14 +28,19 @@ async def row(api: Api, path: str) -> dict[str, Any] | None:
     return found
 
 
+async def prepare(db_url: str, kube: KubeApiServer, nodes: int) -> None:  # noqa: F811
+    """The task and set CRDs installed, an empty database, `nodes` DaemonSet OllamaNodes."""
+    kube.load_crds([REPO / "crds" / "ollamatask.yaml", REPO / "crds" / "ollamamodelset.yaml"])
+    await empty_db(db_url)
+    for i in range(nodes):
+        make_node(kube, i)
+
+
 async def test_the_api_writes_custom_resources_and_mirrors_them_back(
     db_url: str,
     kube: KubeApiServer,  # noqa: F811
 ) -> None:
-    kube.load_crds([REPO / "crds" / "ollamatask.yaml", REPO / "crds" / "ollamamodelset.yaml"])
-    await empty_db(db_url)
-    make_node(kube, 0)
-    make_node(kube, 1)
+    await prepare(db_url, kube, nodes=2)
     async with cluster_api(db_url, kube, "api-a") as api:
         await wait_for(lambda: ready(api, "synced"), what="the mirror synced")
         start = api.state.actions.store.work_generation if api.state.actions else 0
@@ -135,9 +140,7 @@ async def test_standalone_activity_and_labels_land_in_the_ollamanode(
     db_url: str,
     kube: KubeApiServer,  # noqa: F811
 ) -> None:
-    kube.load_crds([REPO / "crds" / "ollamatask.yaml", REPO / "crds" / "ollamamodelset.yaml"])
-    await empty_db(db_url)
-    make_node(kube, 0)
+    await prepare(db_url, kube, nodes=1)
     async with cluster_api(db_url, kube, "api-b") as api:
         await wait_for(lambda: ready(api, "synced"), what="the mirror synced")
         r = await api.client.post("/api/v1/enrollment-tokens", json={}, headers=api.admin)

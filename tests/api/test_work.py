@@ -5,16 +5,21 @@ model-set status with SSE events, node labels, and TTL cleanup."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pytest
+
 from obt.api.fake import fake_report
 from obt.core.report import AgentReport
-from tests.api.conftest import Api
+from tests.api.conftest import Api, _truncate, make_settings, running_api, served_api
 from tests.api.test_agents import enroll, put_report
 from tests.api.test_heartbeat_paths import both
+from tests.api.test_mirror import wait_for as mirror_wait_for
 
 MODEL = "llama3.2:latest"
 DIGEST = "a" * 64
@@ -29,16 +34,7 @@ def report_with(index: int, *extra: str) -> AgentReport:
 
 
 async def wait_for(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if asyncio.iscoroutine(got):
-            got = await got
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+    return await mirror_wait_for(check, timeout, what)
 
 
 def activity(source_kind: str, source: str, phase: str, **extra: Any) -> dict[str, Any]:
@@ -237,6 +233,21 @@ async def test_labels_of_standalone_hosts(api: Api) -> None:
     assert r.status_code == 409 and "Kubernetes Node" in r.json()["detail"]
 
 
+async def test_labels_of_the_serving_machine_survive_a_restart(api: Api) -> None:
+    """`obt serve`'s own agent has no token and no credential row: the labels an admin gives
+    its node stay when it reports again after a restart."""
+    ingest = api.state.ingest
+    await ingest.report(ingest.embedded("this-box", "this-box"), report_with(1))
+    r = await api.client.put(
+        "/api/v1/nodes/this-box/labels", json={"labels": {"gpu": "4090"}}, headers=api.admin
+    )
+    assert r.status_code == 200, r.text
+    del ingest.by_name["this-box"]  # a restart: the in-process agent starts without labels
+    await ingest.report(ingest.embedded("this-box", "this-box"), report_with(1, MODEL))
+    node = (await api.client.get("/api/v1/nodes/this-box")).json()
+    assert node["labels"] == {"gpu": "4090"} and node["modelCount"] == 3
+
+
 async def test_finished_tasks_are_deleted_after_their_ttl(api: Api) -> None:
     r = await api.client.post("/api/v1/admin/seed", json={"count": 1}, headers=api.admin)
     node = r.json()["names"][0]
@@ -266,3 +277,115 @@ async def test_finished_tasks_are_deleted_after_their_ttl(api: Api) -> None:
     later = datetime.now(timezone.utc) + timedelta(seconds=61)
     assert await reconciler.run_once(later) == 1
     assert (await api.client.get("/api/v1/tasks/brief")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_the_work_generation_reaches_other_replicas(db_url: str, api: Api) -> None:
+    """A replica that did not write learns the new generation from the bus (NOTIFY), so its
+    heartbeat answers carry it without reading the database."""
+    async with running_api(make_settings(db_url)) as other:
+        assert other.state.actions is not None and api.state.actions is not None
+        before = other.state.actions.store.work_generation
+        r = await api.client.post("/api/v1/admin/seed", json={"count": 1}, headers=api.admin)
+        node = r.json()["names"][0]
+        task = {"spec": {"action": "unload", "models": [{"name": MODEL}], "nodes": [node]}}
+        assert (
+            await api.client.post("/api/v1/tasks", json=task, headers=api.admin)
+        ).status_code == 201
+        written = api.state.actions.store.work_generation
+        assert written > before
+        await wait_for(
+            lambda: (
+                other.state.actions is not None
+                and other.state.actions.store.work_generation >= written
+            ),
+            "the other replica's work generation",
+        )
+
+
+async def test_a_status_is_written_at_most_once_per_second(api: Api) -> None:
+    """Progress arriving many times a second becomes at most one status write per second per
+    object (the reconciler's rounds are a second apart; busy machines only space them more)."""
+    a, auth = await enroll(api, "host-a")
+    await put_report(api, a, auth, report_with(1))
+    body = {"metadata": {"name": "fast"}, "spec": {"models": [{"name": MODEL}]}}
+    assert (
+        await api.client.post("/api/v1/modelsets", json=body, headers=api.admin)
+    ).status_code == 201
+    writes: list[float] = []
+    assert api.state.actions is not None
+    store = api.state.actions.store
+    write_status = store.set_status
+
+    async def timed(kind: str, name: str, *args: Any, **kw: Any) -> bool:
+        """The store's own write, timed at its commit (not at an event's delivery)."""
+        written = await write_status(kind, name, *args, **kw)
+        if written and name == "fast":
+            writes.append(time.monotonic())
+        return written
+
+    store.set_status = timed  # type: ignore[method-assign]
+    started = time.monotonic()
+    for done in range(0, 100, 4):  # 25 progress updates, as fast as they go
+        entry = activity("OllamaModelSet", "fast", "Running", completedBytes=done, totalBytes=100)
+        r = await api.client.put(
+            f"/api/v1/agents/{a}/activity", json={"activity": [entry]}, headers=auth
+        )
+        assert r.status_code == 200
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.5)  # the last round
+    elapsed = time.monotonic() - started
+    assert writes, "no status was written"
+    assert len(writes) <= elapsed + 1, (len(writes), elapsed)
+    gaps = [b - a for a, b in itertools.pairwise(writes)]
+    assert all(gap >= 0.9 for gap in gaps), gaps
+    metrics = (await api.client.get("/metrics")).text
+    assert f"obt_api_action_status_writes_total {float(store.status_writes)}" in metrics
+    status = (await api.client.get("/api/v1/modelsets/fast")).json()["status"]
+    assert status["pulling"] == 1 and status["nodes"][0]["completedBytes"] == 96
+
+
+async def test_task_events_reach_an_open_event_stream(db_url: str) -> None:
+    """Over HTTP, as the dashboard reads them: a task created and cancelled streams
+    task.changed twice, then task.progress with phase Cancelled from the reconciler."""
+    async with served_api(make_settings(db_url)) as api:
+        await _truncate(api.state)
+        got: list[dict[str, Any]] = []
+        started = asyncio.Event()
+
+        async def read() -> None:
+            async with api.client.stream("GET", "/api/v1/events") as r:
+                event = None
+                async for line in r.aiter_lines():
+                    if line.startswith(": connected"):
+                        started.set()
+                    elif line.startswith("event: "):
+                        event = line[7:]
+                    elif line.startswith("data: "):
+                        data = json.loads(line[6:])
+                        assert data["type"] == event
+                        got.append(data)
+                        if data["type"] == "task.progress" and data["phase"] == "Cancelled":
+                            return
+
+        reader = asyncio.create_task(read())
+        await asyncio.wait_for(started.wait(), 10)
+        r = await api.client.post("/api/v1/admin/seed", json={"count": 1}, headers=api.admin)
+        node = r.json()["names"][0]
+        task = {
+            "metadata": {"name": "streamed"},
+            "spec": {"action": "load", "models": [{"name": MODEL}], "nodes": [node]},
+        }
+        assert (
+            await api.client.post("/api/v1/tasks", json=task, headers=api.admin)
+        ).status_code == 201
+        r = await api.client.post("/api/v1/tasks/streamed/cancel", headers=api.admin)
+        assert r.status_code == 200
+        await asyncio.wait_for(reader, 30)
+    changes = [e["change"] for e in got if e["type"] == "task.changed"]
+    assert changes == ["created", "updated"]
+    assert all(isinstance(e["workGeneration"], int) for e in got if e["type"] == "task.changed")
+    last = got[-1]
+    assert last["name"] == "streamed" and last["selected"] == 1

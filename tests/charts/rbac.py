@@ -133,11 +133,14 @@ class AdmissionPolicy:
         for condition in self.spec.get("matchConditions", []):
             if not bool(self._eval(condition["expression"], activation)):
                 return Decision(applies=False, allowed=True)
-        variables: dict[str, Any] = {}
+        # The variables' values are CEL values already (json_to_cel would turn a BoolType into
+        # an IntType: BoolType subclasses int, not bool).
+        variables = celpy.celtypes.MapType()
         for variable in self.spec.get("variables", []):
-            activation["variables"] = celpy.json_to_cel(variables)
-            variables[variable["name"]] = self._eval(variable["expression"], activation)
-        activation["variables"] = celpy.json_to_cel(variables)
+            activation["variables"] = variables
+            value = self._eval(variable["expression"], activation)
+            variables[celpy.celtypes.StringType(variable["name"])] = value
+        activation["variables"] = variables
         messages = []
         for validation in self.spec["validations"]:
             result = self._eval(validation["expression"], activation)

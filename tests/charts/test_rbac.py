@@ -14,6 +14,9 @@ pytestmark = pytest.mark.helm
 
 AGENT, OPERATOR, API = "obt-agent", "obt-operator", "obt-api"
 ONODES = ("obt.dev", "ollamanodes")
+TASKS = ("obt.dev", "ollamatasks")
+SETS = ("obt.dev", "ollamamodelsets")
+WRITES = ("create", "update", "patch", "delete", "deletecollection")
 
 
 def rbac_of(manifests: list[Manifest]) -> Rbac:
@@ -50,6 +53,15 @@ def test_agent_has_exactly_what_it_needs(default_rbac: Rbac) -> None:
     assert not can(default_rbac, AGENT, "create", "coordination.k8s.io", "leases", NAMESPACE)
 
 
+def test_agent_reads_tasks_and_sets_and_writes_none(default_rbac: Rbac) -> None:
+    for kind in (TASKS, SETS):
+        for verb in ("get", "list", "watch"):
+            assert can(default_rbac, AGENT, verb, *kind), (verb, kind)
+        for verb in WRITES:
+            assert not can(default_rbac, AGENT, verb, *kind), (verb, kind)
+        assert not can(default_rbac, AGENT, "patch", kind[0], f"{kind[1]}/status")
+
+
 def test_pod_selector_discovery_needs_no_pod_rights(
     render: Callable[..., list[Manifest]],
 ) -> None:
@@ -71,6 +83,30 @@ def test_operator_permissions(default_rbac: Rbac) -> None:
     assert can(default_rbac, OPERATOR, "create", "coordination.k8s.io", "leases", NAMESPACE)
     assert not can(default_rbac, OPERATOR, "create", "coordination.k8s.io", "leases", "default")
     assert can(default_rbac, OPERATOR, "create", "", "events", "default")
+
+
+def test_operator_writes_statuses_and_deletes_only_finished_tasks(default_rbac: Rbac) -> None:
+    for kind in (TASKS, SETS):
+        for verb in ("get", "list", "watch"):
+            assert can(default_rbac, OPERATOR, verb, *kind), (verb, kind)
+        assert can(default_rbac, OPERATOR, "patch", kind[0], f"{kind[1]}/status")
+        # People write specs; the operator never creates or changes one.
+        for verb in ("create", "update", "patch", "deletecollection"):
+            assert not can(default_rbac, OPERATOR, verb, *kind), (verb, kind)
+    assert can(default_rbac, OPERATOR, "delete", *TASKS)  # ttlSecondsAfterFinished
+    assert not can(default_rbac, OPERATOR, "delete", *SETS)
+
+
+def test_api_writes_tasks_and_sets_for_people(default_rbac: Rbac) -> None:
+    for kind in (TASKS, SETS):
+        for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
+            assert can(default_rbac, API, verb, *kind), (verb, kind)
+        assert not can(default_rbac, API, "deletecollection", *kind)
+        # Statuses are the operator's.
+        assert not can(default_rbac, API, "patch", kind[0], f"{kind[1]}/status")
+    # Labels of standalone hosts (metadata of their OllamaNodes) and their activity.
+    assert can(default_rbac, API, "patch", *ONODES)
+    assert can(default_rbac, API, "patch", "obt.dev", "ollamanodes/status")
 
 
 def test_api_permissions(default_rbac: Rbac) -> None:
@@ -118,6 +154,7 @@ def request(
     operation: str = "UPDATE",
     sub_resource: str = "status",
     username: str = f"system:serviceaccount:{NAMESPACE}:{AGENT}",
+    resource: str = "ollamanodes",
 ) -> dict[str, Any]:
     user: dict[str, Any] = {"username": username, "groups": ["system:serviceaccounts"]}
     if node is not None:
@@ -127,7 +164,7 @@ def request(
         }
     return {
         "operation": operation,
-        "resource": {"group": "obt.dev", "version": "v1alpha1", "resource": "ollamanodes"},
+        "resource": {"group": "obt.dev", "version": "v1alpha1", "resource": resource},
         "subResource": sub_resource,
         "userInfo": user,
     }
@@ -205,3 +242,41 @@ def test_policy_ignores_other_resources(policy: AdmissionPolicy) -> None:
     req = request("gpu-01", "UPDATE", "")
     req["resource"] = {"group": "", "version": "v1", "resource": "configmaps"}
     assert not policy.review(req, {"metadata": {"name": "x"}}).applies
+
+
+def otask(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "obt.dev/v1alpha1",
+        "kind": "OllamaTask",
+        "metadata": {"name": name},
+        "spec": {"action": "pull", "models": [{"name": "llama3.2"}], "nodes": ["gpu-01"]},
+    }
+
+
+@pytest.mark.parametrize("resource", ["ollamatasks", "ollamamodelsets"])
+@pytest.mark.parametrize(
+    ("operation", "sub"),
+    [("CREATE", ""), ("UPDATE", ""), ("UPDATE", "status"), ("DELETE", "")],
+)
+def test_agent_may_not_write_tasks_or_sets(
+    policy: AdmissionPolicy, resource: str, operation: str, sub: str
+) -> None:
+    # Even a task that names the agent's own node: people write tasks, the agent only reads.
+    obj: dict[str, Any] | None = None if operation == "DELETE" else otask("pull-1")
+    old = None if operation == "CREATE" else otask("pull-1")
+    # On DELETE the kube-apiserver gives the policy `object` null and the stored `oldObject`.
+    decision = policy.review(request("gpu-01", operation, sub, resource=resource), obj, old)  # type: ignore[arg-type]
+    assert decision.applies
+    assert not decision.allowed
+    assert decision.messages == (
+        f"the obt agent may not write {resource}: it reports progress in its own OllamaNode only",
+    )
+
+
+@pytest.mark.parametrize("resource", ["ollamatasks", "ollamamodelsets"])
+def test_people_and_the_api_may_write_tasks_and_sets(
+    policy: AdmissionPolicy, resource: str
+) -> None:
+    for username in (f"system:serviceaccount:{NAMESPACE}:{API}", "admin"):
+        req = request(None, "CREATE", "", username=username, resource=resource)
+        assert not policy.review(req, otask("pull-1")).applies

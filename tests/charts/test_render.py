@@ -167,6 +167,34 @@ def test_agent_reaches_ollama_on_the_host_ip_by_default(
     assert env["OBT_AGENT__OLLAMA_URL"]["value"] == "http://$(OBT_HOST_IP):11434"
 
 
+def test_agent_gets_the_node_label_prefixes_as_a_json_list(
+    render: Callable[..., list[Manifest]],
+) -> None:
+    def prefixes(*args: str) -> list[str]:
+        container = agent(render(None, *args), "default")["spec"]["template"]["spec"]["containers"][
+            0
+        ]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        value = json.loads(env["OBT_AGENT__NODE_LABEL_PREFIXES"])
+        assert isinstance(value, list)
+        return value
+
+    defaults = prefixes()
+    for prefix in (
+        "topology.kubernetes.io/",
+        "kubernetes.io/hostname",
+        "feature.node.kubernetes.io/",
+        "nvidia.com/",
+        "obt.dev/",
+    ):
+        assert prefix in defaults
+    assert prefixes("--set", "agent.nodeLabelPrefixes={example.com/,obt.dev/}") == [
+        "example.com/",
+        "obt.dev/",
+    ]
+    assert prefixes("--set-json", "agent.nodeLabelPrefixes=[]") == []
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=SCENARIO_IDS)
 def test_pods_meet_the_restricted_standard_except_the_agents_host_mounts(
     render: Callable[..., list[Manifest]], scenario: Path
@@ -380,6 +408,7 @@ def test_monitors_select_pods_that_serve_metrics_on_that_port(helm: str) -> None
         ("agent.ollama.discovery=mdns", "must be one of the following"),
         ("agent.profiles.amd.mode=rocm", "must be one of the following"),
         ("agent.profiles.nvidia.nodeLabels=", "Invalid type. Expected: array"),
+        ("agent.nodeLabelPrefixes=obt.dev/", "Invalid type. Expected: array"),
         ("agent.profiles.tpu.enabled=true", "Additional property tpu is not allowed"),
         ("api.trustedProxies={proxy.example.com}", "Does not match pattern"),
         ("api.typo=1", "Additional property typo is not allowed"),

@@ -64,10 +64,15 @@ def test_rbac_names_the_shared_group_and_plural(render: Render) -> None:
         if any(group.endswith("obt.dev") for group in rule.get("apiGroups", []))
     ]
     assert rules
+    plurals = {kind.plural for kind in kinds.all_kinds()}
+    assert OLLAMANODES in plurals
+    named = set()
     for rule in rules:
         assert rule["apiGroups"] == [GROUP]
         for resource in rule["resources"]:
-            assert resource.split("/")[0] == OLLAMANODES, rule
+            assert resource.split("/")[0] in plurals, rule
+            named.add(resource.split("/")[0])
+    assert {OLLAMANODES, "ollamatasks", "ollamamodelsets"} <= named
 
 
 def test_the_charts_crds_are_the_registered_kinds(helm: str) -> None:

@@ -13,6 +13,7 @@ from obt.core.actions import (
     RETRY_AFTER_FAILURE,
     NodeFacts,
     Step,
+    benchmark_status,
     merge_activity,
     modelset_status,
     node_steps,
@@ -398,3 +399,92 @@ def test_merge_activity_keeps_running_first_and_is_bounded() -> None:
     assert entries[0].model == "m0" and entries[0].phase == "Running"
     assert entries[1].model == f"m{MAX_ACTIVITY + 4}"  # newest finished next
     assert len([e for e in entries if e.model == "m0"]) == 1
+
+
+# --- benchmarks ---------------------------------------------------------------------------
+
+
+def bench(spec: dict[str, Any], name: str = "b1", uid: str = "bu1", at: datetime = T0) -> Any:
+    from obt.core.models.benchmark import OllamaBenchmark
+
+    return OllamaBenchmark.model_validate(
+        {
+            "metadata": {"name": name, "uid": uid, "generation": 1, "creationTimestamp": at},
+            "spec": spec,
+        }
+    )
+
+
+def result_spec(b: Any, node: str, model: str, cached: bool = False) -> Any:
+    from obt.core.bench import stats
+    from obt.core.models.benchmark import OllamaBenchmarkResultSpec
+
+    s = stats([10.0, 11.0, 12.0])
+    return OllamaBenchmarkResultSpec.model_validate(
+        {
+            "benchmark": b.metadata.name,
+            "benchmarkUid": b.metadata.uid,
+            "node": node,
+            "model": model,
+            "fingerprint": "f" * 64,
+            "facts": {
+                "model": model,
+                "modelDigest": DIGEST_A,
+                "ollamaVersion": "0.6.0",
+                "placement": "gpu",
+                "options": {},
+                "suiteHash": "h",
+            },
+            "placement": "gpu",
+            "pp": s,
+            "tg": s,
+            "ttftMs": s,
+            "promptTokens": 400,
+            "generatedTokens": 128,
+            "measuredAt": T0,
+            "cached": cached,
+        }
+    )
+
+
+def test_a_node_measures_one_benchmark_at_a_time_and_the_status_counts_reuse() -> None:
+    first = bench({"models": [{"name": "x"}, {"name": "y"}], "nodes": ["a", "b"]})
+    second = bench({"models": [{"name": "z"}], "nodes": ["a"]}, "b2", "bu2", T0 + timedelta(1))
+    node = facts("a")
+    steps = node_steps(node, [], [], T0, benchmarks=[second, first])
+    assert [(s.source, s.action, s.model) for s in steps] == [
+        ("b1", "benchmark", "x:latest"),
+        ("b1", "benchmark", "y:latest"),
+    ]
+    for step in steps:
+        node = with_activity(node, act(step, "Succeeded"))
+    assert [s.source for s in node_steps(node, [], [], T0, benchmarks=[second, first])] == ["b2"]
+
+    nodes = {"a": node, "b": facts("b")}
+    b_step = node_steps(nodes["b"], [], [], T0, benchmarks=[first])[0]
+    nodes["b"] = with_activity(
+        nodes["b"],
+        act(b_step, "Skipped", reason="DoesNotFit", message="needs 48Gi, has 24Gi"),
+        act(
+            Step("OllamaBenchmark", "b1", "bu1", 1, "benchmark", "y:latest"),
+            "Running",
+            message="repetition 2/5",
+        ),
+    )
+    results = [
+        ("r1", result_spec(first, "a", "x:latest")),
+        ("r2", result_spec(first, "a", "y:latest", cached=True)),
+        ("other", result_spec(second, "a", "z:latest")),
+    ]
+    status = benchmark_status(first, nodes, results, T0)
+    assert (status.selected, status.done, status.ran, status.reused) == (4, 2, 1, 1)
+    assert (status.skipped, status.running, status.phase) == (1, 1, "Running")
+    skipped = next(p for p in status.nodes if p.phase == "Skipped")
+    assert (skipped.node, skipped.reason) == ("b", "DoesNotFit")
+    nodes["b"] = with_activity(
+        nodes["b"],
+        act(Step("OllamaBenchmark", "b1", "bu1", 1, "benchmark", "y:latest"), "Succeeded"),
+    )
+    results.append(("r3", result_spec(first, "b", "y:latest")))
+    final = benchmark_status(first, nodes, results, T0)
+    assert (final.phase, final.done, final.skipped) == ("Succeeded", 3, 1)

@@ -117,7 +117,13 @@ def test_obt_crd_kind_prints_only_that_kind(widget_registered: None, name: str) 
 
 def test_the_registry_is_restored_after_the_test() -> None:
     assert WIDGET not in kinds.KINDS
-    assert [k.kind for k in kinds.all_kinds()] == ["OllamaNode", "OllamaTask", "OllamaModelSet"]
+    assert [k.kind for k in kinds.all_kinds()] == [
+        "OllamaNode",
+        "OllamaTask",
+        "OllamaModelSet",
+        "OllamaBenchmark",
+        "OllamaBenchmarkResult",
+    ]
 
 
 @pytest.mark.parametrize("name", ["OllamaNode", "ollamanodes", "ollamanode", "onode"])
@@ -139,6 +145,8 @@ def test_obt_crd_dir_writes_one_file_per_kind(widget_registered: None, tmp_path:
     result = CliRunner().invoke(main, ["crd", "--dir", str(out)])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
+        "ollamabenchmark.yaml",
+        "ollamabenchmarkresult.yaml",
         "ollamamodelset.yaml",
         "ollamanode.yaml",
         "ollamatask.yaml",

@@ -138,6 +138,45 @@ class Processes:
                 proc.wait(5)
 
 
+def standalone_agent_args(
+    api: str, enroll_token: str, host: str, ollama_url: str, state: Path
+) -> list[str]:
+    """`obt agent` as a standalone host runs it (HTTP mode), quick to detect, no probe port."""
+    return [
+        "agent",
+        "--server",
+        api,
+        "--enroll-token",
+        enroll_token,
+        "--host-id",
+        host,
+        "--ollama-url",
+        ollama_url,
+        "--interval",
+        "0.5",
+        "--data-dir",
+        str(state),
+        "--listen",
+        "off",
+    ]
+
+
+def daemonset_agent_args(kubeconfig: Path, ollama_url: str) -> list[str]:
+    """`obt agent` as the DaemonSet's pod runs it (Kubernetes mode), quick to detect."""
+    return [
+        "agent",
+        "--kubernetes",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--ollama-url",
+        ollama_url,
+        "--interval",
+        "0.5",
+        "--listen",
+        "off",
+    ]
+
+
 @contextmanager
 def processes(tmp_path: Path) -> Iterator[Processes]:
     procs = Processes(tmp_path)

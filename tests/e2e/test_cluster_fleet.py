@@ -19,7 +19,14 @@ import pytest
 
 from obt.operator.settings import DEFAULT_AGENT_SELECTOR
 from tests.agent.fake_ollama import QWEN
-from tests.e2e.conftest import Cluster, OllamaThread, free_port, processes
+from tests.e2e.conftest import (
+    Cluster,
+    OllamaThread,
+    daemonset_agent_args,
+    free_port,
+    processes,
+    standalone_agent_args,
+)
 from tests.support.fixtures import require_kubectl
 
 pytestmark = [pytest.mark.slow, pytest.mark.kubectl, pytest.mark.postgres]
@@ -127,18 +134,7 @@ def test_cluster_pipeline_end_to_end(
         procs.start("operator", ["operator"], {**kube, **OPERATOR_ENV})
         procs.start(
             "agent-daemonset",
-            [
-                "agent",
-                "--kubernetes",
-                "--kubeconfig",
-                str(kubeconfig),
-                "--ollama-url",
-                ollama.ollama.url,
-                "--interval",
-                "0.5",
-                "--listen",
-                "off",
-            ],
+            daemonset_agent_args(kubeconfig, ollama.ollama.url),
             {"OBT_NODE_NAME": NODE, "OBT_POD_NAME": "obt-agent-x7k2p", "OBT_POD_NAMESPACE": NS},
         )
 
@@ -177,23 +173,7 @@ def test_cluster_pipeline_end_to_end(
         )["token"]
         procs.start(
             "agent-standalone",
-            [
-                "agent",
-                "--server",
-                api,
-                "--enroll-token",
-                token,
-                "--host-id",
-                HOST,
-                "--ollama-url",
-                ollama.ollama.url,
-                "--interval",
-                "0.5",
-                "--data-dir",
-                str(tmp_path / "agent-state"),
-                "--listen",
-                "off",
-            ],
+            standalone_agent_args(api, token, HOST, ollama.ollama.url, tmp_path / "agent-state"),
             {"OBT_AGENT__HEARTBEAT_INTERVAL_SECONDS": "1"},
         )
         wide = procs.wait_for(

@@ -19,7 +19,13 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import OllamaThread, Processes, free_port, processes
+from tests.e2e.conftest import (
+    OllamaThread,
+    Processes,
+    free_port,
+    processes,
+    standalone_agent_args,
+)
 from tests.e2e.test_cluster_fleet import ADMIN, NS, OPERATOR_ENV, get_json, post_json
 from tests.support.kube_api_server import KubeApiServer
 
@@ -45,23 +51,7 @@ def removed(api: str, name: str) -> dict[str, Any] | None:
 def start_agent(procs: Processes, api: str, token: str, ollama: OllamaThread, state: Path) -> int:
     proc = procs.start(
         "agent",
-        [
-            "agent",
-            "--server",
-            api,
-            "--enroll-token",
-            token,
-            "--host-id",
-            HOST,
-            "--ollama-url",
-            ollama.ollama.url,
-            "--interval",
-            "0.5",
-            "--data-dir",
-            str(state),
-            "--listen",
-            "off",
-        ],
+        standalone_agent_args(api, token, HOST, ollama.ollama.url, state),
         {"OBT_AGENT__HEARTBEAT_INTERVAL_SECONDS": HEARTBEAT},
     )
     return proc.pid

@@ -84,6 +84,17 @@ class StateCollector:
         yield GaugeMetricFamily(
             "obt_api_standalone_nodes", "Enrolled standalone nodes.", value=len(s.ingest.by_name)
         )
+        if s.actions is not None:
+            yield CounterMetricFamily(
+                "obt_api_action_status_writes",
+                "Task and model-set statuses written by the local reconciler.",
+                value=s.actions.store.status_writes,
+            )
+            yield GaugeMetricFamily(
+                "obt_api_work_generation",
+                "The work generation heartbeat answers carry.",
+                value=s.actions.store.work_generation,
+            )
         if s.mirror is not None:
             yield from s.mirror.metrics()
 

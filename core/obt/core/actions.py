@@ -39,7 +39,13 @@ from obt.core.models.actions import (
     TaskPhase,
     same_digest,
 )
-from obt.core.models.activity import MAX_ACTIVITY, Action, Activity, SourceKind
+from obt.core.models.activity import MAX_ACTIVITY, Activity, SourceKind, StepAction
+from obt.core.models.benchmark import (
+    BenchmarkNode,
+    OllamaBenchmark,
+    OllamaBenchmarkResultSpec,
+    OllamaBenchmarkStatus,
+)
 from obt.core.models.node import Condition, OllamaNode
 from obt.core.selectors import selects
 
@@ -109,7 +115,7 @@ class Step:
     source: str
     source_uid: str | None
     generation: int | None
-    action: Action
+    action: StepAction
     model: str
     digest: str | None = None
     """A pinned digest the model must end up with."""
@@ -129,21 +135,22 @@ def _cut(text: str) -> str:
 # --- planning (the agent's half) ------------------------------------------------------------
 
 
-def task_targets(task: OllamaTask, nodes: Mapping[str, NodeFacts]) -> list[str]:
-    """The node names a task applies to: its `nodes` as given (names that do not exist
-    included, they fail with NodeNotFound), or the existing nodes its selector picks, by name."""
+def task_targets(task: OllamaTask | OllamaBenchmark, nodes: Mapping[str, NodeFacts]) -> list[str]:
+    """The node names a task (or benchmark) applies to: its `nodes` as given (names that do
+    not exist included, they fail with NodeNotFound), or the existing nodes its selector
+    picks, by name."""
     if task.spec.nodes is not None:
         return list(dict.fromkeys(task.spec.nodes))
     return sorted(n for n, facts in nodes.items() if selects(task.spec.node_selector, facts.labels))
 
 
-def _targets_node(task: OllamaTask, node: NodeFacts) -> bool:
+def _targets_node(task: OllamaTask | OllamaBenchmark, node: NodeFacts) -> bool:
     if task.spec.nodes is not None:
         return node.name in task.spec.nodes
     return selects(task.spec.node_selector, node.labels)
 
 
-def _task_open(task: OllamaTask) -> bool:
+def _task_open(task: OllamaTask | OllamaBenchmark) -> bool:
     return (
         not task.spec.cancel
         and task.metadata.deletion_timestamp is None
@@ -220,7 +227,7 @@ def _set_steps(
     uid, name, gen = mset.metadata.uid, mset.metadata.name, mset.metadata.generation
     admitted = node.name in mset.status.admitted
 
-    def step(action: Action, model: str, **extra: object) -> Step:
+    def step(action: StepAction, model: str, **extra: object) -> Step:
         return Step(
             source_kind="OllamaModelSet",
             source=name,
@@ -267,32 +274,62 @@ def _set_steps(
     return steps
 
 
+def _created(obj: OllamaTask | OllamaBenchmark) -> tuple[float, str]:
+    stamp = obj.metadata.creation_timestamp
+    return (stamp.timestamp() if stamp else 0.0, obj.metadata.name)
+
+
+def _benchmark_steps(node: NodeFacts, benchmarks: Sequence[OllamaBenchmark]) -> list[Step]:
+    """The remaining (node, model) measurements of the oldest open benchmark that still has
+    work here: one benchmark at a time per node, models in spec order."""
+    for bench in sorted(benchmarks, key=_created):
+        if not _task_open(bench) or not _targets_node(bench, node):
+            continue
+        uid, name = bench.metadata.uid, bench.metadata.name
+        steps = [
+            Step(
+                source_kind="OllamaBenchmark",
+                source=name,
+                source_uid=uid,
+                generation=bench.metadata.generation,
+                action="benchmark",
+                model=ref.name,
+                digest=ref.digest,
+                evict=bench.spec.evict,
+            )
+            for ref in bench.spec.models
+            if not (
+                (entry := node.step_of("OllamaBenchmark", name, uid, "benchmark", ref.name))
+                and entry.finished
+            )
+        ]
+        if steps:
+            return steps
+    return []
+
+
 def node_steps(
     node: NodeFacts,
     tasks: Sequence[OllamaTask],
     sets: Sequence[OllamaModelSet],
     now: datetime,
+    benchmarks: Sequence[OllamaBenchmark] = (),
 ) -> list[Step]:
-    """What `node` should do now, tasks first (oldest first), then model sets (by name).
+    """What `node` should do now: tasks first (oldest first), then model sets (by name), then
+    benchmark measurements (one benchmark at a time).
 
-    Pass every task and set that exists (the planner decides which concern the node; prune
-    needs every set). A step that is running already is listed again: the agent keeps one
-    execution per `Step.key()` and lets it go on.
+    Pass every task, set and benchmark that exists (the planner decides which concern the
+    node; prune needs every set). A step that is running already is listed again: the agent
+    keeps one execution per `Step.key()` and lets it go on.
     """
     if not node.ready:
         return []
-    ordered_tasks = sorted(
-        tasks,
-        key=lambda t: (
-            t.metadata.creation_timestamp.timestamp() if t.metadata.creation_timestamp else 0.0,
-            t.metadata.name,
-        ),
-    )
     steps: list[Step] = []
-    for task in ordered_tasks:
+    for task in sorted(tasks, key=_created):
         steps.extend(_task_steps(node, task))
     for mset in sorted(sets, key=lambda s: s.metadata.name):
         steps.extend(_set_steps(node, mset, sets, now))
+    steps.extend(_benchmark_steps(node, benchmarks))
     return steps
 
 
@@ -685,6 +722,117 @@ def modelset_status(
         nodes=shown,
         observed_generation=gen,
         conditions=conditions,
+    )
+
+
+def benchmark_status(
+    bench: OllamaBenchmark,
+    nodes: Mapping[str, NodeFacts],
+    results: Sequence[tuple[str, OllamaBenchmarkResultSpec]],
+    now: datetime,
+) -> OllamaBenchmarkStatus:
+    """A benchmark's status from the nodes' activity and the results written for it
+    (`results`: (name, spec) pairs; those of other benchmarks are ignored)."""
+    previous = bench.status
+    uid, name = bench.metadata.uid, bench.metadata.name
+    mine = {
+        (spec.node, spec.model): (result_name, spec)
+        for result_name, spec in results
+        if spec.benchmark == name and (uid is None or spec.benchmark_uid in (None, uid))
+    }
+    targets = task_targets(bench, nodes)
+    pairs: list[BenchmarkNode] = []
+    for node_name in targets:
+        facts = nodes.get(node_name)
+        for ref in bench.spec.models:
+            found = mine.get((node_name, ref.name))
+            entry = (
+                facts.step_of("OllamaBenchmark", name, uid, "benchmark", ref.name)
+                if facts
+                else None
+            )
+            pair = BenchmarkNode(node=node_name, model=ref.name, phase="Pending")
+            if found is not None:
+                pair.phase, pair.result, pair.cached = "Succeeded", found[0], found[1].cached
+            elif facts is None:
+                pair.phase, pair.reason = "Failed", "NodeNotFound"
+                pair.message = f"no OllamaNode named {node_name!r}"
+            elif entry is not None and entry.finished:
+                pair.phase = "Succeeded" if entry.phase == "Succeeded" else entry.phase
+                pair.reason, pair.message = entry.reason, _cut(entry.message)
+                pair.result = entry.result
+            elif bench.spec.cancel:
+                pair.phase, pair.message = "Cancelled", "the benchmark was cancelled"
+            elif entry is not None:
+                pair.phase, pair.message = "Running", _cut(entry.message)
+            elif not facts.ready:
+                pair.phase, pair.reason = "Failed", "NodeNotReady"
+                pair.message = "the node is not Ready; its work waits until it comes back"
+            pairs.append(pair)
+    count = Counter(p.phase for p in pairs)
+    done = count["Succeeded"]
+    reused = sum(1 for p in pairs if p.phase == "Succeeded" and p.cached)
+    finished = done + count["Failed"] + count["Skipped"] + count["Cancelled"]
+    phase: TaskPhase
+    if previous.phase in TERMINAL_TASK_PHASES:
+        phase = previous.phase
+    elif bench.spec.cancel:
+        phase = "Cancelled"
+    elif not targets:
+        phase = "Failed"
+    elif finished == len(pairs):
+        phase = "Failed" if count["Failed"] else "Succeeded"
+    elif count["Running"] or finished:
+        phase = "Running"
+    else:
+        phase = "Pending"
+    terminal = phase in TERMINAL_TASK_PHASES
+    gen = bench.metadata.generation
+    message = (
+        f"{done}/{len(pairs)} measured ({reused} reused), {count['Skipped']} skipped, "
+        f"{count['Failed']} failed"
+        if targets
+        else "no node matches the benchmark's nodes or nodeSelector"
+    )
+    first_failure = next((p for p in pairs if p.phase == "Failed"), None)
+    order = {"Failed": 0, "Running": 1, "Pending": 2, "Skipped": 3, "Cancelled": 4, "Succeeded": 5}
+    return OllamaBenchmarkStatus(
+        phase=phase,
+        selected=len(pairs),
+        done=done,
+        running=count["Running"],
+        skipped=count["Skipped"],
+        failed=count["Failed"],
+        ran=done - reused,
+        reused=reused,
+        nodes=sorted(pairs, key=lambda p: (order[p.phase], p.node, p.model))[:MAX_STATUS_NODES],
+        start_time=previous.start_time or (now if (count["Running"] or finished) else None),
+        completion_time=previous.completion_time or (now if terminal else None),
+        observed_generation=gen,
+        conditions=[
+            _condition(
+                previous.conditions,
+                "Complete",
+                phase == "Succeeded",
+                "AllMeasured" if phase == "Succeeded" else phase,
+                message,
+                now,
+                gen,
+            ),
+            _condition(
+                previous.conditions,
+                "Failed",
+                phase == "Failed",
+                (first_failure.reason or "Failed")
+                if first_failure
+                else ("NoMatchingNodes" if not targets else "NoFailures"),
+                f"{first_failure.node} / {first_failure.model}: {first_failure.message}"
+                if first_failure
+                else message,
+                now,
+                gen,
+            ),
+        ],
     )
 
 

@@ -64,6 +64,12 @@ def _resolve(node: Any, defs: dict[str, JSONSchema]) -> Any:
             out[key] = _resolve(value, defs)
     if "const" in out:
         out["enum"] = [out.pop("const")]
+    # JSON Schema 2020-12 writes `exclusiveMinimum: 0`; OpenAPI v3.0 (what CRDs take) writes
+    # `minimum: 0, exclusiveMinimum: true`.
+    for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(out.get(bound), int | float) and not isinstance(out[bound], bool):
+            out[limit] = out[bound]
+            out[bound] = True
     return out
 
 

@@ -47,7 +47,12 @@ def event_body(
 
 
 def ollamanode_ref(name: str, uid: str) -> dict[str, Any]:
-    return {"apiVersion": API_VERSION, "kind": KIND, "name": name, "uid": uid}
+    return object_ref(KIND, name, uid)
+
+
+def object_ref(kind: str, name: str, uid: str) -> dict[str, Any]:
+    """A cluster-scoped OBT object (OllamaNode, OllamaTask, OllamaModelSet)."""
+    return {"apiVersion": API_VERSION, "kind": kind, "name": name, "uid": uid}
 
 
 async def post(client: KubeClient, body: dict[str, Any]) -> None:

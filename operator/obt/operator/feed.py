@@ -15,10 +15,15 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from obt.core.kinds.ollamamodelset import OLLAMAMODELSET
+from obt.core.kinds.ollamatask import OLLAMATASK
 from obt.core.kube import ApiError, KubeClient
 from obt.core.models import GROUP, PLURAL, VERSION
 from obt.core.names import STANDALONE_LEASE_LABEL
-from obt.operator.index import FleetIndex
+from obt.operator.index import MODELSET, TASK, FleetIndex, WorkKind
+
+WORK_KINDS: dict[str, WorkKind] = {OLLAMATASK.plural: TASK, OLLAMAMODELSET.plural: MODELSET}
+"""The watched plurals of tasks and model sets, and their kinds."""
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +54,13 @@ class IndexFeed:
         key = (meta.get("namespace") or "", meta["name"])
         if self._unlisted is not None:
             self._seen[kind].add(key)
-        if event.get("type") == "DELETED":
+        work = WORK_KINDS.get(kind)
+        if work is not None:
+            if event.get("type") == "DELETED":
+                self.index.forget_work(work, key[1])
+            else:
+                self.index.observe_work(work, body)
+        elif event.get("type") == "DELETED":
             if kind == "ollamanodes":
                 self.index.forget_ollamanode(key[1])
             elif kind == "nodes":
@@ -72,6 +83,7 @@ class IndexFeed:
     def list_paths(self) -> dict[str, str]:
         return {
             "ollamanodes": f"/apis/{GROUP}/{VERSION}/{PLURAL}",
+            **{plural: f"/apis/{GROUP}/{VERSION}/{plural}" for plural in WORK_KINDS},
             "nodes": "/api/v1/nodes",
             "pods": f"/api/v1/pods?labelSelector={quote(self.agent_selector)}",
             "leases": "/apis/coordination.k8s.io/v1/leases?labelSelector="
@@ -90,7 +102,12 @@ class IndexFeed:
                 try:
                     page = await self.client.request("GET", f"{path}{sep}limit=500{cont}")
                 except ApiError as error:
-                    if not error.not_found:
+                    if error.status == 403 and kind in WORK_KINDS:
+                        # An RBAC older than the operator: liveness must not wait for it.
+                        log.warning(
+                            "may not list %s (%s): their statuses are not written", kind, error
+                        )
+                    elif not error.not_found:
                         raise
                     page = {}  # no such resource (yet): nothing of it to wait for
                 for item in page.get("items") or []:

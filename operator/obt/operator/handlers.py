@@ -2,7 +2,7 @@
 
 Nothing here writes: index handlers and event handlers store no progress and no diff-base, so kopf
 adds no annotations or finalizers, and watching a quiet fleet costs zero writes. All writes are the
-sweep's (sweep.py, through writer.py), on the leader only.
+sweep's (sweep.py) and the aggregator's (aggregate.py), through writer.py, on the leader only.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import Any
 
 import kopf
 
+from obt.core.kinds.ollamamodelset import OLLAMAMODELSET
+from obt.core.kinds.ollamatask import OLLAMATASK
 from obt.core.models import GROUP, PLURAL, VERSION
 from obt.operator import startup
 
@@ -41,6 +43,17 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def ollamanode_event(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
     memo.state.on_event("ollamanodes", event)
+
+
+# Tasks and model sets: their statuses are the aggregator's (aggregate.py), from the index.
+@kopf.on.event(GROUP, VERSION, OLLAMATASK.plural)
+async def ollamatask_event(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
+    memo.state.on_event(OLLAMATASK.plural, event)
+
+
+@kopf.on.event(GROUP, VERSION, OLLAMAMODELSET.plural)
+async def ollamamodelset_event(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
+    memo.state.on_event(OLLAMAMODELSET.plural, event)
 
 
 @kopf.on.event("v1", "nodes")

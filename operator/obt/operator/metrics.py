@@ -46,4 +46,15 @@ class OperatorMetrics:
             "1 while this replica cannot reach the API server (it judges nothing).",
             registry=self.registry,
         )
+        self.work_status_writes = Counter(
+            "obt_operator_work_status_writes",
+            "Status writes of OllamaTasks and OllamaModelSets, by kind.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.tasks_deleted = Counter(
+            "obt_operator_tasks_deleted",
+            "Finished OllamaTasks deleted after their ttlSecondsAfterFinished.",
+            registry=self.registry,
+        )
         self.last_sweep = time.monotonic()

@@ -1,5 +1,5 @@
 """The operator's parts wired together (kept in kopf's `memo`): client, index, feed, election,
-writer, sweep and health, and the tasks that run them."""
+writer, sweep, aggregator and health, and the tasks that run them."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 
 from obt.core.kube import KubeClient, KubeConfig
 from obt.core.leader import LeaderElector
+from obt.operator.aggregate import Aggregator
 from obt.operator.feed import IndexFeed
 from obt.operator.health import HealthServer, health_app
 from obt.operator.index import FleetIndex
@@ -77,6 +78,13 @@ class OperatorRuntime:
             is_leader=lambda: self.elector.is_leader,
             clock=clock,
         )
+        self.aggregator = Aggregator(
+            self.index,
+            self.writer,
+            self.metrics,
+            may_write=lambda: self.elector.is_leader and not self.sweeper.blind,
+            clock=clock,
+        )
         self.health = HealthServer(
             health_app(
                 self.metrics,
@@ -97,6 +105,8 @@ class OperatorRuntime:
             "blind": self.sweeper.blind,
             "listed": self.index.listed,
             "nodes": len(self.index),
+            "tasks": len(self.index.tasks),
+            "modelsets": len(self.index.modelsets),
         }
 
     async def probe_forever(self) -> None:
@@ -114,6 +124,7 @@ class OperatorRuntime:
             (self.feed.await_lists_forever(), "obt initial lists"),
             (self.elector.run(), "obt leader election"),
             (self.sweeper.run_forever(), "obt sweep"),
+            (self.aggregator.run_forever(), "obt task and model-set statuses"),
             (self.probe_forever(), "obt api probe"),
         ):
             self._tasks.append(asyncio.create_task(coroutine, name=name))

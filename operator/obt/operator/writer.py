@@ -1,19 +1,25 @@
-"""Every write of the sweep: OllamaNode statuses, removals, and the Events that report them.
+"""Every write of the operator: OllamaNode statuses, removals, and the Events that report them
+(the sweep's), task and model-set statuses and expired tasks' deletions (the aggregator's).
 
-`ClusterWriter` is the sweep's `Writer` (sweep.py) in production. It keeps the index in step with
-what it wrote, so the next sweep does not write the same change again before the watch delivers it.
+`ClusterWriter` is the sweep's `Writer` (sweep.py) and the aggregator's `WorkWriter`
+(aggregate.py) in production. It keeps the index in step with what it wrote, so the next round
+does not write the same change again before the watch delivers it.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
+from obt.core.kinds.ollamamodelset import OLLAMAMODELSET
+from obt.core.kinds.ollamatask import OLLAMATASK
 from obt.core.kube import ApiError, KubeClient
 from obt.core.liveness import LivenessConfig, RemovalGuard
 from obt.core.models import GROUP, PLURAL, VERSION
 from obt.operator import events
-from obt.operator.index import FleetIndex, NodeEntry
+from obt.operator.aggregate import Transition
+from obt.operator.index import TASK, FleetIndex, NodeEntry, WorkEntry, WorkKind
 from obt.operator.metrics import OperatorMetrics
 from obt.operator.settings import OperatorSettings
 from obt.operator.sweep import StatusChange
@@ -24,6 +30,10 @@ log = logging.getLogger(__name__)
 def ollamanode_path(name: str, subresource: str = "") -> str:
     path = f"/apis/{GROUP}/{VERSION}/{PLURAL}/{name}"
     return f"{path}/{subresource}" if subresource else path
+
+
+def work_plural(kind: WorkKind) -> str:
+    return OLLAMATASK.plural if kind == TASK else OLLAMAMODELSET.plural
 
 
 class ClusterWriter:
@@ -151,4 +161,50 @@ class ClusterWriter:
             "Warning",
             now,
             namespace=self.settings.leader_namespace,
+        )
+
+    async def write_work_status(self, entry: WorkEntry, status: dict[str, Any]) -> bool:
+        try:
+            written = await self.client.merge_patch_custom_status(
+                GROUP, VERSION, work_plural(entry.kind), entry.name, {"status": status}
+            )
+        except ApiError as error:
+            if error.not_found:
+                self.index.forget_work(entry.kind, entry.name)
+            else:
+                log.warning(
+                    "could not write status of %s %s (retried): %s", entry.kind, entry.name, error
+                )
+            return False
+        self.index.observe_work(entry.kind, written)
+        return True
+
+    async def delete_task(self, entry: WorkEntry) -> bool:
+        """Delete exactly this task (uid precondition: a re-created namesake is new work).
+        Gone already (404) counts as done."""
+        body = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "preconditions": {"uid": entry.uid},
+            "propagationPolicy": "Background",
+        }
+        path = f"/apis/{GROUP}/{VERSION}/{work_plural(TASK)}/{entry.name}"
+        try:
+            await self.client.request("DELETE", path, body)
+        except ApiError as error:
+            if error.status == 409:  # another object of that name now: not ours to delete
+                return True
+            if not error.not_found:
+                log.warning("could not delete finished task %s (retried): %s", entry.name, error)
+                return False
+        log.info("deleted OllamaTask %s: ttlSecondsAfterFinished has passed", entry.name)
+        return True
+
+    async def work_event(self, entry: WorkEntry, transition: Transition, now: datetime) -> None:
+        await self._event(
+            events.object_ref(entry.kind, entry.name, entry.uid),
+            transition.reason,
+            transition.message,
+            transition.type,
+            now,
         )

@@ -49,21 +49,43 @@ def _work_moved(before: dict[str, Any], after: dict[str, Any]) -> bool:
     )
 
 
-async def node_facts(sessions: async_sessionmaker[AsyncSession]) -> dict[str, NodeFacts]:
-    """Every node as the planner sees it."""
-    async with sessions() as session:
-        rows = (await session.execute(select(Node.name, Node.labels, Node.spec, Node.status))).all()
-    facts: dict[str, NodeFacts] = {}
-    for name, labels, spec, status in rows:
-        try:
-            node = OllamaNode.model_validate(
-                {"metadata": {"name": name, "labels": labels or {}}, "spec": spec, "status": status}
-            )
-        except ValueError as exc:
-            log.warning("node %s: unreadable row skipped (%s)", name, exc)
-            continue
-        facts[name] = NodeFacts.from_node(node)
-    return facts
+class NodeFactsCache:
+    """Every node as the planner sees it, re-read only for the rows written since the last
+    round (by `updated_at`): a round over a large fleet reads names and times, then the few
+    nodes that changed."""
+
+    def __init__(self) -> None:
+        self._facts: dict[str, tuple[datetime, NodeFacts]] = {}
+
+    async def read(self, sessions: async_sessionmaker[AsyncSession]) -> dict[str, NodeFacts]:
+        async with sessions() as session:
+            stamps = dict((await session.execute(select(Node.name, Node.updated_at))).all())
+            stale = [n for n, at in stamps.items() if self._facts.get(n, (None,))[0] != at]
+            for start in range(0, len(stale), 500):
+                chunk = stale[start : start + 500]
+                rows = await session.execute(
+                    select(Node.name, Node.updated_at, Node.labels, Node.spec, Node.status).where(
+                        Node.name.in_(chunk)
+                    )
+                )
+                for name, at, labels, spec, status in rows.all():
+                    facts = _facts(name, labels, spec, status)
+                    if facts is not None:
+                        self._facts[name] = (at, facts)
+        for name in [n for n in self._facts if n not in stamps]:
+            del self._facts[name]
+        return {name: facts for name, (_, facts) in self._facts.items()}
+
+
+def _facts(name: str, labels: Any, spec: Any, status: Any) -> NodeFacts | None:
+    try:
+        node = OllamaNode.model_validate(
+            {"metadata": {"name": name, "labels": labels or {}}, "spec": spec, "status": status}
+        )
+    except ValueError as exc:
+        log.warning("node %s: unreadable row skipped (%s)", name, exc)
+        return None
+    return NodeFacts.from_node(node)
 
 
 class LocalReconciler:
@@ -78,6 +100,7 @@ class LocalReconciler:
         self.min_interval_s = min_interval_s
         self.sweep_interval_s = sweep_interval_s
         self.rounds = 0
+        self.nodes = NodeFactsCache()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         store.bus.listen(self._on_event)
@@ -116,9 +139,11 @@ class LocalReconciler:
         """One round; returns the statuses written (and tasks deleted)."""
         now = now or utcnow()
         self.rounds += 1
-        nodes = await node_facts(self.store.sessions)
         tasks = await self.store.tasks()
         sets = await self.store.model_sets()
+        if not tasks and not sets:
+            return 0  # nothing to aggregate: the nodes need not be read
+        nodes = await self.nodes.read(self.store.sessions)
         written = 0
         for task in tasks:
             name = task.metadata.name

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
-from obt.api.actions.schemas import ModelSetIn, ModelSetPage, TaskIn, TaskPage
+from obt.api.actions.schemas import ModelSetIn, ModelSetPage, TaskIn, TaskPage, strict_body
 from obt.api.actions.service import check_targets, generate_name
 from obt.api.actions.store import MODELSET, TASK
 from obt.api.auth.access import require
@@ -90,7 +90,7 @@ async def list_tasks(
     operation_id="createTask",
     status_code=201,
     response_model=OllamaTask,
-    dependencies=[OPERATOR],
+    dependencies=[OPERATOR, strict_body(TaskIn)],
     responses={**EXISTS, **KUBE_FAILED},
     response_model_exclude_none=True,
 )
@@ -187,7 +187,7 @@ async def list_model_sets(
     operation_id="createModelSet",
     status_code=201,
     response_model=OllamaModelSet,
-    dependencies=[OPERATOR],
+    dependencies=[OPERATOR, strict_body(ModelSetIn)],
     responses={**EXISTS, **KUBE_FAILED},
     response_model_exclude_none=True,
 )
@@ -222,7 +222,7 @@ async def get_model_set(name: ObjectName, state: StateDep) -> Any:
     "/api/v1/modelsets/{name}",
     operation_id="replaceModelSet",
     response_model=OllamaModelSet,
-    dependencies=[OPERATOR],
+    dependencies=[OPERATOR, strict_body(ModelSetIn)],
     responses={**NOT_FOUND, **KUBE_FAILED, **EXISTS},
     response_model_exclude_none=True,
 )

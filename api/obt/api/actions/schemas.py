@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from obt.api.schemas import ApiModel, Page
 from obt.core.models.actions import (
@@ -129,3 +131,23 @@ class NodeLabels(ApiModel):
     @classmethod
     def _labels(cls, value: dict[str, str] | None) -> dict[str, str] | None:
         return check_labels(value)
+
+
+def strict_body(model: type[BaseModel]) -> Any:
+    """`dependencies=[strict_body(M)]`: the body must be M without type coercion (`"prune": 0`
+    is not `false`, `"maxConcurrent": "2"` is not 2): the kinds' models are lax for what the
+    cluster stores, a person's request is held to its schema. 422 naming the field, before
+    anything is stored; a body that is not JSON is left to FastAPI's own answer."""
+
+    async def check(request: Request) -> None:
+        body = await request.body()
+        try:
+            model.model_validate_json(body, strict=True)
+        except ValidationError as exc:
+            if any(e["type"] == "json_invalid" for e in exc.errors()):
+                return
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+            ) from None
+
+    return Depends(check)

@@ -381,6 +381,7 @@ class ActionStore:
             if is_older(fresh.resource_version, row.resource_version):
                 continue
             spec_changed = row.spec != fresh.spec or row.uid != fresh.uid
+            labels_changed = row.labels != fresh.labels
             status_changed = row.status != fresh.status
             admitted_changed = (row.status or {}).get("admitted") != (fresh.status or {}).get(
                 "admitted"
@@ -394,7 +395,7 @@ class ActionStore:
                     fresh.phase,
                     fresh.finished_at,
                 )
-            if spec_changed or row.labels != fresh.labels:
+            if spec_changed or labels_changed:
                 events.append(self._event(info, name, "updated", row))
             if status_changed:
                 event = self._event(info, name, "status", row)

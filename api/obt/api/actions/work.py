@@ -17,7 +17,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Path
 from sqlalchemy import select, update
 
-from obt.api.actions.schemas import ActivityAccepted, ActivityUpdate, NodeLabels, Work
+from obt.api.actions.schemas import (
+    ActivityAccepted,
+    ActivityUpdate,
+    NodeLabels,
+    Work,
+    strict_body,
+)
 from obt.api.agents.heartbeat import MAX_NAME
 from obt.api.agents.router import NODE_AUTH_ERRORS, node_auth
 from obt.api.auth.access import agent_credential, require
@@ -99,7 +105,8 @@ async def get_work(name: NodeAuth, state: StateDep) -> Any:
 @router.put(
     "/api/v1/agents/{name}/activity",
     operation_id="putAgentActivity",
-    dependencies=[agent_credential("node")],
+    # The token first (a stranger learns nothing of the body's rules), then the strict body.
+    dependencies=[agent_credential("node"), Depends(node_token), strict_body(ActivityUpdate)],
     response_model=ActivityAccepted,
     responses=_NODE_ERRORS,
 )

@@ -243,6 +243,7 @@ class AgentIngest:
                 **({"displayName": cred.display_name} if cred.display_name else {}),
             }
             if self.cluster is not None:
+                await self._reload_labels(cred)
                 await self.cluster.write_report(cred.node_name, spec, cred.labels, report)
                 await self.cluster.renew_lease(cred.node_name)
             else:
@@ -259,23 +260,35 @@ class AgentIngest:
             await self.cluster.renew_lease(cred.node_name)
         return digest
 
+    async def _reload_labels(self, cred: Credential) -> bool:
+        """The stored labels win over this replica's memory: an admin may have replaced them
+        through another replica (PUT /api/v1/nodes/{name}/labels). False: no credential row."""
+        async with self.sessions() as session:
+            stored = (
+                await session.execute(
+                    select(NodeCredential.labels).where(NodeCredential.node_name == cred.node_name)
+                )
+            ).scalar_one_or_none()
+        if stored is None:
+            return False
+        cred.labels = dict(stored)
+        return True
+
     async def _write_local(
         self, cred: Credential, spec: dict[str, Any], report: AgentReport, digest: str
     ) -> None:
         now = utcnow()
         async with self.sessions() as session:
-            prior = (
-                await session.execute(select(Node.status).where(Node.name == cred.node_name))
-            ).scalar_one_or_none()
-            # The stored labels win over this replica's memory: an admin may have replaced
-            # them through another replica (PUT /api/v1/nodes/{name}/labels).
-            stored_labels = (
+            found = (
                 await session.execute(
-                    select(NodeCredential.labels).where(NodeCredential.node_name == cred.node_name)
+                    select(Node.status, Node.labels).where(Node.name == cred.node_name)
                 )
-            ).scalar_one_or_none()
-        if stored_labels is not None:
-            cred.labels = dict(stored_labels)
+            ).one_or_none()
+        prior = found[0] if found is not None else None
+        stored = await self._reload_labels(cred)
+        if not stored and cred.token_hash is None and not cred.labels and found and found[1]:
+            # `obt serve`'s own machine has no credential row: its labels are its node's.
+            cred.labels = dict(found[1])
         previous = [Condition.model_validate(c) for c in (prior or {}).get("conditions", [])]
         verdict = judge_standalone(now, now, self.liveness)
         conditions = next_condition(previous, verdict, now) or previous

@@ -8,6 +8,7 @@ writes its CRD into crds/ and the chart's crds/.
 from __future__ import annotations
 
 from obt.core.kinds.base import Kind, PrinterColumn
+from obt.core.kinds.ollamabenchmark import OLLAMABENCHMARK, OLLAMABENCHMARKRESULT
 from obt.core.kinds.ollamamodelset import OLLAMAMODELSET
 from obt.core.kinds.ollamanode import OLLAMANODE
 from obt.core.kinds.ollamatask import OLLAMATASK
@@ -17,6 +18,8 @@ KINDS: list[Kind] = [
     OLLAMANODE,
     OLLAMATASK,
     OLLAMAMODELSET,
+    OLLAMABENCHMARK,
+    OLLAMABENCHMARKRESULT,
 ]
 
 

@@ -67,7 +67,12 @@ def check_model_name(value: str) -> str:
             f"{value!r} is not a model name Ollama accepts: [host/][namespace/]model[:tag] of "
             "letters, digits, '_', '-' and '.'"
         )
-    return normalize_model_name(text)
+    name = normalize_model_name(text)
+    if len(name) > 350:  # the ':latest' the normal form adds counts too: it must read back
+        raise ValueError(
+            f"model name is {len(name)} characters long as {name[:20]}…; Ollama allows 350"
+        )
+    return name
 
 
 def normalize_digest(value: str | None) -> str | None:

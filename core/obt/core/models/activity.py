@@ -11,10 +11,12 @@ from obt.core.models.base import ContractModel
 
 Action = Literal["pull", "delete", "load", "unload"]
 ACTIONS: tuple[Action, ...] = ("pull", "delete", "load", "unload")
+# What a step does: a model action, or measuring a model for an OllamaBenchmark.
+StepAction = Literal["pull", "delete", "load", "unload", "benchmark"]
 # One (node, model, action) step as the agent reports it in `status.activity`.
 StepPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled", "Skipped"]
 FINISHED_STEP_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Cancelled", "Skipped"})
-SourceKind = Literal["OllamaTask", "OllamaModelSet"]
+SourceKind = Literal["OllamaTask", "OllamaModelSet", "OllamaBenchmark"]
 # How many activity entries an OllamaNode keeps (running first, then the most recent finished).
 MAX_ACTIVITY = 20
 
@@ -26,7 +28,9 @@ class Activity(ContractModel):
     per 5 s while work runs, none while idle); the aggregation reads it.
     """
 
-    source_kind: SourceKind = Field(..., description="OllamaTask or OllamaModelSet.")
+    source_kind: SourceKind = Field(
+        ..., description="OllamaTask, OllamaModelSet or OllamaBenchmark."
+    )
     source: str = Field(..., description="Name of the task or model set.")
     source_uid: str | None = Field(
         None, description="metadata.uid of the task or set (a re-created name is new work)."
@@ -34,7 +38,7 @@ class Activity(ContractModel):
     generation: int | None = Field(
         None, description="metadata.generation of the source the step was planned from."
     )
-    action: Action = Field(..., description="pull, delete, load or unload.")
+    action: StepAction = Field(..., description="pull, delete, load, unload or benchmark.")
     model: str = Field(..., description="Model name.")
     phase: StepPhase = Field(
         ..., description="Pending, Running, Succeeded, Failed, Cancelled, Skipped."
@@ -45,6 +49,9 @@ class Activity(ContractModel):
     completed_bytes: int | None = Field(None, ge=0, description="Bytes pulled so far.")
     total_bytes: int | None = Field(None, ge=0, description="Bytes to pull in all.")
     attempts: int = Field(0, ge=0, description="Tries so far (a failed pull is retried).")
+    result: str | None = Field(
+        None, description="benchmark: the OllamaBenchmarkResult written (or reused)."
+    )
     started_at: datetime | None = Field(None, description="When the step started.")
     finished_at: datetime | None = Field(None, description="When the step finished.")
 

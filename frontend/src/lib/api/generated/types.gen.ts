@@ -16,9 +16,9 @@ export type Activity = {
     /**
      * Action
      *
-     * pull, delete, load or unload.
+     * pull, delete, load, unload or benchmark.
      */
-    action: 'pull' | 'delete' | 'load' | 'unload';
+    action: 'pull' | 'delete' | 'load' | 'unload' | 'benchmark';
     /**
      * Attempts
      *
@@ -74,6 +74,12 @@ export type Activity = {
      */
     reason?: string | null;
     /**
+     * Result
+     *
+     * benchmark: the OllamaBenchmarkResult written (or reused).
+     */
+    result?: string | null;
+    /**
      * Source
      *
      * Name of the task or model set.
@@ -82,9 +88,9 @@ export type Activity = {
     /**
      * Sourcekind
      *
-     * OllamaTask or OllamaModelSet.
+     * OllamaTask, OllamaModelSet or OllamaBenchmark.
      */
-    sourceKind: 'OllamaTask' | 'OllamaModelSet';
+    sourceKind: 'OllamaTask' | 'OllamaModelSet' | 'OllamaBenchmark';
     /**
      * Sourceuid
      *
