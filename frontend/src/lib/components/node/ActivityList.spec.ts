@@ -39,6 +39,24 @@ describe('ActivityList', () => {
 		expect(within(finished).getByRole('link')).toHaveAttribute('href', '/modelsets/chat');
 	});
 
+	it('names a benchmark without a link (it has no page here)', () => {
+		render(ActivityList, {
+			activity: [
+				{
+					sourceKind: 'OllamaBenchmark',
+					source: 'bench-1',
+					action: 'benchmark',
+					model: 'm',
+					phase: 'Succeeded',
+					finishedAt: '2026-12-03T20:00:00Z'
+				}
+			]
+		});
+		const finished = screen.getByTestId('activity-finished');
+		expect(finished).toHaveTextContent('bench-1');
+		expect(within(finished).queryByRole('link')).toBeNull();
+	});
+
 	it('says when there is nothing yet', () => {
 		render(ActivityList, { activity: [] });
 		expect(screen.getByTestId('activity')).toHaveTextContent('Nothing yet');
