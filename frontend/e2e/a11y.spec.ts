@@ -24,9 +24,36 @@ async function expectNoViolations(page: Page, name: string) {
 }
 
 let removedName = '';
+let taskName = '';
+const SET_NAME = 'e2e-a11y-set';
 
 test.beforeAll(async ({ request }) => {
 	const names = await seed(request, PREFIX, 6);
+	// A task and a model set, so the Tasks and Model sets pages have rows and detail to check.
+	const models = await apiJson<{ items: { name: string }[] }>(
+		request,
+		'/api/v1/models?sort=-nodes&limit=2'
+	);
+	const task = await request.post('/api/v1/tasks', {
+		headers: adminHeaders(),
+		data: {
+			spec: {
+				action: 'pull',
+				models: models.items.map((m) => ({ name: m.name })),
+				nodes: names.slice(0, 2)
+			}
+		}
+	});
+	expect(task.status(), await task.text()).toBe(201);
+	taskName = (await task.json()).metadata.name;
+	const set = await request.post('/api/v1/modelsets', {
+		headers: adminHeaders(),
+		data: {
+			metadata: { name: SET_NAME },
+			spec: { models: [{ name: models.items[0].name }], nodeSelector: {} }
+		}
+	});
+	expect(set.status(), await set.text()).toBe(201);
 	// One of them removed, so the fleet page shows its "Recently removed" section.
 	removedName = names[names.length - 1];
 	const removed = await request.delete(`/api/v1/admin/nodes/${removedName}`, {
@@ -73,6 +100,57 @@ for (const theme of THEMES) {
 			}
 			await expect(page.getByTestId('matrix-row').first()).toBeVisible();
 			await expectNoViolations(page, `models-${theme}`);
+			await page.getByRole('button', { name: 'Clear' }).click();
+		});
+
+		test('the tasks page and a task page have no WCAG A/AA violation', async ({ page }) => {
+			await page.goto('/tasks');
+			await expect(page.locator(`[data-testid="task-row"][data-task="${taskName}"]`)).toBeVisible();
+			await expectNoViolations(page, `tasks-${theme}`);
+			await page.goto(`/tasks/${taskName}`);
+			await expect(page.getByTestId('task-name')).toHaveText(taskName);
+			await expect(page.getByTestId('node-progress').first()).toBeVisible();
+			await expectNoViolations(page, `task-${theme}`);
+		});
+
+		test('the model sets page and a model set page have no WCAG A/AA violation', async ({
+			page
+		}) => {
+			await page.goto('/modelsets');
+			await expect(
+				page.locator(`[data-testid="modelset-row"][data-set="${SET_NAME}"]`)
+			).toBeVisible();
+			await expectNoViolations(page, `modelsets-${theme}`);
+			await page.goto(`/modelsets/${SET_NAME}`);
+			await expect(page.getByTestId('modelset-name')).toHaveText(SET_NAME);
+			await expectNoViolations(page, `modelset-${theme}`);
+		});
+
+		test('the models page for an operator, with the confirmation open, has no WCAG A/AA violation', async ({
+			page,
+			request
+		}) => {
+			const signedIn = await page.request.post('/api/v1/auth/session', {
+				data: { token: process.env.OBT_E2E_ADMIN_TOKEN }
+			});
+			expect(signedIn.status(), await signedIn.text()).toBe(200);
+			const catalogue = await apiJson<{ items: { name: string }[] }>(
+				request,
+				'/api/v1/models?sort=-nodes&limit=1'
+			);
+			await page.goto('/models');
+			await page
+				.locator(`[data-model="${catalogue.items[0].name}"]`)
+				.first()
+				.getByRole('checkbox')
+				.check();
+			await page.getByRole('searchbox', { name: 'Search nodes to act on' }).fill(`${PREFIX}-00000`);
+			await page.getByRole('checkbox', { name: `Act on ${PREFIX}-00000` }).check();
+			await expectNoViolations(page, `models-operator-${theme}`);
+			await page.getByTestId('action-unload').click();
+			await expect(page.getByTestId('confirm-action')).toBeVisible();
+			await expectNoViolations(page, `models-confirm-${theme}`);
+			await page.getByRole('button', { name: 'Cancel' }).click();
 			await page.getByRole('button', { name: 'Clear' }).click();
 		});
 

@@ -47,7 +47,9 @@ const child = spawn(argv[0], argv.slice(1), {
 		OBT_API__DEMO: 'true',
 		// Every request of the suite comes from 127.0.0.1: no per-address limit in tests.
 		OBT_API__RATE_LIMIT__PER_IP_PER_MINUTE: '0',
-		OBT_API__RATE_LIMIT__PER_TOKEN_PER_MINUTE: '0'
+		OBT_API__RATE_LIMIT__PER_TOKEN_PER_MINUTE: '0',
+		// operations.spec enrolls two hosts back to back (the default allows one per 6 s).
+		OBT_API__RATE_LIMIT__ENROLL_PER_IP_PER_MINUTE: '0'
 	}
 });
 console.log(`start-server: ${argv.join(' ')} (pid ${child.pid})`);

@@ -1,9 +1,10 @@
-import { ApiError, messageFromBody } from './client';
 import * as sdk from './generated';
 import { client } from './generated/client.gen';
 import type { AuditQuery, ModelQuery, NodeQuery } from './types';
+import { unwrap } from './unwrap';
 
 export * from './types';
+export * from './actions';
 export { ApiError, describeError } from './client';
 
 // Same origin: the API serves the dashboard, and `pnpm run dev` proxies /api to it.
@@ -53,21 +54,6 @@ client.interceptors.response.use((response, request) => {
 	}
 	return response;
 });
-
-type SdkResult<T> = { data?: T; error?: unknown; response?: Response };
-
-/** The generated calls resolve with {data, error}; turn an error into the one ApiError path. */
-async function unwrap<T>(call: Promise<SdkResult<T>>): Promise<T> {
-	const { data, error, response } = await call;
-	if (response && !response.ok) {
-		throw new ApiError(
-			response.status,
-			messageFromBody(response.status, error, response.statusText)
-		);
-	}
-	if (error !== undefined) throw new ApiError(response?.status ?? 0, messageFromBody(0, error));
-	return data as T;
-}
 
 /** Drop empty strings and empty lists so the URL carries only the filters in use. */
 function clean<T extends object>(query: T): T {

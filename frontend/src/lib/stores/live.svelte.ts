@@ -20,7 +20,14 @@ type Listener = (event: LiveEvent) => void;
 type SourceFactory = (url: string) => EventSource;
 
 // The event names the API sends; unnamed "message" events are read the same way.
-export const EVENT_TYPES = ['node.upserted', 'node.deleted', 'models.changed', 'resync'] as const;
+export const EVENT_TYPES = [
+	'node.upserted',
+	'node.deleted',
+	'models.changed',
+	'task.progress',
+	'modelset.changed',
+	'resync'
+] as const;
 
 export class LiveConnection {
 	state = $state<LiveState>('off');
