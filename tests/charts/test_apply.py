@@ -145,7 +145,10 @@ def test_default_scenario_applies_and_yields_a_ready_ollamanode(
         wait_for(lambda: http_status(f"{api_url}/readyz") == 200, 60, "API /readyz", logs)
         # kubectl and the API (fed only by its mirror of the OllamaNodes) agree.
         listed = wait_for(
-            lambda: (n := api_nodes(api_url, admin_token)).get(NODE) == "Ready" and n, 30, "API: Ready", logs
+            lambda: (n := api_nodes(api_url, admin_token)).get(NODE) == "Ready" and n,
+            30,
+            "API: Ready",
+            logs,
         )
         assert listed == kubectl_nodes(kubectl, kube_api, tmp_path) == {NODE: "Ready"}
 

@@ -384,6 +384,9 @@ def test_agent_may_not_change_or_delete_a_result_even_its_own(
 
 def test_the_api_may_write_results_and_benchmarks(policy: AdmissionPolicy) -> None:
     api = f"system:serviceaccount:{NAMESPACE}:{API}"
-    for resource, obj in (("ollamabenchmarkresults", oresult("mac")), ("ollamabenchmarks", obench())):
+    for resource, obj in (
+        ("ollamabenchmarkresults", oresult("mac")),
+        ("ollamabenchmarks", obench()),
+    ):
         req = request(None, "CREATE", "", username=api, resource=resource)
         assert not policy.review(req, obj).applies

@@ -195,6 +195,26 @@ def test_agent_gets_the_node_label_prefixes_as_a_json_list(
     assert prefixes("--set-json", "agent.nodeLabelPrefixes=[]") == []
 
 
+def test_ollama_models_dir_is_mounted_read_only_for_the_disk_check(
+    render: Callable[..., list[Manifest]],
+) -> None:
+    def pod(*args: str) -> dict[str, object]:
+        spec: dict[str, object] = agent(render(None, *args), "default")["spec"]["template"]["spec"]
+        return spec
+
+    plain = pod()
+    assert "ollama-models" not in {v["name"] for v in plain["volumes"]}  # type: ignore[attr-defined]
+    path = "/usr/share/ollama/.ollama/models"
+    spec = pod("--set", f"agent.ollamaModelsDir={path}")
+    container = spec["containers"][0]  # type: ignore[index]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["OBT_AGENT__OLLAMA_MODELS_DIR"] == path
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "ollama-models")
+    assert mount == {"name": "ollama-models", "mountPath": f"/host{path}", "readOnly": True}
+    volume = next(v for v in spec["volumes"] if v["name"] == "ollama-models")  # type: ignore[attr-defined]
+    assert volume["hostPath"] == {"path": path, "type": "Directory"}
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=SCENARIO_IDS)
 def test_pods_meet_the_restricted_standard_except_the_agents_host_mounts(
     render: Callable[..., list[Manifest]], scenario: Path
