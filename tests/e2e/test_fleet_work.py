@@ -5,8 +5,9 @@ stream pulls as Ollama does.
 - A model set over 3 DaemonSet nodes converges (READY 3) with at most maxConcurrentPulls nodes
   admitted at a time; a node that joins later gets the models; a drifted digest is reported; a
   node whose pull fails makes the set Degraded with Ollama's error text.
-- A standalone host acts on a task through `obt api` in cluster mode and through `obt serve`
-  (local mode), learning of its work from the heartbeat answer.
+- A standalone host acts on tasks and a model set, and measures a benchmark, through `obt api`
+  in cluster mode and through `obt serve` (local mode), learning of its work from the heartbeat
+  answer.
 """
 
 from __future__ import annotations
@@ -302,6 +303,34 @@ def pull_through_the_api(
     assert outcome["node"] == host and PULL_ERROR in outcome["message"]
     assert QWEN["name"] in fake.ollama.installed()  # nothing installed was lost
 
+    # An admin labels the host; a model set selecting that label converges there (the pull
+    # admitted by the aggregator).
+    request_json("PUT", f"{api}/api/v1/nodes/{host}/labels", {"labels": {"pool": "lab"}}, ADMIN)
+    fake.call(fake.ollama.publish, "phi3:mini", 2_000_000)
+    request_json(
+        "POST",
+        f"{api}/api/v1/modelsets",
+        {
+            "metadata": {"name": "small"},
+            "spec": {
+                "models": [{"name": "phi3:mini"}],
+                "nodeSelector": {"matchLabels": {"pool": "lab"}},
+                "maxConcurrentPulls": 1,
+            },
+        },
+        ADMIN,
+    )
+    ready = procs.wait_for(
+        lambda: (
+            (s := get_json(f"{api}/api/v1/modelsets/small", ADMIN)["status"]).get("ready") == 1
+            and s
+        ),
+        CONVERGE,
+        "the model set READY 1 on the standalone host",
+    )
+    assert ready["selected"] == 1 and ready["failed"] == 0
+    assert "phi3:mini" in fake.ollama.installed()
+
 
 def benchmark_through_the_api(procs: Processes, api: str, host: str, fake: OllamaThread) -> None:
     """Benchmark two models on the host: results equal the fake's rates, reach SQL and REST,
@@ -357,14 +386,12 @@ def test_a_standalone_host_acts_through_obt_serve(
     port = free_port()
     api = f"http://127.0.0.1:{port}"
     with processes(tmp_path) as procs:
+        # `obt serve` as a person runs it (SQLite in --data-dir, the dashboard, its own
+        # machine reported by the embedded agent), the admin token given for the test's calls.
         procs.start(
             "serve",
-            ["api", "--host", "127.0.0.1", "--port", str(port)],
-            {
-                "OBT_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'obt.db'}",
-                "OBT_API__ADMIN_TOKEN": ADMIN,
-                "OBT_API__AUTH__ANONYMOUS_READ": "true",
-            },
+            ["serve", "--port", str(port), "--data-dir", str(tmp_path / "serve-data")],
+            {"OBT_API__ADMIN_TOKEN": ADMIN},
         )
         procs.wait_for(lambda: get_json(f"{api}/readyz"), 30, "API ready")
         pull_through_the_api(procs, api, "mac-studio", fakes[0], tmp_path)
