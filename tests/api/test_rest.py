@@ -32,8 +32,10 @@ async def test_migrations_create_every_table_at_head(api: Api) -> None:
         "tasks",
         "model_sets",
         "work_generation",
+        "benchmarks",
+        "benchmark_results",
     } <= tables
-    assert version == "0009"
+    assert version == "0010"
 
 
 async def test_health_ready_metrics(api: Api) -> None:
