@@ -20,26 +20,35 @@ test('start a benchmark of two models on two nodes, watch it run, see the chart 
 	request
 }) => {
 	const hosts = [
-		await enrollBenchHost(request, 'e2e-bench-4090', 'NVIDIA GeForce RTX 4090'),
-		await enrollBenchHost(request, 'e2e-bench-a6000', 'NVIDIA RTX A6000')
+		await enrollBenchHost(request, 'e2e-bench-4090', 'NVIDIA GeForce RTX 4090', MODELS),
+		await enrollBenchHost(request, 'e2e-bench-a6000', 'NVIDIA RTX A6000', MODELS)
 	];
 	const { token } = await createApiToken(request, 'operator');
 	const signedIn = await page.request.post('/api/v1/auth/session', { data: { token } });
 	expect(signedIn.status(), await signedIn.text()).toBe(200);
 
-	// The Models page's "Benchmark…" link opens this form filled in; here it is filled by hand.
-	await page.goto(`/benchmarks?new=1&models=${encodeURIComponent(MODELS.join(','))}`);
-	await expect(page.getByRole('link', { name: 'Benchmarks' })).toHaveAttribute(
-		'aria-current',
-		'page'
-	);
-	await expect(page.getByTestId('bench-models')).toHaveValue(MODELS.join(', '));
-	await page.getByTestId('bench-reps').fill('4');
+	// On the Models page: select the two models and the two hosts, then "Benchmark…" opens the
+	// new-benchmark form filled in with them.
+	await page.goto('/models');
+	const modelSearch = page.getByRole('searchbox', { name: 'Search models' });
+	for (const model of MODELS) {
+		await modelSearch.fill(model);
+		await page.locator(`[data-model="${model}"]`).first().getByRole('checkbox').check();
+	}
 	const search = page.getByRole('searchbox', { name: 'Search nodes to act on' });
 	for (const host of hosts) {
 		await search.fill(host.name);
 		await page.getByRole('checkbox', { name: `Act on ${host.name}` }).check();
 	}
+	await page.getByTestId('action-benchmark').click();
+	await expect(page).toHaveURL(/\/benchmarks\?new=1/);
+	await expect(page.getByRole('link', { name: 'Benchmarks' })).toHaveAttribute(
+		'aria-current',
+		'page'
+	);
+	await expect(page.getByTestId('bench-models')).toHaveValue(MODELS.join(', '));
+	await expect(page.getByTestId('chosen-nodes').getByRole('listitem')).toHaveCount(2);
+	await page.getByTestId('bench-reps').fill('4');
 	await page.getByTestId('bench-start').click();
 	await expect(page.getByTestId('bench-error')).toContainText('Repetitions');
 	await page.getByTestId('bench-reps').fill('5');

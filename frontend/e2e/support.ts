@@ -100,7 +100,8 @@ export type Bench = { metadata: { name: string; uid: string; generation?: number
 export async function enrollBenchHost(
 	request: APIRequestContext,
 	hostId: string,
-	gpu: string
+	gpu: string,
+	installed: string[] = []
 ): Promise<BenchHost> {
 	const created = await request.post('/api/v1/enrollment-tokens', {
 		headers: adminHeaders(),
@@ -121,7 +122,10 @@ export async function enrollBenchHost(
 				url: 'http://127.0.0.1:11434',
 				reachable: true,
 				version: '0.6.0',
-				models: [],
+				models: installed.map(
+					(m) =>
+						`${m} ${createHash('sha256').update(m).digest('hex').slice(0, 12)} 2000000000 - - - 2026-12-01T00:00:00Z`
+				),
 				loaded: []
 			},
 			agent: { version: '0.0.0-e2e', mode: 'http' }
