@@ -11,6 +11,7 @@ import {
 	exportHref,
 	meanSd,
 	newBenchmarkHref,
+	regressionText,
 	nextSort,
 	sortMatrix,
 	splitModels
@@ -233,5 +234,23 @@ describe('export links', () => {
 		expect(exportHref('json', { model: 'a:1', node: 'n' })).toBe(
 			'/api/v1/benchmark-results?format=json&model=a%3A1&node=n'
 		);
+	});
+});
+
+describe('regressions on the history', () => {
+	it('say how much slower, than what, and what changed', () => {
+		const tg = { mean: 38, stddev: 0.5, min: 37, max: 39, n: 5, cv: 0.013 };
+		expect(
+			regressionText({
+				tg,
+				regression: {
+					changed: 'Ollama 0.5.7 -> 0.6.0',
+					previousResult: 'r0',
+					previousTg: 45,
+					sigmas: 14.02
+				}
+			})
+		).toBe('38.0 tg tokens/s, 14.0 sd slower than 45.0 (Ollama 0.5.7 -> 0.6.0)');
+		expect(regressionText({ tg, regression: null })).toBeNull();
 	});
 });

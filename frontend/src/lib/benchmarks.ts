@@ -5,6 +5,7 @@ import { parseSelector, type Target } from './actions';
 import type {
 	BestMachine,
 	CompareCell,
+	HistoryPoint,
 	CompareMatrix,
 	CompareRow,
 	NewBenchmark,
@@ -218,4 +219,14 @@ export function exportHref(format: 'csv' | 'json', filter: { model?: string; nod
 	if (filter.model) params.set('model', filter.model);
 	if (filter.node) params.set('node', filter.node);
 	return `/api/v1/benchmark-results?${params.toString()}`;
+}
+
+/** A regression on the history chart: how much slower, than what, and what changed. */
+export function regressionText(point: Pick<HistoryPoint, 'tg' | 'regression'>): string | null {
+	const r = point.regression;
+	if (!r) return null;
+	return (
+		`${point.tg.mean.toFixed(1)} tg tokens/s, ${r.sigmas.toFixed(1)} sd slower than ` +
+		`${r.previousTg.toFixed(1)} (${r.changed})`
+	);
 }
