@@ -1,6 +1,15 @@
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
-import { adminHeaders, apiJson, seed, snap } from './support';
+import {
+	adminHeaders,
+	apiJson,
+	benchActivity,
+	benchResult,
+	enrollBenchHost,
+	seed,
+	snap,
+	type Bench
+} from './support';
 
 // Every page passes axe-core's WCAG 2.1 A/AA rules, in the dark theme (the default) and in
 // light. Nothing is disabled: a failure lists each rule with the elements it flagged.
@@ -26,6 +35,7 @@ async function expectNoViolations(page: Page, name: string) {
 let removedName = '';
 let taskName = '';
 const SET_NAME = 'e2e-a11y-set';
+const BENCH_NAME = 'e2e-a11y-bench';
 
 test.beforeAll(async ({ request }) => {
 	const names = await seed(request, PREFIX, 6);
@@ -54,6 +64,26 @@ test.beforeAll(async ({ request }) => {
 		}
 	});
 	expect(set.status(), await set.text()).toBe(201);
+	// A benchmark with results (and a pair skipped as DoesNotFit), so the Benchmarks pages have
+	// rows, the chart and the matrix to check.
+	const hosts = [
+		await enrollBenchHost(request, 'e2e-a11y-bench-1', 'NVIDIA GeForce RTX 4090'),
+		await enrollBenchHost(request, 'e2e-a11y-bench-2', 'NVIDIA RTX A6000')
+	];
+	const benchModels = ['e2e-a11y-m:3b', 'e2e-a11y-m:7b'];
+	const created = await request.post('/api/v1/benchmarks', {
+		headers: adminHeaders(),
+		data: {
+			metadata: { name: BENCH_NAME },
+			spec: { models: benchModels.map((name) => ({ name })), nodes: hosts.map((h) => h.name) }
+		}
+	});
+	expect(created.status(), await created.text()).toBe(201);
+	const bench = (await created.json()) as Bench;
+	await benchResult(request, hosts[0], bench, benchModels[0], 110, 4000);
+	await benchResult(request, hosts[1], bench, benchModels[0], 75, 2900);
+	await benchResult(request, hosts[0], bench, benchModels[1], 55, 2000);
+	await benchActivity(request, hosts[1], bench, benchModels[1], 'Skipped', 'DoesNotFit');
 	// One of them removed, so the fleet page shows its "Recently removed" section.
 	removedName = names[names.length - 1];
 	const removed = await request.delete(`/api/v1/admin/nodes/${removedName}`, {
@@ -124,6 +154,22 @@ for (const theme of THEMES) {
 			await page.goto(`/modelsets/${SET_NAME}`);
 			await expect(page.getByTestId('modelset-name')).toHaveText(SET_NAME);
 			await expectNoViolations(page, `modelset-${theme}`);
+		});
+
+		test('the benchmarks page and a benchmark page have no WCAG A/AA violation', async ({
+			page
+		}) => {
+			await page.goto('/benchmarks');
+			await expect(page.getByTestId('benchmark-row').first()).toBeVisible();
+			await expect(page.getByTestId('bench-matrix')).toBeVisible();
+			await expect(page.getByTestId('bench-chart-tg')).toBeVisible();
+			await page.getByTestId('matrix-cell').getByRole('button').first().click();
+			await expect(page.getByTestId('history-chart')).toBeVisible();
+			await expectNoViolations(page, `benchmarks-${theme}`);
+			await page.goto(`/benchmarks/${BENCH_NAME}`);
+			await expect(page.getByTestId('bench-outcome')).toHaveCount(4);
+			await expect(page.getByTestId('bench-outcomes')).toContainText('DoesNotFit');
+			await expectNoViolations(page, `benchmark-${theme}`);
 		});
 
 		test('the models page for an operator, with the confirmation open, has no WCAG A/AA violation', async ({

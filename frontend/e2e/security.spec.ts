@@ -42,6 +42,8 @@ test('every page loads under the Content-Security-Policy with no violation', asy
 	expect(background).not.toBe('rgba(0, 0, 0, 0)');
 	await page.goto(`/nodes/${PREFIX}-00000`);
 	await expect(page.getByTestId('node-name')).toHaveText(`${PREFIX}-00000`);
+	await page.goto('/benchmarks');
+	await expect(page.getByRole('heading', { name: 'Benchmarks', level: 1 })).toBeVisible();
 	await page.goto('/models');
 	await expect(page.locator('main')).toBeVisible();
 	await page.waitForLoadState('networkidle').catch(() => undefined);

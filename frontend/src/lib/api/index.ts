@@ -5,6 +5,7 @@ import { unwrap } from './unwrap';
 
 export * from './types';
 export * from './actions';
+export * from './benchmarks';
 export { ApiError, describeError } from './client';
 
 // Same origin: the API serves the dashboard, and `pnpm run dev` proxies /api to it.

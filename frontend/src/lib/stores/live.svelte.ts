@@ -26,6 +26,9 @@ export const EVENT_TYPES = [
 	'models.changed',
 	'task.progress',
 	'modelset.changed',
+	'benchmark.progress',
+	'benchmark.result',
+	'benchmark.changed',
 	'resync'
 ] as const;
 

@@ -151,4 +151,20 @@ describe('ModelActions', () => {
 			'/modelsets?new=1&models=llama3.2%3Alatest%2Cqwen2.5%3A7b'
 		);
 	});
+
+	it('offers a benchmark of the selection on the chosen selector', async () => {
+		setup();
+		expect(screen.getByTestId('action-benchmark')).toHaveAttribute(
+			'href',
+			'/benchmarks?new=1&models=llama3.2%3Alatest%2Cqwen2.5%3A7b'
+		);
+		await fireEvent.click(screen.getByRole('radio', { name: /Label selector/ }));
+		await fireEvent.input(screen.getByTestId('selector-input'), {
+			target: { value: 'gpu=h100' }
+		});
+		expect(screen.getByTestId('action-benchmark')).toHaveAttribute(
+			'href',
+			'/benchmarks?new=1&models=llama3.2%3Alatest%2Cqwen2.5%3A7b&selector=gpu%3Dh100'
+		);
+	});
 });
