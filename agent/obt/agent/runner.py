@@ -6,7 +6,6 @@ Time is injectable (`clock`, `sleep`) so tests run ten simulated minutes in mill
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +18,7 @@ from obt.agent.sources import Probe
 from obt.core.models.node import AgentMode
 from obt.core.report import AgentReport
 from obt.core.telemetry import Telemetry
+from obt.core.waiting import wait_event
 
 if TYPE_CHECKING:
     from obt.agent.bench import BenchSupport, ResultStore
@@ -150,8 +150,7 @@ class AgentLoop:
                 await self.sleep(delay)
                 continue
             # Work arriving (a task, a step's end) wakes the loop before the delay is up.
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), min(delay, 3600.0))
+            await wait_event(wakeup, min(delay, 3600.0))
             wakeup.clear()  # (cleared here: a reporter that skips its step must not spin us)
 
 

@@ -44,6 +44,7 @@ from obt.core.models.benchmark import (
     OllamaBenchmarkResultSpec,
     OllamaBenchmarkStatus,
 )
+from obt.core.waiting import wait_event
 from obt.operator.index import (
     BENCHMARK,
     FINISHED_TASK_PHASES,
@@ -375,7 +376,6 @@ class Aggregator:
             except Exception:  # one bad round must not stop the next
                 log.exception("aggregation failed")
                 wait = TICK_SECONDS
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            await wait_event(self._wake, wait)
             # Whatever woke us, keep at most one round per 50 ms (a burst of events is one round).
             await asyncio.sleep(0.05)

@@ -24,6 +24,7 @@ from obt.api.db.tables import Node
 from obt.api.nodes.store import utcnow
 from obt.core.actions import NodeFacts, modelset_status, task_expired, task_status
 from obt.core.models import OllamaNode
+from obt.core.waiting import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +126,7 @@ class LocalReconciler:
 
     async def _loop(self) -> None:
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.sweep_interval_s)
+            await wait_event(self._wake, self.sweep_interval_s)
             self._wake.clear()
             try:
                 await self.run_once()

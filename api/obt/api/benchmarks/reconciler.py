@@ -24,6 +24,7 @@ from obt.api.db.tables import BenchmarkRow, Node
 from obt.api.events.bus import EventBus
 from obt.core.actions import NodeFacts, benchmark_status
 from obt.core.models.node import OllamaNodeStatus
+from obt.core.waiting import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,7 @@ class BenchmarkReconciler:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.idle_poll_s)
+            await wait_event(self._wake, self.idle_poll_s)
             self._wake.clear()
             try:
                 await self.reconcile()
